@@ -1,0 +1,131 @@
+/**
+ * The engine boundary (house style H1/H2). Routes, the supervisor and the event pipeline depend on this
+ * interface only; `wppconnect/wppconnect-adapter.ts` is its one implementation. Nothing raw leaves an
+ * adapter: statuses are normalized, QR codes are PNG data URLs, errors are GatewayErrors from the catalog.
+ */
+
+/** Normalized engine session status (WPPConnect vocabulary; `null`/unknown sessions are CLOSED). */
+export type EngineStatus = 'CLOSED' | 'INITIALIZING' | 'QRCODE' | 'PHONECODE' | 'CONNECTED';
+
+export interface CallOptions {
+  /** Aborts the call (and any retry wait) when fired: the route's deadline or the client going away. */
+  signal?: AbortSignal;
+  /** Overall budget for this call including retries, in ms. Per-attempt timeouts come from config. */
+  deadlineMs?: number;
+}
+
+export interface SessionState {
+  status: EngineStatus;
+  /** PNG data URL (`data:image/png;base64,iVBOR…`), only ever set while `status === 'QRCODE'`. */
+  qr: string | null;
+  /** The engine's version when it reports one. */
+  version?: string;
+  /** Free text the engine gave (e.g. "QRCode is not available..."), for diagnosis. */
+  message?: string;
+}
+
+export interface StartSessionInput {
+  /** Our per-channel engine-event intake URL; sent on every start because the engine overwrites its config. */
+  webhookUrl: string;
+}
+
+export interface SendTarget {
+  /** Digits (or a WhatsApp id) as the caller gave them; the adapter builds the engine's phone form. */
+  to: string;
+  isGroup: boolean;
+}
+
+export interface SendResult {
+  /** The WhatsApp serialized id, e.g. `true_5511999999999@c.us_3EB0…`, or null when the engine gave none. */
+  messageId: string | null;
+  ack?: number;
+}
+
+export interface SendFileInput extends SendTarget {
+  /** Either a data URI (`data:<mime>;base64,…`) or an http(s) URL the engine downloads. */
+  file: { dataUri: string } | { url: string };
+  fileName?: string;
+  caption?: string;
+}
+
+export interface MediaFile {
+  base64: string;
+  /** Bare MIME type, no parameters (`audio/ogg`, not `audio/ogg; codecs=opus`). */
+  mimeType: string;
+  fileName: string | null;
+}
+
+export interface ContactIds {
+  phone: string;
+  lid: string | null;
+}
+
+export interface EngineHealth {
+  reachable: boolean;
+  version?: string;
+  uptimeSeconds?: number;
+}
+
+/** A StatusFind value from the engine (wppconnect-engine.md §3.1), `desconnectedMobile` folded into `disconnectedMobile`. */
+export type EngineStatusFind =
+  | 'autocloseCalled'
+  | 'browserClose'
+  | 'disconnectedMobile'
+  | 'inChat'
+  | 'isLogged'
+  | 'notLogged'
+  | 'phoneNotConnected'
+  | 'qrReadError'
+  | 'qrReadFail'
+  | 'qrReadSuccess'
+  | 'serverClose'
+  | 'unknown';
+
+/**
+ * An engine webhook, translated. `payload` is the engine's own JSON for message-like events: the Hub
+ * envelope carries it verbatim as `raw.payload` (hub-contract.md §4.3), so it is the one deliberate
+ * pass-through of engine data.
+ */
+export type EngineEvent =
+  | { kind: 'qr'; qr: string; urlcode?: string }
+  | { kind: 'status'; statusFind: EngineStatusFind; raw: string }
+  | { kind: 'message'; fromMe: boolean; payload: Record<string, unknown> }
+  | { kind: 'ack'; payload: Record<string, unknown> }
+  | { kind: 'presence'; payload: Record<string, unknown> }
+  | { kind: 'session-closed'; reason: 'closesession' | 'logoutsession' }
+  | { kind: 'other'; name: string; payload: Record<string, unknown> };
+
+export interface EngineAdapter {
+  readonly name: string;
+  health(options?: CallOptions): Promise<EngineHealth>;
+  /** Session names the engine knows (WPPConnect: its token store), for adoption. */
+  listSessions(options?: CallOptions): Promise<string[]>;
+  startSession(session: string, input: StartSessionInput, options?: CallOptions): Promise<SessionState>;
+  getStatus(session: string, options?: CallOptions): Promise<SessionState>;
+  /** qrcode-session: the QR only when the engine is in QRCODE (it keeps stale QRs otherwise). */
+  getQr(session: string, options?: CallOptions): Promise<SessionState>;
+  /** true when the engine's page answers (check-connection-session). */
+  checkConnection(session: string, options?: CallOptions): Promise<boolean>;
+  /** A liveness probe that needs the page and WhatsApp (host-device); throws on failure. */
+  probeHost(session: string, options?: CallOptions): Promise<{ phone: string | null }>;
+  /** close-session. Its 500 on a never-started or placeholder session is expected and swallowed. */
+  closeSession(session: string, options?: CallOptions): Promise<void>;
+  /** logout-session. Returns false when the engine says the session was not active. */
+  logoutSession(session: string, options?: CallOptions): Promise<boolean>;
+  /** Forget cached credentials for a session (after delete). */
+  forgetSession(session: string): void;
+  sendText(session: string, input: SendTarget & { text: string }, options?: CallOptions): Promise<SendResult>;
+  sendVoice(session: string, input: SendTarget & { dataUri: string }, options?: CallOptions): Promise<SendResult>;
+  sendFile(session: string, input: SendFileInput, options?: CallOptions): Promise<SendResult>;
+  getMedia(session: string, messageId: string, options?: CallOptions): Promise<MediaFile>;
+  lookupContact(session: string, pnLid: string, options?: CallOptions): Promise<ContactIds | null>;
+  /** Translate a webhook body the engine posted to our intake. Never throws. */
+  parseEvent(body: unknown): EngineEvent;
+}
+
+/** Where the adapter keeps per-session engine tokens (persisted by the channel registry). */
+export interface TokenStore {
+  get(session: string): string | undefined;
+  set(session: string, token: string): void;
+  delete(session: string): void;
+}

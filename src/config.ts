@@ -1,0 +1,209 @@
+import { z } from 'zod';
+
+/**
+ * Configuration is parsed once, at start-up, from the environment (house style H7). Each key names its
+ * environment variable; every non-secret key has a safe default. `loadConfig` throws a ConfigError whose
+ * message names each bad variable on its own line; main.ts prints it and exits before listening.
+ */
+
+const intMs = (def: number) => z.coerce.number().int().min(0).default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL')
+  .transform((u) => u.replace(/\/+$/, ''));
+const optional = <T extends z.ZodTypeAny>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const bytes = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((v, ctx) => {
+      const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(v.trim());
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: 'must be a size such as 64mb or 100kb' });
+        return z.NEVER;
+      }
+      const unit = (m[2] ?? 'b').toLowerCase();
+      const mult = unit === 'gb' ? 1024 ** 3 : unit === 'mb' ? 1024 ** 2 : unit === 'kb' ? 1024 : 1;
+      return Math.floor(Number(m[1]) * mult);
+    });
+
+/** Environment variable → schema. The table in README.md lists the same names and defaults. */
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  GATEWAY_SECRET: z.string().min(16, 'must be at least 16 characters'),
+  WPPCONNECT_URL: httpUrl.default('http://127.0.0.1:21465'),
+  WPPCONNECT_SECRET_KEY: z.string().min(1),
+  GATEWAY_PUBLIC_URL: optional(httpUrl),
+  DATA_DIR: z.string().min(1).default('./data'),
+  WEBHOOK_URL: optional(httpUrl),
+  WEBHOOK_SECRET: optional(z.string()),
+  ENGINE_START_DEADLINE_MS: intMs(60_000),
+  CREATE_WAIT_MS: intMs(20_000),
+  WPPCONNECT_LOG_FILE: optional(z.string()),
+  WPPCONNECT_USER_DATA_DIR: optional(z.string()),
+  HEAL_PROFILE_LOCKS: bool(true),
+  KILL_ORPHAN_BROWSERS: bool(false),
+  FFMPEG_PATH: z.string().min(1).default('ffmpeg'),
+  FFMPEG_TIME_LIMIT_MS: intMs(15_000),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  ENGINE_REQUEST_TIMEOUT_MS: intMs(10_000),
+  QR_ROUTE_DEADLINE_MS: intMs(2_500),
+  START_ROUTE_DEADLINE_MS: intMs(2_500),
+  SEND_DEADLINE_MS: intMs(20_000),
+  ROUTE_DEADLINE_MS: intMs(25_000),
+  LIVENESS_PROBE_INTERVAL_MS: intMs(60_000),
+  LIVENESS_PROBE_TIMEOUT_MS: intMs(5_000),
+  RESTART_MAX: z.coerce.number().int().min(0).default(3),
+  RESTART_WINDOW_MS: intMs(600_000),
+  RESTART_BACKOFF_MS: intMs(2_000),
+  ADOPT_INTERVAL_MS: intMs(60_000),
+  MESSAGE_BODY_LIMIT: bytes('80mb'),
+  BODY_LIMIT: bytes('1mb'),
+  EVENT_BODY_LIMIT: bytes('100mb'),
+  IDEMPOTENCY_WINDOW_MS: intMs(24 * 3600_000),
+  WEBHOOK_TIMEOUT_MS: intMs(10_000),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(15),
+  WEBHOOK_MAX_AGE_MS: intMs(24 * 3600_000),
+  WEBHOOK_BACKOFF_BASE_MS: intMs(1_000),
+  WEBHOOK_BACKOFF_MAX_MS: intMs(300_000),
+  SHUTDOWN_DRAIN_MS: intMs(10_000),
+});
+
+export type Env = Record<string, string | undefined>;
+
+export interface Config {
+  server: { port: number; host: string; publicUrl: string; bodyLimit: number; messageBodyLimit: number; eventBodyLimit: number };
+  auth: { secret: string };
+  engine: {
+    baseUrl: string;
+    secretKey: string;
+    requestTimeoutMs: number;
+    startDeadlineMs: number;
+    logFile?: string;
+    userDataDir?: string;
+    healProfileLocks: boolean;
+    killOrphanBrowsers: boolean;
+  };
+  channels: {
+    createWaitMs: number;
+    qrRouteDeadlineMs: number;
+    startRouteDeadlineMs: number;
+    routeDeadlineMs: number;
+    livenessIntervalMs: number;
+    livenessTimeoutMs: number;
+    restartMax: number;
+    restartWindowMs: number;
+    restartBackoffMs: number;
+    adoptIntervalMs: number;
+  };
+  messages: { sendDeadlineMs: number; ffmpegPath: string; ffmpegTimeLimitMs: number; idempotencyWindowMs: number };
+  webhooks: {
+    defaultUrl?: string;
+    defaultSecret?: string;
+    timeoutMs: number;
+    maxAttempts: number;
+    maxAgeMs: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+  };
+  dataDir: string;
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+  shutdownDrainMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export function loadConfig(env: Env): Config {
+  const input: Env = { ...env };
+  if (!input.GATEWAY_SECRET && input.WPP_GATEWAY_SECRET) input.GATEWAY_SECRET = input.WPP_GATEWAY_SECRET;
+  const known = Object.keys(envSchema.shape);
+  const picked: Env = {};
+  for (const key of known) if (input[key] !== undefined) picked[key] = input[key];
+  const parsed = envSchema.safeParse(picked);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      const label = name === 'GATEWAY_SECRET' ? 'GATEWAY_SECRET (or WPP_GATEWAY_SECRET)' : name;
+      const missing = input[name] === undefined || input[name] === '';
+      return `${label}: ${missing && issue.code === 'invalid_type' ? 'is required' : issue.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const config: Config = {
+    server: {
+      port: e.PORT,
+      host: e.HOST,
+      publicUrl: e.GATEWAY_PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`,
+      bodyLimit: e.BODY_LIMIT,
+      messageBodyLimit: e.MESSAGE_BODY_LIMIT,
+      eventBodyLimit: e.EVENT_BODY_LIMIT,
+    },
+    auth: { secret: e.GATEWAY_SECRET },
+    engine: {
+      baseUrl: e.WPPCONNECT_URL,
+      secretKey: e.WPPCONNECT_SECRET_KEY,
+      requestTimeoutMs: e.ENGINE_REQUEST_TIMEOUT_MS,
+      startDeadlineMs: e.ENGINE_START_DEADLINE_MS,
+      logFile: e.WPPCONNECT_LOG_FILE,
+      userDataDir: e.WPPCONNECT_USER_DATA_DIR,
+      healProfileLocks: e.HEAL_PROFILE_LOCKS,
+      killOrphanBrowsers: e.KILL_ORPHAN_BROWSERS,
+    },
+    channels: {
+      createWaitMs: e.CREATE_WAIT_MS,
+      qrRouteDeadlineMs: e.QR_ROUTE_DEADLINE_MS,
+      startRouteDeadlineMs: e.START_ROUTE_DEADLINE_MS,
+      routeDeadlineMs: e.ROUTE_DEADLINE_MS,
+      livenessIntervalMs: e.LIVENESS_PROBE_INTERVAL_MS,
+      livenessTimeoutMs: e.LIVENESS_PROBE_TIMEOUT_MS,
+      restartMax: e.RESTART_MAX,
+      restartWindowMs: e.RESTART_WINDOW_MS,
+      restartBackoffMs: e.RESTART_BACKOFF_MS,
+      adoptIntervalMs: e.ADOPT_INTERVAL_MS,
+    },
+    messages: {
+      sendDeadlineMs: e.SEND_DEADLINE_MS,
+      ffmpegPath: e.FFMPEG_PATH,
+      ffmpegTimeLimitMs: e.FFMPEG_TIME_LIMIT_MS,
+      idempotencyWindowMs: e.IDEMPOTENCY_WINDOW_MS,
+    },
+    webhooks: {
+      defaultUrl: e.WEBHOOK_URL,
+      defaultSecret: e.WEBHOOK_SECRET,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      maxAgeMs: e.WEBHOOK_MAX_AGE_MS,
+      backoffBaseMs: e.WEBHOOK_BACKOFF_BASE_MS,
+      backoffMaxMs: e.WEBHOOK_BACKOFF_MAX_MS,
+    },
+    dataDir: e.DATA_DIR,
+    logLevel: e.LOG_LEVEL,
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
+  };
+  return deepFreeze(config);
+}
+
+/** The names `loadConfig` reads, for the README drift test. */
+export const CONFIG_ENV_NAMES: readonly string[] = [...Object.keys(envSchema.shape), 'WPP_GATEWAY_SECRET'];

@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+/**
+ * The embedded database. One file under DATA_DIR, WAL mode so readers never block the writer, and
+ * `synchronous=NORMAL`: in WAL mode a committed transaction survives a process kill (only an OS crash
+ * can lose the last transactions), which is the durability the outbox promises.
+ */
+export function openDatabase(dataDir: string, fileName = 'gateway.sqlite'): Db {
+  const file = dataDir === ':memory:' ? ':memory:' : path.join(dataDir, fileName);
+  if (file !== ':memory:') fs.mkdirSync(dataDir, { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+const MIGRATIONS: readonly string[] = [
+  // 1: channels, subscriptions, events, deliveries, idempotency
+  `
+  CREATE TABLE channels (
+    id            TEXT PRIMARY KEY,          -- canonical id = engine session name
+    lookup_key    TEXT NOT NULL UNIQUE,      -- lowercase, whitespace removed
+    engine_token  TEXT,                      -- bearer token from generate-token (never logged)
+    intake_token  TEXT NOT NULL,             -- unguessable token in our engine-event URL
+    status        TEXT NOT NULL DEFAULT 'disconnected',
+    engine_status TEXT,
+    last_error    TEXT,                      -- JSON {code,message,hint}
+    status_since  INTEGER NOT NULL,
+    adopted       INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+  );
+  CREATE TABLE subscriptions (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel_id  TEXT,                        -- NULL = global
+    url         TEXT NOT NULL,
+    secret      TEXT,
+    events      TEXT NOT NULL,               -- JSON array of event names
+    paused      INTEGER NOT NULL DEFAULT 0,
+    paused_reason TEXT,
+    source      TEXT NOT NULL DEFAULT 'api', -- 'env' | 'api' | 'create'
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX subscriptions_scope_url ON subscriptions(IFNULL(channel_id, ''), url);
+  CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    TEXT NOT NULL UNIQUE,
+    channel_id  TEXT NOT NULL,
+    type        TEXT NOT NULL,               -- message, message.ack, qr.update, session.status, ...
+    body        TEXT NOT NULL,               -- the JSON delivered to subscribers
+    created_at  INTEGER NOT NULL
+  );
+  CREATE INDEX events_channel ON events(channel_id, seq);
+  CREATE TABLE deliveries (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_seq       INTEGER NOT NULL REFERENCES events(seq) ON DELETE CASCADE,
+    subscription_id INTEGER NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+    channel_id      TEXT NOT NULL,
+    state           TEXT NOT NULL,           -- pending | delivered | dead
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    delivered_at    INTEGER
+  );
+  CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);
+  CREATE INDEX deliveries_order ON deliveries(subscription_id, channel_id, state, id);
+  CREATE TABLE idempotency (
+    key          TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    response     TEXT NOT NULL,
+    created_at   INTEGER NOT NULL
+  );
+  `,
+];
+
+function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
