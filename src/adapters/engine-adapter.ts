@@ -33,6 +33,8 @@ export interface SendTarget {
   /** Digits (or a WhatsApp id) as the caller gave them; the adapter builds the engine's phone form. */
   to: string;
   isGroup: boolean;
+  /** The number is a WhatsApp @lid (the engine appends `@lid` instead of `@c.us`). */
+  isLid?: boolean;
 }
 
 export interface SendResult {
@@ -119,8 +121,8 @@ export interface EngineAdapter {
   sendFile(session: string, input: SendFileInput, options?: CallOptions): Promise<SendResult>;
   getMedia(session: string, messageId: string, options?: CallOptions): Promise<MediaFile>;
   lookupContact(session: string, pnLid: string, options?: CallOptions): Promise<ContactIds | null>;
-  /** Translate a webhook body the engine posted to our intake. Never throws. */
-  parseEvent(body: unknown): EngineEvent;
+  /** Translate a webhook body the engine posted to our intake (QR images are normalized). Never rejects. */
+  parseEvent(body: unknown): Promise<EngineEvent>;
 }
 
 /** Where the adapter keeps per-session engine tokens (persisted by the channel registry). */

@@ -75,6 +75,11 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);
   CREATE INDEX deliveries_order ON deliveries(subscription_id, channel_id, state, id);
+  CREATE TABLE tombstones (
+    lookup_key  TEXT PRIMARY KEY,            -- channels deleted through us; never re-adopted from the engine's
+    session     TEXT NOT NULL,               -- token store, which keeps listing logged-out sessions
+    deleted_at  INTEGER NOT NULL
+  );
   CREATE TABLE idempotency (
     key          TEXT PRIMARY KEY,
     request_hash TEXT NOT NULL,

@@ -1,0 +1,68 @@
+import QRCode from 'qrcode';
+
+/**
+ * QR normalization: the engine hands out QR codes in many shapes (hub-contract.md §6.4, wppconnect-engine.md
+ * §2.2/§4). Everything leaves the adapter as one `data:image/png;base64,…` whose bytes start with the PNG
+ * signature, because the Hub wraps any string in `<img src>` (hub-contract.md §2.6).
+ */
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const DATA_URL_PREFIX = 'data:image/png;base64,';
+const BASE64_RE = /^[A-Za-z0-9+/_-]+={0,2}$/;
+/** Keys under which engines and older wrappers put a QR (the Hub's own extraction list, §2.6). */
+const QR_KEYS = ['qr', 'qrcode', 'qr_base64', 'base64Qrimg', 'base64', 'base64Image', 'image', 'qrcode_base64', 'data'];
+
+export function isPng(bytes: Buffer): boolean {
+  return bytes.length > PNG_SIGNATURE.length && bytes.subarray(0, 8).equals(PNG_SIGNATURE);
+}
+
+export function pngToDataUrl(bytes: Buffer): string | null {
+  return isPng(bytes) ? DATA_URL_PREFIX + bytes.toString('base64') : null;
+}
+
+/** A base64 PNG, with or without a data: prefix, to a validated PNG data URL; null when it is not a PNG. */
+export function base64PngToDataUrl(value: string): string | null {
+  const trimmed = value.trim();
+  const comma = trimmed.startsWith('data:') ? trimmed.indexOf(',') : -1;
+  if (trimmed.startsWith('data:') && !/^data:image\/png;base64,/i.test(trimmed)) return null;
+  const payload = comma >= 0 ? trimmed.slice(comma + 1) : trimmed;
+  const compact = payload.replace(/\s+/g, '');
+  if (compact.length < 16 || !BASE64_RE.test(compact)) return null;
+  return pngToDataUrl(Buffer.from(compact.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
+}
+
+/** A WhatsApp QR reference (`2@…,…,…`) rendered as a PNG data URL, as the engine itself does. */
+export async function renderUrlcode(urlcode: string): Promise<string> {
+  return QRCode.toDataURL(urlcode, { type: 'image/png', margin: 2, width: 400, errorCorrectionLevel: 'M' });
+}
+
+/** True for strings that look like a WhatsApp QR reference rather than image data. */
+export function looksLikeUrlcode(value: string): boolean {
+  return /^\d@/.test(value.trim()) || (value.includes(',') && !value.startsWith('data:'));
+}
+
+/**
+ * Any QR shape → PNG data URL (or null when the input holds no usable QR). Accepts a PNG Buffer, a data URL,
+ * raw base64, a urlcode (rendered), or an object carrying one of those under a known key or `urlcode`.
+ */
+export async function normalizeQr(input: unknown, depth = 0): Promise<string | null> {
+  if (input === null || input === undefined || depth > 3) return null;
+  if (Buffer.isBuffer(input)) return pngToDataUrl(input);
+  if (typeof input === 'string') {
+    const value = input.trim();
+    if (!value) return null;
+    const png = base64PngToDataUrl(value);
+    if (png) return png;
+    if (looksLikeUrlcode(value)) return renderUrlcode(value);
+    return null;
+  }
+  if (typeof input === 'object') {
+    const record = input as Record<string, unknown>;
+    for (const key of QR_KEYS) {
+      const found = await normalizeQr(record[key], depth + 1);
+      if (found) return found;
+    }
+    if (typeof record.urlcode === 'string' && record.urlcode.trim()) return renderUrlcode(record.urlcode.trim());
+  }
+  return null;
+}

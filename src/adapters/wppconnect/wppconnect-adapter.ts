@@ -1,0 +1,389 @@
+import { z } from 'zod';
+import { GatewayError } from '../../errors';
+import type { Logger, RequestContext } from '../../logger';
+import type {
+  CallOptions,
+  ContactIds,
+  EngineAdapter,
+  EngineEvent,
+  EngineHealth,
+  EngineStatus,
+  EngineStatusFind,
+  MediaFile,
+  SendFileInput,
+  SendResult,
+  SendTarget,
+  SessionState,
+  StartSessionInput,
+  TokenStore,
+} from '../engine-adapter';
+import { base64PngToDataUrl, normalizeQr, pngToDataUrl, renderUrlcode } from './qr';
+import {
+  engineMessage,
+  type EngineCallObserver,
+  type EngineRequest,
+  type EngineResponse,
+  parseBody,
+  WppconnectClient,
+} from './wppconnect-client';
+
+export interface WppconnectAdapterOptions {
+  baseUrl: string;
+  secretKey: string;
+  /** Per-attempt timeout for engine calls. @default 10000 */
+  requestTimeoutMs: number;
+  tokens: TokenStore;
+  logger: Logger;
+  context?: RequestContext;
+}
+
+const NOT_ACTIVE_RE = /não está ativa|nao esta ativa|not active/i;
+const NUMBER_MISSING_RE = /O número .* não existe|does not exist|não existe/i;
+
+/** WPPConnect status strings → the gateway's vocabulary. Exact matches only: the old wrapper's
+ * `includes('connected')` turned DISCONNECTED into connected (hub-contract.md §6.3). */
+export function normalizeEngineStatus(raw: unknown): EngineStatus {
+  if (raw === null || raw === undefined) return 'CLOSED';
+  const value = String(raw).trim().toUpperCase();
+  switch (value) {
+    case '':
+    case 'CLOSED':
+    case 'DISCONNECTED':
+    case 'NOTLOGGED':
+      return 'CLOSED';
+    case 'INITIALIZING':
+    case 'STARTING':
+    case 'OPENING':
+      return 'INITIALIZING';
+    case 'QRCODE':
+    case 'QR':
+      return 'QRCODE';
+    case 'PHONECODE':
+      return 'PHONECODE';
+    case 'CONNECTED':
+    case 'INCHAT':
+    case 'ISLOGGED':
+      return 'CONNECTED';
+    default:
+      return 'INITIALIZING';
+  }
+}
+
+const STATUS_FIND_VALUES: readonly EngineStatusFind[] = [
+  'autocloseCalled',
+  'browserClose',
+  'disconnectedMobile',
+  'inChat',
+  'isLogged',
+  'notLogged',
+  'phoneNotConnected',
+  'qrReadError',
+  'qrReadFail',
+  'qrReadSuccess',
+  'serverClose',
+];
+
+export function normalizeStatusFind(raw: unknown): EngineStatusFind {
+  const value = String(raw ?? '');
+  // wppconnect-server < 2.8.7 spelled it "desconnectedMobile" (commit eb91101a); accept both.
+  if (value === 'desconnectedMobile') return 'disconnectedMobile';
+  return (STATUS_FIND_VALUES as readonly string[]).includes(value) ? (value as EngineStatusFind) : 'unknown';
+}
+
+const stateSchema = z
+  .object({
+    status: z.union([z.string(), z.null()]).optional(),
+    qrcode: z.union([z.string(), z.null()]).optional(),
+    urlcode: z.union([z.string(), z.null()]).optional(),
+    version: z.string().optional(),
+    message: z.string().optional(),
+  })
+  .passthrough();
+
+const sendSchema = z
+  .object({
+    status: z.string().optional(),
+    response: z.union([z.array(z.unknown()), z.record(z.string(), z.unknown()), z.null()]).optional(),
+  })
+  .passthrough();
+
+const mediaSchema = z.object({ base64: z.string(), mimetype: z.string().optional() }).passthrough();
+
+/** `id` in engine messages is a string or an object with `_serialized` (onack and some sends). */
+export function serializedId(id: unknown): string | null {
+  if (typeof id === 'string' && id) return id;
+  if (id && typeof id === 'object') {
+    const s = (id as Record<string, unknown>)._serialized;
+    if (typeof s === 'string' && s) return s;
+  }
+  return null;
+}
+
+function bareMime(mime: string | undefined): string {
+  const bare = (mime ?? '').split(';')[0].trim().toLowerCase();
+  return bare || 'application/octet-stream';
+}
+
+export class WppconnectAdapter implements EngineAdapter {
+  readonly name = 'wppconnect';
+  private readonly client: WppconnectClient;
+
+  constructor(private readonly options: WppconnectAdapterOptions) {
+    this.client = new WppconnectClient(options);
+  }
+
+  onCall(observer: EngineCallObserver): void {
+    this.client.onCall(observer);
+  }
+
+  async health(options: CallOptions = {}): Promise<EngineHealth> {
+    const res = await this.client.request({ method: 'GET', path: '/healthz', auth: 'none', route: 'healthz', signal: options.signal, timeoutMs: options.deadlineMs });
+    const body = res.data as { uptime?: unknown } | undefined;
+    // /healthz carries no version; start-session and status-session do (wppconnect-engine.md §2.2).
+    return { reachable: res.status === 200, uptimeSeconds: typeof body?.uptime === 'number' ? body.uptime : undefined };
+  }
+
+  async listSessions(options: CallOptions = {}): Promise<string[]> {
+    const res = await this.client.requestWithRetry(
+      {
+        method: 'GET',
+        path: `/api/${encodeURIComponent(this.options.secretKey)}/show-all-sessions`,
+        auth: 'none',
+        route: 'show-all-sessions',
+        signal: options.signal,
+      },
+      options.deadlineMs ?? this.options.requestTimeoutMs,
+    );
+    if (res.status === 400 || res.status === 401) throw new GatewayError('ENGINE_AUTH_FAILED');
+    const body = parseBody(z.object({ response: z.array(z.string()) }).passthrough(), res, 'show-all-sessions');
+    return body.response;
+  }
+
+  async startSession(session: string, input: StartSessionInput, options: CallOptions = {}): Promise<SessionState> {
+    // waitQrCode:false always: with true the engine holds the request until a QR that may never come
+    // (wppconnect-engine.md §2.2, observed hang). The whole body is stored as the session config and
+    // overwrites the previous one, so the webhook goes on every start (§3.4).
+    const res = await this.call(
+      { method: 'POST', path: 'start-session', session, body: { webhook: input.webhookUrl, waitQrCode: false }, auth: 'bearer', route: 'start-session' },
+      options,
+    );
+    this.assertOk(res, 'start-session');
+    return this.toState(res, 'start-session');
+  }
+
+  async getStatus(session: string, options: CallOptions = {}): Promise<SessionState> {
+    const res = await this.read({ method: 'GET', path: 'status-session', session, auth: 'bearer', route: 'status-session' }, options);
+    this.assertOk(res, 'status-session');
+    return this.toState(res, 'status-session');
+  }
+
+  async getQr(session: string, options: CallOptions = {}): Promise<SessionState> {
+    // status-session first: it carries the status we must gate on (the engine keeps stale QRs after
+    // CONNECTED and after autoclose, wppconnect-engine.md §2.2) and usually the QR itself.
+    const state = await this.getStatus(session, options);
+    if (state.status !== 'QRCODE' || state.qr) return state;
+    const res = await this.read({ method: 'GET', path: 'qrcode-session', session, auth: 'bearer', route: 'qrcode-session', binary: true }, options);
+    this.assertOk(res, 'qrcode-session');
+    if (Buffer.isBuffer(res.data)) {
+      const qr = pngToDataUrl(res.data);
+      if (!qr) throw new GatewayError('ENGINE_BAD_RESPONSE', { message: 'The engine sent a QR image that is not a PNG' });
+      return { ...state, qr };
+    }
+    const body = parseBody(stateSchema, res, 'qrcode-session');
+    return { status: body.status === undefined ? state.status : normalizeEngineStatus(body.status), qr: null, message: body.message };
+  }
+
+  async checkConnection(session: string, options: CallOptions = {}): Promise<boolean> {
+    const res = await this.read({ method: 'GET', path: 'check-connection-session', session, auth: 'bearer', route: 'check-connection-session' }, options);
+    this.assertOk(res, 'check-connection-session');
+    const body = parseBody(z.object({ status: z.boolean() }).passthrough(), res, 'check-connection-session');
+    return body.status;
+  }
+
+  async probeHost(session: string, options: CallOptions = {}): Promise<{ phone: string | null }> {
+    const res = await this.call({ method: 'GET', path: 'host-device', session, auth: 'bearer', route: 'host-device' }, options);
+    if (res.status === 404 && NOT_ACTIVE_RE.test(engineMessage(res.data))) {
+      throw new GatewayError('SESSION_DISCONNECTED', { message: 'The engine says the WhatsApp session is not active' });
+    }
+    if (res.status >= 400) {
+      throw new GatewayError('ENGINE_PAGE_CLOSED', { message: `The engine could not read the phone: ${engineMessage(res.data) || `HTTP ${res.status}`}` });
+    }
+    const body = res.data as { response?: { phoneNumber?: unknown; wid?: unknown } } | undefined;
+    const phone = serializedId(body?.response?.phoneNumber) ?? serializedId(body?.response?.wid);
+    return { phone: phone ? phone.split('@')[0] : null };
+  }
+
+  async closeSession(session: string, options: CallOptions = {}): Promise<void> {
+    const res = await this.call({ method: 'POST', path: 'close-session', session, auth: 'bearer', route: 'close-session' }, options);
+    // 500 "Error closing session" is expected for a never-started session or a pre-login placeholder, and the
+    // engine has already reset the entry to {status:null} by then (wppconnect-engine.md §2.2, observed).
+    if (res.status === 200 || res.status === 500) return;
+    this.assertOk(res, 'close-session');
+  }
+
+  async logoutSession(session: string, options: CallOptions = {}): Promise<boolean> {
+    const res = await this.call({ method: 'POST', path: 'logout-session', session, auth: 'bearer', route: 'logout-session' }, options);
+    if (res.status === 404) return false;
+    if (res.status === 500) return false;
+    this.assertOk(res, 'logout-session');
+    return true;
+  }
+
+  forgetSession(session: string): void {
+    this.client.forget(session);
+  }
+
+  async sendText(session: string, input: SendTarget & { text: string }, options: CallOptions = {}): Promise<SendResult> {
+    return this.sendCall(session, 'send-message', { ...this.target(input), message: input.text }, options);
+  }
+
+  async sendVoice(session: string, input: SendTarget & { dataUri: string }, options: CallOptions = {}): Promise<SendResult> {
+    // base64Ptt must be a data URI; a bare base64 string is read as a path (wppconnect-engine.md §2.3).
+    return this.sendCall(session, 'send-voice-base64', { ...this.target(input), base64Ptt: input.dataUri }, options);
+  }
+
+  async sendFile(session: string, input: SendFileInput, options: CallOptions = {}): Promise<SendResult> {
+    const common = { ...this.target(input), filename: input.fileName ?? 'file', ...(input.caption ? { caption: input.caption } : {}) };
+    if ('dataUri' in input.file) return this.sendCall(session, 'send-file-base64', { ...common, base64: input.file.dataUri }, options);
+    return this.sendCall(session, 'send-file', { ...common, path: input.file.url }, options);
+  }
+
+  async getMedia(session: string, messageId: string, options: CallOptions = {}): Promise<MediaFile> {
+    const res = await this.read(
+      { method: 'GET', path: `get-media-by-message/${encodeURIComponent(messageId)}`, session, auth: 'bearer', route: 'get-media-by-message' },
+      options,
+      [500],
+    );
+    const message = engineMessage(res.data);
+    if (res.status === 400 || res.status === 404) throw new GatewayError('MEDIA_NOT_FOUND', { message: message || undefined });
+    if (res.status === 500 && NOT_ACTIVE_RE.test(message)) throw new GatewayError('SESSION_DISCONNECTED');
+    this.assertOk(res, 'get-media-by-message');
+    const body = parseBody(mediaSchema, res, 'get-media-by-message');
+    const fileName = typeof (body as Record<string, unknown>).filename === 'string' ? ((body as Record<string, unknown>).filename as string) : null;
+    return { base64: body.base64, mimeType: bareMime(body.mimetype), fileName };
+  }
+
+  async lookupContact(session: string, pnLid: string, options: CallOptions = {}): Promise<ContactIds | null> {
+    const res = await this.read(
+      { method: 'GET', path: `contact/pn-lid/${encodeURIComponent(pnLid)}`, session, auth: 'bearer', route: 'contact-pn-lid' },
+      options,
+      [500],
+    );
+    if (res.status === 404 || res.status === 400 || res.status === 500) {
+      if (NOT_ACTIVE_RE.test(engineMessage(res.data))) throw new GatewayError('SESSION_DISCONNECTED');
+      return null;
+    }
+    this.assertOk(res, 'contact-pn-lid');
+    const body = (res.data ?? {}) as Record<string, unknown>;
+    const phoneNumber = body.phoneNumber as Record<string, unknown> | undefined;
+    const user = typeof phoneNumber?.user === 'string' ? phoneNumber.user : serializedId(phoneNumber)?.split('@')[0];
+    if (!user) return null;
+    const lid = serializedId(body.lid) ?? (typeof body.lid === 'object' ? null : null);
+    return { phone: user.replace(/\D/g, ''), lid };
+  }
+
+  async parseEvent(body: unknown): Promise<EngineEvent> {
+    const payload = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+    const name = typeof payload.event === 'string' ? payload.event : '';
+    switch (name) {
+      case 'qrcode': {
+        // Webhook QR is base64 *without* the data: prefix (wppconnect-engine.md §4); fall back to the urlcode.
+        const urlcode = typeof payload.urlcode === 'string' ? payload.urlcode : undefined;
+        const qr =
+          (typeof payload.qrcode === 'string' ? base64PngToDataUrl(payload.qrcode) : null) ??
+          (urlcode ? await renderUrlcode(urlcode) : await normalizeQr(payload));
+        if (!qr) return { kind: 'other', name, payload };
+        return { kind: 'qr', qr, urlcode };
+      }
+      case 'status-find':
+        return { kind: 'status', statusFind: normalizeStatusFind(payload.status), raw: String(payload.status ?? '') };
+      case 'onmessage':
+      case 'unreadmessages':
+        return { kind: 'message', fromMe: payload.fromMe === true, payload };
+      case 'onselfmessage':
+        return { kind: 'message', fromMe: true, payload };
+      case 'onack':
+        return { kind: 'ack', payload };
+      case 'onpresencechanged':
+        return { kind: 'presence', payload };
+      case 'closesession':
+      case 'logoutsession':
+        return { kind: 'session-closed', reason: name };
+      default:
+        return { kind: 'other', name: name || 'unknown', payload };
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+
+  private target(input: SendTarget): Record<string, unknown> {
+    // The engine appends @c.us / @g.us / @lid itself and drops anything after '@' (wppconnect-engine.md §2.1).
+    const phone = input.to.split('@')[0];
+    return { phone, isGroup: input.isGroup, ...(input.isLid ? { isLid: true } : {}) };
+  }
+
+  private async call(req: Omit<EngineRequest, 'signal'>, options: CallOptions): Promise<EngineResponse> {
+    return this.client.request({ ...req, signal: options.signal, timeoutMs: options.deadlineMs ? Math.min(options.deadlineMs, this.options.requestTimeoutMs) : undefined });
+  }
+
+  private async read(req: Omit<EngineRequest, 'signal'>, options: CallOptions, accept: number[] = []): Promise<EngineResponse> {
+    const budget = options.deadlineMs ?? this.options.requestTimeoutMs;
+    if (accept.length === 0) return this.client.requestWithRetry({ ...req, signal: options.signal }, budget);
+    // Routes whose 5xx carries meaning (e.g. "session not active") are not retried on that status.
+    return this.call(req, options);
+  }
+
+  private assertOk(res: EngineResponse, route: string): void {
+    if (res.status >= 200 && res.status < 300) return;
+    const detail = engineMessage(res.data);
+    throw new GatewayError('ENGINE_BAD_RESPONSE', {
+      message: `The engine answered ${route} with HTTP ${res.status}${detail ? `: ${detail}` : ''}`,
+      details: { engineStatus: res.status },
+    });
+  }
+
+  private async toState(res: EngineResponse, route: string): Promise<SessionState> {
+    const body = parseBody(stateSchema, res, route);
+    const status = normalizeEngineStatus(body.status);
+    // Serve a QR only while the engine says QRCODE: it keeps the last QR after login and after autoclose.
+    const qr = status === 'QRCODE' ? await normalizeQr({ qrcode: body.qrcode, urlcode: body.urlcode }) : null;
+    return { status, qr, ...(body.version ? { version: body.version } : {}), ...(body.message ? { message: body.message } : {}) };
+  }
+
+  private async sendCall(session: string, path: string, body: Record<string, unknown>, options: CallOptions): Promise<SendResult> {
+    let res: EngineResponse;
+    try {
+      // Sends are never retried: a retry after a lost answer could deliver the message twice.
+      res = await this.call({ method: 'POST', path, session, body, auth: 'bearer', route: path }, options);
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === 'ENGINE_TIMEOUT') {
+        throw new GatewayError('SEND_OUTCOME_UNKNOWN', { cause: error });
+      }
+      throw error;
+    }
+    const message = engineMessage(res.data);
+    if (res.status === 404 && NOT_ACTIVE_RE.test(message)) {
+      throw new GatewayError('SESSION_DISCONNECTED', { details: { engineNotActive: true } });
+    }
+    if (res.status === 400 && NUMBER_MISSING_RE.test(message)) {
+      throw new GatewayError('NUMBER_NOT_ON_WHATSAPP', { message });
+    }
+    if (res.status >= 400) {
+      throw new GatewayError('SEND_FAILED', {
+        message: `WPPConnect could not send the message${message ? `: ${message}` : ''}`,
+        details: { engineStatus: res.status },
+      });
+    }
+    const parsed = parseBody(sendSchema, res, path);
+    const first = Array.isArray(parsed.response) ? parsed.response[0] : parsed.response;
+    const item = (first ?? {}) as Record<string, unknown>;
+    // The engine answers one entry per phone in a `response` array; the old wrapper read `.response.id`
+    // and lost every message id (hub-contract.md §3.3).
+    const messageId = serializedId(item.id) ?? serializedId((item as { key?: { id?: unknown } }).key?.id);
+    return { messageId, ...(typeof item.ack === 'number' ? { ack: item.ack } : {}) };
+  }
+}
+
+export function createWppconnectAdapter(options: WppconnectAdapterOptions): WppconnectAdapter {
+  return new WppconnectAdapter(options);
+}

@@ -1,0 +1,294 @@
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import pRetry, { AbortError } from 'p-retry';
+import type { z } from 'zod';
+import { GatewayError, isGatewayError } from '../../errors';
+import type { Logger, RequestContext } from '../../logger';
+import type { TokenStore } from '../engine-adapter';
+
+/**
+ * The HTTP side of the WPPConnect boundary: one axios instance (house style H13), per-session bearer tokens,
+ * per-attempt timeouts under an overall deadline (H15), and transport errors mapped once (H10).
+ */
+
+export interface WppconnectClientOptions {
+  /** Engine base URL, e.g. http://127.0.0.1:21465. */
+  baseUrl: string;
+  /** The engine's SECRET_KEY: only used to mint tokens and for the secret-in-path admin routes; never logged. */
+  secretKey: string;
+  /** Per-attempt timeout in ms. @default 10000 */
+  requestTimeoutMs: number;
+  tokens: TokenStore;
+  logger: Logger;
+  context?: RequestContext;
+}
+
+export interface EngineRequest {
+  method: 'GET' | 'POST';
+  /** Path below /api/<session>/ (or the full path when `auth` is 'secret-path' or 'none'). */
+  path: string;
+  session?: string;
+  body?: unknown;
+  auth: 'bearer' | 'secret-path' | 'none';
+  binary?: boolean;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  /** Name for logs and metrics, e.g. 'status-session'. */
+  route: string;
+}
+
+export interface EngineResponse {
+  status: number;
+  data: unknown;
+  contentType: string;
+}
+
+export interface EngineCallRecord {
+  at: number;
+  route: string;
+  session?: string;
+  status?: number;
+  outcome: 'ok' | 'http-error' | 'unreachable' | 'timeout' | 'auth-failed';
+  durationMs: number;
+  summary?: string;
+}
+
+export type EngineCallObserver = (record: EngineCallRecord) => void;
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+]);
+const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ERR_CANCELED', 'ESOCKETTIMEDOUT']);
+
+/** Maps an axios/transport failure to the catalog; `abortReason` is the caller's signal reason, if any. */
+export function mapTransportError(error: unknown, abortReason?: unknown): GatewayError {
+  if (isGatewayError(error)) return error;
+  if (isGatewayError(abortReason)) return abortReason;
+  const code = (error as { code?: string } | undefined)?.code ?? '';
+  if (UNREACHABLE_CODES.has(code)) return new GatewayError('ENGINE_UNREACHABLE', { cause: error });
+  if (TIMEOUT_CODES.has(code) || abortReason !== undefined) return new GatewayError('ENGINE_TIMEOUT', { cause: error });
+  return new GatewayError('ENGINE_UNREACHABLE', { cause: error });
+}
+
+function summarize(data: unknown): string | undefined {
+  if (data === undefined || data === null) return undefined;
+  if (Buffer.isBuffer(data)) return `[binary ${data.length} bytes]`;
+  const text = typeof data === 'string' ? data : JSON.stringify(data);
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
+export class WppconnectClient {
+  private readonly http: AxiosInstance;
+  private readonly minting = new Map<string, Promise<string>>();
+  private readonly observers: EngineCallObserver[] = [];
+
+  constructor(private readonly options: WppconnectClientOptions) {
+    this.http = axios.create({
+      baseURL: options.baseUrl,
+      timeout: options.requestTimeoutMs,
+      // The engine answers errors with 4xx/5xx bodies we must read; we decide per route what a status means.
+      validateStatus: () => true,
+      maxRedirects: 0,
+      maxBodyLength: Infinity,
+      maxContentLength: Infinity,
+      // No keep-alive surprises: a hung engine socket must not poison the next call.
+      headers: { Accept: 'application/json' },
+    });
+  }
+
+  onCall(observer: EngineCallObserver): void {
+    this.observers.push(observer);
+  }
+
+  forget(session: string): void {
+    this.options.tokens.delete(session);
+  }
+
+  /** One engine call. Throws GatewayError for transport failures and auth failures; returns any HTTP status. */
+  async request(req: EngineRequest): Promise<EngineResponse> {
+    let response = await this.send(req, req.auth === 'bearer' ? await this.token(req.session!, req.signal) : undefined);
+    if (req.auth === 'bearer' && response.status === 401) {
+      // Tokens never expire on WPPConnect (bcrypt, stateless), so a 401 means our cached token belongs to
+      // another SECRET_KEY or session: re-mint once, then give up with ENGINE_AUTH_FAILED.
+      this.options.tokens.delete(req.session!);
+      response = await this.send(req, await this.token(req.session!, req.signal));
+      if (response.status === 401) {
+        throw new GatewayError('ENGINE_AUTH_FAILED', {
+          message: 'The WhatsApp engine rejected the session token even after minting a new one',
+        });
+      }
+    }
+    return response;
+  }
+
+  /** Retries idempotent reads on transient failures (house style H14), inside the caller's deadline. */
+  async requestWithRetry(req: EngineRequest, budgetMs: number, retries = 2): Promise<EngineResponse> {
+    const started = Date.now();
+    return pRetry(
+      async () => {
+        const remaining = budgetMs - (Date.now() - started);
+        if (remaining <= 50) throw new AbortError(new GatewayError('ENGINE_TIMEOUT'));
+        const res = await this.request({ ...req, timeoutMs: Math.min(req.timeoutMs ?? this.options.requestTimeoutMs, remaining) });
+        if ([500, 502, 503, 504, 408, 429].includes(res.status)) {
+          throw new GatewayError('ENGINE_BAD_RESPONSE', { message: `The engine answered HTTP ${res.status}` });
+        }
+        return res;
+      },
+      {
+        retries,
+        factor: 2,
+        minTimeout: 100,
+        maxTimeout: 800,
+        randomize: true,
+        maxRetryTime: budgetMs,
+        signal: req.signal,
+        shouldRetry: ({ error }) =>
+          isGatewayError(error) && ['ENGINE_UNREACHABLE', 'ENGINE_BAD_RESPONSE', 'ENGINE_TIMEOUT'].includes(error.code),
+        onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+          this.options.logger.warn('engine call failed, retrying', {
+            route: req.route,
+            session: req.session,
+            attempt: attemptNumber,
+            retriesLeft,
+            code: isGatewayError(error) ? error.code : undefined,
+          });
+        },
+      },
+    ).catch((error: unknown) => {
+      if (isGatewayError(error)) throw error;
+      throw mapTransportError(error, req.signal?.reason);
+    });
+  }
+
+  private async token(session: string, signal?: AbortSignal): Promise<string> {
+    const cached = this.options.tokens.get(session);
+    if (cached) return cached;
+    // Single-flight per session: N concurrent first calls mint one token.
+    let pending = this.minting.get(session);
+    if (!pending) {
+      pending = this.mint(session, signal).finally(() => this.minting.delete(session));
+      this.minting.set(session, pending);
+    }
+    return pending;
+  }
+
+  private async mint(session: string, signal?: AbortSignal): Promise<string> {
+    const res = await this.send({
+      method: 'POST',
+      path: `/api/${encodeURIComponent(session)}/${encodeURIComponent(this.options.secretKey)}/generate-token`,
+      auth: 'none',
+      route: 'generate-token',
+      session,
+      signal,
+    }, undefined);
+    const data = res.data as { token?: unknown; message?: unknown } | undefined;
+    if ((res.status === 200 || res.status === 201) && typeof data?.token === 'string' && data.token) {
+      this.options.tokens.set(session, data.token);
+      return data.token;
+    }
+    if (res.status === 400 || res.status === 401 || res.status === 403) {
+      throw new GatewayError('ENGINE_AUTH_FAILED', {
+        message: "The WhatsApp engine rejected the gateway's secret key",
+      });
+    }
+    throw new GatewayError('ENGINE_BAD_RESPONSE', {
+      message: `The engine answered generate-token with HTTP ${res.status}`,
+    });
+  }
+
+  private async send(req: EngineRequest, token: string | undefined): Promise<EngineResponse> {
+    const started = Date.now();
+    const url = req.auth === 'bearer' ? `/api/${encodeURIComponent(req.session!)}/${req.path}` : req.path;
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const requestId = this.options.context?.requestId();
+    if (requestId) headers['X-Request-Id'] = requestId;
+    const timeout = req.timeoutMs ?? this.options.requestTimeoutMs;
+    let response: AxiosResponse;
+    try {
+      response = await this.http.request({
+        method: req.method,
+        url,
+        data: req.method === 'POST' ? (req.body ?? {}) : undefined,
+        headers,
+        timeout,
+        signal: req.signal ? AbortSignal.any([req.signal, AbortSignal.timeout(timeout + 50)]) : AbortSignal.timeout(timeout + 50),
+        responseType: 'arraybuffer',
+      });
+    } catch (error) {
+      const mapped = mapTransportError(error, req.signal?.aborted ? req.signal.reason : undefined);
+      this.record(req, started, undefined, mapped.code === 'ENGINE_TIMEOUT' ? 'timeout' : 'unreachable', mapped.message);
+      throw mapped;
+    }
+    const contentType = String(response.headers['content-type'] ?? '');
+    const raw = Buffer.from(response.data as ArrayBuffer);
+    let data: unknown = raw;
+    if (!req.binary || !contentType.startsWith('image/')) {
+      const text = raw.toString('utf8');
+      if (contentType.includes('json') || /^\s*[[{"]/.test(text)) {
+        try {
+          data = text.length ? JSON.parse(text) : undefined;
+        } catch {
+          data = text;
+        }
+      } else {
+        data = text;
+      }
+    }
+    const outcome = response.status === 401 ? 'auth-failed' : response.status >= 400 ? 'http-error' : 'ok';
+    this.record(req, started, response.status, outcome, summarize(data));
+    return { status: response.status, data, contentType };
+  }
+
+  private record(
+    req: EngineRequest,
+    started: number,
+    status: number | undefined,
+    outcome: EngineCallRecord['outcome'],
+    summary?: string,
+  ): void {
+    const record: EngineCallRecord = {
+      at: started,
+      route: req.route,
+      session: req.session,
+      status,
+      outcome,
+      durationMs: Date.now() - started,
+      summary,
+    };
+    // The secret key can sit in admin paths; it never reaches a log line (the logger also scrubs it).
+    this.options.logger.debug('engine call', { ...record });
+    for (const observer of this.observers) observer(record);
+  }
+}
+
+/** zod-parse an engine body; a shape we do not understand is ENGINE_BAD_RESPONSE, never a crash. */
+export function parseBody<T>(schema: z.ZodType<T>, res: EngineResponse, route: string): T {
+  const parsed = schema.safeParse(res.data);
+  if (!parsed.success) {
+    throw new GatewayError('ENGINE_BAD_RESPONSE', {
+      message: `The engine's answer to ${route} (HTTP ${res.status}) did not have the expected shape`,
+    });
+  }
+  return parsed.data;
+}
+
+/** The engine's human message from any of its error body shapes (`error` is often `{}`; wppconnect-engine.md §2.0). */
+export function engineMessage(data: unknown): string {
+  if (typeof data === 'string') return data.slice(0, 500);
+  if (data && typeof data === 'object') {
+    const d = data as Record<string, unknown>;
+    for (const key of ['message', 'error', 'status']) {
+      if (typeof d[key] === 'string' && d[key]) return (d[key] as string).slice(0, 500);
+    }
+    const err = d.error as Record<string, unknown> | undefined;
+    if (err && typeof err === 'object' && typeof err.text === 'string') return err.text.slice(0, 500);
+  }
+  return '';
+}

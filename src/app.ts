@@ -1,0 +1,95 @@
+import express, { type Express, type RequestHandler, type Router } from 'express';
+import helmet from 'helmet';
+import type { EngineAdapter } from './adapters/engine-adapter';
+import type { ChannelService } from './channels/channel-service';
+import type { Config } from './config';
+import { GatewayError } from './errors';
+import type { Logger, RequestContext } from './logger';
+import { authMiddleware } from './middleware/auth-middleware';
+import { deadlineMiddleware } from './middleware/deadline-middleware';
+import { errorMiddleware, notFoundMiddleware } from './middleware/error-middleware';
+import { requestIdMiddleware } from './middleware/request-id-middleware';
+import { type ChannelWebhookRequest, createChannelsRouter } from './routes/channels-router';
+import { createEngineEventsRouter, type EngineEventIngest } from './routes/engine-events-router';
+import { createApiHealthRouter, createPublicHealthRouter } from './routes/health-router';
+import type { ChannelRepository } from './store/channel-repository';
+
+export interface Lifecycle {
+  /** Set when SIGINT/SIGTERM arrived: new requests get 503 SHUTTING_DOWN while in-flight ones drain. */
+  draining: boolean;
+}
+
+export interface AppDeps {
+  config: Config;
+  engine: EngineAdapter;
+  channels: ChannelService;
+  repo: ChannelRepository;
+  logger: Logger;
+  context: RequestContext;
+  version: string;
+  startedAt: number;
+  lifecycle: Lifecycle;
+  pipeline?: EngineEventIngest & { stats(): { depth: number; oldestPendingAgeMs: number | null; dead: number } };
+  registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => void;
+  /** More routers mounted under /api behind auth (messages, media, webhooks, events). */
+  apiRouters?: Router[];
+  /** Routers mounted at the root before /api (metrics, ui). They do their own auth. */
+  rootRouters?: Router[];
+  /** Per-request hook (metrics). */
+  observe?: RequestHandler;
+}
+
+/**
+ * The composition root's app (house style H5/H17): fixed middleware order — request id → shutdown gate →
+ * helmet → body limits → public routes → engine intake → /api (auth → deadline → routers) → 404 → errors.
+ * Returns an app that is not listening.
+ */
+export function createApp(deps: AppDeps): Express {
+  const { config, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+
+  app.use(requestIdMiddleware(deps.context));
+  app.use((_req, res, next) => {
+    if (deps.lifecycle.draining) throw new GatewayError('SHUTTING_DOWN');
+    res.on('finish', () => undefined);
+    next();
+  });
+  if (deps.observe) app.use(deps.observe);
+  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+
+  // Body limits: media sends are large (16 MB of audio is ~22 MB of base64, hub-contract.md §1.6), engine
+  // webhooks carry whole media with autoDownload; everything else stays small. Each parser marks the body as
+  // read, so the generic one below skips it.
+  app.use(['/api/messages', '/api/messages/send'], express.json({ limit: config.server.messageBodyLimit }));
+  app.use('/engine-events', express.json({ limit: config.server.eventBodyLimit }));
+  app.use(express.json({ limit: config.server.bodyLimit }));
+  app.use(express.urlencoded({ extended: false, limit: config.server.bodyLimit }));
+
+  app.use(createPublicHealthRouter({ version: deps.version }));
+  for (const router of deps.rootRouters ?? []) app.use(router);
+  app.use(
+    createEngineEventsRouter({ engine: deps.engine, channels: deps.channels, repo: deps.repo, pipeline: deps.pipeline, logger }),
+  );
+
+  const api = express.Router();
+  api.use(authMiddleware(config.auth.secret));
+  api.use(deadlineMiddleware(config.channels.routeDeadlineMs, logger));
+  api.use(
+    createApiHealthRouter({
+      engine: deps.engine,
+      channels: deps.channels,
+      version: deps.version,
+      startedAt: deps.startedAt,
+      outboxStats: deps.pipeline ? () => deps.pipeline!.stats() : undefined,
+    }),
+  );
+  api.use(createChannelsRouter({ channels: deps.channels, config, registerChannelWebhook: deps.registerChannelWebhook }));
+  for (const router of deps.apiRouters ?? []) api.use(router);
+  app.use('/api', api);
+
+  app.use(notFoundMiddleware());
+  app.use(errorMiddleware(logger));
+  return app;
+}

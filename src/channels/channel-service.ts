@@ -1,0 +1,398 @@
+import type { EngineAdapter, EngineEvent } from '../adapters/engine-adapter';
+import type { EngineCallRecord } from '../adapters/wppconnect/wppconnect-client';
+import type { Config } from '../config';
+import { GatewayError, isGatewayError, toErrorInfo } from '../errors';
+import type { Logger } from '../logger';
+import { type ChannelRecord, type ChannelRepository, channelLookupKey } from '../store/channel-repository';
+import { sleep, within } from './concurrency';
+import { type ChannelEventSink, ChannelSupervisor, type QrAnswer, type SupervisorCounters } from './channel-supervisor';
+import { noDiagnostics, type StartFailureDiagnostics } from './diagnostics';
+
+const NEW_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+export interface ChannelServiceDeps {
+  engine: EngineAdapter;
+  repo: ChannelRepository;
+  events: ChannelEventSink;
+  config: Config;
+  logger: Logger;
+  now?: () => number;
+  diagnostics?: StartFailureDiagnostics;
+  counters?: SupervisorCounters;
+}
+
+export interface ChannelView {
+  id: string;
+  name: string;
+  status: ChannelRecord['status'];
+  connected: boolean;
+  engineStatus: string | null;
+  since: string;
+  adopted: boolean;
+  lastError?: ChannelRecord['lastError'];
+}
+
+export interface CreateOutcome {
+  created: boolean;
+  channel: ChannelView;
+  qr: QrAnswer;
+}
+
+/**
+ * Channel use-cases (house style H3): create → start → wait for the first QR; delete → verify; adoption of
+ * engine sessions we did not create; the gate the messaging use-case asks before sending.
+ */
+export class ChannelService {
+  private readonly supervisors = new Map<string, ChannelSupervisor>();
+  private readonly now: () => number;
+  private readonly diagnostics: StartFailureDiagnostics;
+  private readonly recentCalls: EngineCallRecord[] = [];
+  private adoptTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(private readonly deps: ChannelServiceDeps) {
+    this.now = deps.now ?? Date.now;
+    this.diagnostics = deps.diagnostics ?? noDiagnostics;
+  }
+
+  /** The per-channel URL the engine posts events to; the token is the only credential (the engine cannot sign). */
+  webhookUrlFor(record: ChannelRecord): string {
+    return `${this.deps.config.server.publicUrl}/engine-events/${encodeURIComponent(record.id)}/${record.intakeToken}`;
+  }
+
+  /** Feed of engine calls for diagnose (the adapter reports every call). */
+  recordEngineCall(record: EngineCallRecord): void {
+    this.recentCalls.push(record);
+    if (this.recentCalls.length > 200) this.recentCalls.shift();
+  }
+
+  // ---- lookups ---------------------------------------------------------------------------------------------
+
+  list(): ChannelView[] {
+    return this.deps.repo.list().map((r) => this.view(r));
+  }
+
+  /** Canonical id for any spelling, or CHANNEL_NOT_FOUND. */
+  resolve(idOrAlias: string): string {
+    const record = this.deps.repo.findByAlias(idOrAlias);
+    if (!record) throw new GatewayError('CHANNEL_NOT_FOUND');
+    return record.id;
+  }
+
+  get(idOrAlias: string): ChannelView {
+    return this.view(this.recordOf(idOrAlias));
+  }
+
+  supervisor(id: string): ChannelSupervisor {
+    let sup = this.supervisors.get(id);
+    if (!sup) {
+      sup = new ChannelSupervisor(id, {
+        engine: this.deps.engine,
+        repo: this.deps.repo,
+        events: this.deps.events,
+        diagnostics: this.diagnostics,
+        config: this.deps.config,
+        logger: this.deps.logger,
+        now: this.now,
+        counters: this.deps.counters,
+        webhookUrlFor: (r) => this.webhookUrlFor(r),
+      });
+      this.supervisors.set(id, sup);
+    }
+    return sup;
+  }
+
+  // ---- use-cases -------------------------------------------------------------------------------------------
+
+  /**
+   * Create (or re-start) a channel for real: the engine session is started with our webhook. 409 when it is
+   * already connected, so the Hub never deletes a working phone (hub-contract.md §2.2). Synchronous callers
+   * wait up to `waitMs` for the first QR or CONNECTED; async callers get the state at once.
+   */
+  async create(rawId: string, options: { waitMs: number; requestId?: string }): Promise<CreateOutcome> {
+    const existing = this.deps.repo.findByAlias(rawId);
+    const id = existing?.id ?? this.validateNewId(rawId);
+    const sup = this.supervisor(id);
+    let created = false;
+    await sup.mutex.run(async () => {
+      const record = this.deps.repo.get(id);
+      if (record?.status === 'connected') throw new GatewayError('CHANNEL_ALREADY_CONNECTED');
+      if (!record) {
+        this.deps.repo.create(id);
+        created = true;
+        this.deps.logger.info('channel created', { channel: id, requestId: options.requestId });
+      }
+    });
+    const started = this.now();
+    const starting = sup.start('create', options.requestId, { explicit: true });
+    // A create waits for the start-session answer (bounded): an engine that refuses us must fail the create.
+    const startOutcome = await within(
+      starting.then(
+        () => null,
+        (error: unknown) => error,
+      ),
+      Math.max(0, options.waitMs),
+      () => undefined,
+    );
+    if (isGatewayError(startOutcome)) throw startOutcome;
+    const remaining = options.waitMs - (this.now() - started);
+    if (remaining > 0 && startOutcome === null) await sup.waitForOutcome(remaining);
+    return { created, channel: this.view(this.recordOf(id)), qr: sup.answer() };
+  }
+
+  /** GET /qr: answers within the route deadline; auto-starts a stopped channel; never tears down. */
+  async qr(idOrAlias: string, requestId?: string): Promise<{ channel: string; answer: QrAnswer }> {
+    const record = this.recordOf(idOrAlias);
+    const answer = await this.supervisor(record.id).qrAnswer(requestId, this.deps.config.channels.qrRouteDeadlineMs);
+    return { channel: record.id, answer };
+  }
+
+  async startSession(idOrAlias: string, requestId?: string): Promise<{ channel: string; answer: QrAnswer }> {
+    const record = this.recordOf(idOrAlias);
+    const sup = this.supervisor(record.id);
+    if (record.status !== 'connected') {
+      const starting = sup.start('start-session route', requestId, { explicit: true });
+      const outcome = await within(
+        starting.then(
+          () => null,
+          (error: unknown) => error,
+        ),
+        this.deps.config.channels.startRouteDeadlineMs,
+        () => undefined,
+      );
+      if (isGatewayError(outcome) && ['ENGINE_UNREACHABLE', 'ENGINE_AUTH_FAILED'].includes(outcome.code)) throw outcome;
+    }
+    return { channel: record.id, answer: sup.answer() };
+  }
+
+  async restart(idOrAlias: string, requestId?: string): Promise<{ channel: string; answer: QrAnswer }> {
+    const record = this.recordOf(idOrAlias);
+    const sup = this.supervisor(record.id);
+    const restarting = sup.restart('restart route', requestId);
+    await within(
+      restarting.catch(() => undefined),
+      this.deps.config.channels.startRouteDeadlineMs,
+      () => undefined,
+    );
+    return { channel: record.id, answer: sup.answer() };
+  }
+
+  /**
+   * Full, verified teardown (hub-contract.md §2.4): logout when connected (the engine then wipes the profile),
+   * close-session (its 500 is expected), forget the token, drop the registry entry, and check the engine no
+   * longer reports the session as running. Idempotent: an unknown channel is a 200 too.
+   */
+  async delete(idOrAlias: string, requestId?: string): Promise<{ channel: string; deleted: boolean; verified: boolean }> {
+    const record = this.deps.repo.findByAlias(idOrAlias);
+    const session = record?.id ?? (await this.findEngineSession(idOrAlias));
+    if (!session) return { channel: idOrAlias.trim(), deleted: false, verified: true };
+    const sup = this.supervisor(session);
+    return sup.mutex.run(async () => {
+      sup.dispose();
+      const opts = { deadlineMs: this.deps.config.engine.requestTimeoutMs };
+      let engineStatus = 'CLOSED';
+      try {
+        engineStatus = (await this.deps.engine.getStatus(session, opts)).status;
+      } catch (error) {
+        if (isGatewayError(error) && error.code === 'ENGINE_UNREACHABLE') throw error;
+      }
+      if (engineStatus === 'CONNECTED') {
+        await this.deps.engine.logoutSession(session, opts).catch((error: unknown) => {
+          this.deps.logger.warn('logout-session failed during delete', { channel: session, error: String(error), requestId });
+        });
+      }
+      await this.deps.engine.closeSession(session, opts).catch((error: unknown) => {
+        this.deps.logger.warn('close-session failed during delete', { channel: session, error: String(error), requestId });
+      });
+      const verified = await this.verifyClosed(session);
+      this.deps.engine.forgetSession(session);
+      this.deps.repo.delete(session);
+      this.supervisors.delete(session);
+      this.deps.logger.info('channel deleted', { channel: session, verified, requestId });
+      this.deps.events.publish(session, 'session.status', { channel: session, status: 'deleted', previous: record?.status ?? 'unknown' });
+      return { channel: session, deleted: true, verified };
+    });
+  }
+
+  async diagnose(idOrAlias: string): Promise<Record<string, unknown>> {
+    const record = this.recordOf(idOrAlias);
+    const sup = this.supervisor(record.id);
+    let engine: Record<string, unknown>;
+    try {
+      const state = await this.deps.engine.getStatus(record.id, { deadlineMs: 2_000 });
+      engine = { reachable: true, status: state.status, version: state.version ?? null, message: state.message ?? null };
+    } catch (error) {
+      engine = { reachable: false, error: isGatewayError(error) ? toErrorInfo(error) : String(error) };
+    }
+    const lastError = record.lastError;
+    return {
+      channel: record.id,
+      state: record.status,
+      since: new Date(record.statusSince).toISOString(),
+      reason: lastError?.code ?? null,
+      lastError,
+      evidence: {
+        engine,
+        supervisor: sup.snapshot(),
+        recentEngineCalls: this.recentCalls.filter((c) => c.session === record.id).slice(-15),
+        ...this.diagnostics.evidence(record.id),
+      },
+      nextAction: nextAction(record.status, lastError?.code ?? null),
+    };
+  }
+
+  // ---- gate for messaging --------------------------------------------------------------------------------
+
+  requireConnected(channelId: string): void {
+    const record = this.deps.repo.get(channelId);
+    if (!record) throw new GatewayError('CHANNEL_NOT_FOUND');
+    if (record.status !== 'connected') throw new GatewayError('SESSION_DISCONNECTED');
+  }
+
+  reportNotActive(channelId: string, requestId?: string): void {
+    this.supervisors.get(channelId)?.reportNotActive(requestId) ?? this.supervisor(channelId).reportNotActive(requestId);
+  }
+
+  // ---- engine events ---------------------------------------------------------------------------------------
+
+  async onEngineEvent(channelId: string, event: EngineEvent, requestId?: string): Promise<void> {
+    await this.supervisor(channelId).onEngineEvent(event, requestId);
+  }
+
+  // ---- adoption and lifecycle ------------------------------------------------------------------------------
+
+  /**
+   * Engine sessions we did not create (the Hub's existing channels) become channels with their current state,
+   * so a Hub that switches its URL to us sees them connected, without a new QR.
+   */
+  async adopt(): Promise<string[]> {
+    const names = await this.deps.engine.listSessions({ deadlineMs: this.deps.config.engine.requestTimeoutMs });
+    const adopted: string[] = [];
+    for (const name of names) {
+      if (this.deps.repo.findByAlias(name) || this.deps.repo.isTombstoned(name)) continue;
+      if (!NEW_ID_RE.test(name.replace(/\s+/g, ''))) continue;
+      this.deps.repo.create(name, { adopted: true });
+      adopted.push(name);
+      try {
+        const state = await this.deps.engine.getStatus(name, { deadlineMs: this.deps.config.engine.requestTimeoutMs });
+        const status = state.status === 'CONNECTED' ? 'connected' : state.status === 'QRCODE' ? 'qr_required' : state.status === 'INITIALIZING' ? 'starting' : 'disconnected';
+        this.deps.repo.update(name, { status, engineStatus: state.status });
+        if (status !== 'disconnected') this.supervisor(name).scheduleWatch(1_000);
+      } catch (error) {
+        this.deps.logger.warn('adopted session status unknown', { channel: name, error: String(error) });
+      }
+      this.deps.logger.info('engine session adopted', { channel: name });
+    }
+    return adopted;
+  }
+
+  /** Resume watching channels after a gateway restart and start periodic adoption. */
+  async startBackground(): Promise<void> {
+    for (const record of this.deps.repo.list()) {
+      if (record.status === 'connected' || record.status === 'starting' || record.status === 'qr_required') {
+        this.supervisor(record.id).scheduleWatch(500);
+      }
+    }
+    const adoptLoop = async () => {
+      if (this.stopped) return;
+      await this.adopt().catch((error: unknown) => {
+        this.deps.logger.warn('session adoption failed', { error: isGatewayError(error) ? error.code : String(error) });
+      });
+      if (this.stopped || this.deps.config.channels.adoptIntervalMs <= 0) return;
+      this.adoptTimer = setTimeout(() => void adoptLoop(), this.deps.config.channels.adoptIntervalMs);
+      this.adoptTimer.unref();
+    };
+    await adoptLoop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.adoptTimer) clearTimeout(this.adoptTimer);
+    for (const sup of this.supervisors.values()) sup.dispose();
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------------
+
+  private recordOf(idOrAlias: string): ChannelRecord {
+    const record = this.deps.repo.findByAlias(idOrAlias);
+    if (!record) throw new GatewayError('CHANNEL_NOT_FOUND');
+    return record;
+  }
+
+  private validateNewId(rawId: string): string {
+    const id = rawId.replace(/\s+/g, '');
+    if (!NEW_ID_RE.test(id)) {
+      throw new GatewayError('VALIDATION_FAILED', {
+        message: 'The channel id must be 1–64 characters of letters, digits, "_" or "-"',
+      });
+    }
+    return id;
+  }
+
+  private async findEngineSession(idOrAlias: string): Promise<string | undefined> {
+    try {
+      const names = await this.deps.engine.listSessions({ deadlineMs: this.deps.config.engine.requestTimeoutMs });
+      return names.find((n) => channelLookupKey(n) === channelLookupKey(idOrAlias));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async verifyClosed(session: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 6; attempt++) {
+      try {
+        const state = await this.deps.engine.getStatus(session, { deadlineMs: 2_000 });
+        if (state.status === 'CLOSED') return true;
+        await this.deps.engine.closeSession(session, { deadlineMs: 2_000 }).catch(() => undefined);
+      } catch {
+        // keep trying within the budget
+      }
+      await sleep(250 * (attempt + 1));
+    }
+    return false;
+  }
+
+  private view(record: ChannelRecord): ChannelView {
+    return {
+      id: record.id,
+      name: record.id,
+      status: record.status,
+      connected: record.status === 'connected',
+      engineStatus: record.engineStatus,
+      since: new Date(record.statusSince).toISOString(),
+      adopted: record.adopted,
+      ...(record.lastError ? { lastError: record.lastError } : {}),
+    };
+  }
+}
+
+function nextAction(status: ChannelRecord['status'], code: string | null): string {
+  switch (code) {
+    case 'BROWSER_PROFILE_LOCKED':
+      return 'The Chromium profile is locked (Code 21). Enable HEAL_PROFILE_LOCKS with WPPCONNECT_USER_DATA_DIR, or remove userDataDir/<channel>/Singleton* and kill the orphaned Chromium, then POST /api/channels/:id/restart.';
+    case 'BROWSER_LAUNCH_FAILED':
+      return 'Fix the browser on the engine host (CHROME_PATH, missing libraries, --no-sandbox), then POST /api/channels/:id/restart.';
+    case 'WA_WEB_UNREACHABLE':
+      return 'Restore the engine host network access to web.whatsapp.com, then POST /api/channels/:id/restart.';
+    case 'ENGINE_START_STUCK':
+      return 'Check the engine log for this session (set WPPCONNECT_LOG_FILE so the gateway reads it), then POST /api/channels/:id/restart.';
+    case 'ENGINE_PAGE_CLOSED':
+      return 'The browser page died; the gateway restarts it automatically. If it repeats, check the engine host memory.';
+    case 'QR_EXPIRED':
+      return 'GET /api/channels/:id/qr to get a fresh QR code and scan it within a minute.';
+    default:
+      break;
+  }
+  switch (status) {
+    case 'connected':
+      return 'Nothing: the channel is connected.';
+    case 'qr_required':
+      return 'Scan the QR code from GET /api/channels/:id/qr with the phone.';
+    case 'starting':
+      return 'Wait: the engine is starting the session; GET /api/channels/:id/qr shows the QR when it is ready.';
+    case 'failed':
+      return 'POST /api/channels/:id/restart after fixing the reason above.';
+    default:
+      return 'GET /api/channels/:id/qr (or POST /api/channels/:id/start-session) to start the session.';
+  }
+}

@@ -1,0 +1,563 @@
+import type { EngineAdapter, EngineEvent, SessionState } from '../adapters/engine-adapter';
+import type { Config } from '../config';
+import { ERROR_CATALOG, type ErrorCode, type ErrorInfo, GatewayError, isGatewayError, toErrorInfo } from '../errors';
+import type { Logger } from '../logger';
+import type { ChannelRecord, ChannelRepository, ChannelStatus } from '../store/channel-repository';
+import { Mutex, SingleFlight, sleep, within } from './concurrency';
+import type { StartFailureDiagnostics } from './diagnostics';
+
+/** Gateway-originated events (qr.update, session.status, channel.degraded, channel.recovered). */
+export interface ChannelEventSink {
+  publish(channelId: string, type: string, data: Record<string, unknown>): void;
+}
+
+export interface SupervisorCounters {
+  restart(channel: string, reason: string): void;
+  zombie(channel: string, signal: string): void;
+}
+
+export interface SupervisorDeps {
+  engine: EngineAdapter;
+  repo: ChannelRepository;
+  events: ChannelEventSink;
+  diagnostics: StartFailureDiagnostics;
+  config: Config;
+  logger: Logger;
+  now: () => number;
+  counters?: SupervisorCounters;
+  webhookUrlFor(record: ChannelRecord): string;
+}
+
+export interface QrAnswer {
+  status: 'QRCODE' | 'INITIALIZING' | 'CONNECTED' | 'CLOSED' | 'FAILED';
+  qr: string | null;
+  message: string;
+  lastError: ErrorInfo | null;
+}
+
+/** A CLOSED seen this soon after a start is the engine's startup `disconnectedMobile` flip, not an end
+ * (wppconnect-server#2083: "Status: INITIALIZING -> CLOSE" before the first QR). */
+const STARTUP_CLOSED_GRACE_MS = 60_000;
+/** How often a starting / waiting-for-scan channel is polled (webhooks usually arrive first). */
+const STARTING_POLL_MS = 2_000;
+const QR_POLL_MS = 4_000;
+/** A QR from a webhook or a poll this recent is served from memory without asking the engine. */
+const QR_FRESH_MS = 3_000;
+/** WhatsApp's first QR reference lives ~60 s, later ones ~20 s (wppconnect-engine.md §3.3). */
+const FIRST_QR_TTL_MS = 60_000;
+const NEXT_QR_TTL_MS = 20_000;
+
+function info(code: ErrorCode, message?: string): ErrorInfo {
+  const entry = ERROR_CATALOG[code] as { message: string; hint?: string };
+  return { code, message: message ?? entry.message, ...(entry.hint ? { hint: entry.hint } : {}) };
+}
+
+/**
+ * One supervisor per channel. It owns the channel's lifecycle: every create/start/restart/delete runs under
+ * its mutex, identical concurrent work is coalesced, starts have a deadline, connected channels are watched,
+ * and zombies are restarted (close-session, heal, start-session: never logout, so the login survives).
+ */
+export class ChannelSupervisor {
+  readonly mutex = new Mutex();
+  private readonly flights = new SingleFlight();
+  private qr: { dataUrl: string; at: number; attempt: number } | null = null;
+  private startedAt: number | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private restarts: number[] = [];
+  private engineTexts: string[] = [];
+  private lastLivenessAt = 0;
+  private disposed = false;
+
+  constructor(
+    readonly id: string,
+    private readonly deps: SupervisorDeps,
+  ) {}
+
+  get record(): ChannelRecord | undefined {
+    return this.deps.repo.get(this.id);
+  }
+
+  get status(): ChannelStatus {
+    return this.record?.status ?? 'disconnected';
+  }
+
+  /** Internal state for diagnose. */
+  snapshot(): Record<string, unknown> {
+    return {
+      startedAt: this.startedAt,
+      qrAttempt: this.qr?.attempt ?? 0,
+      qrAgeMs: this.qr ? this.deps.now() - this.qr.at : null,
+      restartsInWindow: this.recentRestarts().length,
+      restartBudget: this.deps.config.channels.restartMax,
+      recentEngineTexts: [...this.engineTexts],
+    };
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.clearTimer();
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------------------
+
+  /** Start the engine session unless it is connected or a start is already running. Idempotent. */
+  start(cause: string, requestId?: string, options: { explicit?: boolean } = {}): Promise<void> {
+    if (options.explicit) this.restarts = [];
+    return this.flights.run('start', () => this.mutex.run(() => this.startLocked(cause, requestId)));
+  }
+
+  /** Assumes the mutex is held. */
+  async startLocked(cause: string, requestId?: string): Promise<void> {
+    const record = this.record;
+    if (!record || this.disposed) return;
+    if (record.status === 'connected') return;
+    if ((record.status === 'starting' || record.status === 'qr_required') && this.startInProgress()) return;
+    this.startedAt = this.deps.now();
+    this.qr = null;
+    this.transition('starting', { cause, requestId, lastError: record.status === 'failed' ? null : undefined });
+    try {
+      const state = await this.deps.engine.startSession(
+        this.id,
+        { webhookUrl: this.deps.webhookUrlFor(record) },
+        { deadlineMs: this.deps.config.engine.requestTimeoutMs },
+      );
+      await this.applyEngineState(state, 'start-session', requestId);
+    } catch (error) {
+      this.startedAt = null;
+      const err = isGatewayError(error) ? error : new GatewayError('INTERNAL_ERROR', { cause: error });
+      this.transition('disconnected', { cause: `start failed: ${err.code}`, requestId, lastError: toErrorInfo(err) });
+      throw err;
+    } finally {
+      this.scheduleWatch(STARTING_POLL_MS);
+    }
+  }
+
+  /** Explicit restart (operator or route): close, heal, start. Resets the restart budget. */
+  restart(cause: string, requestId?: string): Promise<void> {
+    this.restarts = [];
+    return this.flights.run('restart', () =>
+      this.mutex.run(() => this.recoverLocked('RESTART_REQUESTED', cause, requestId, { countAgainstBudget: false })),
+    );
+  }
+
+  /** Zombie detected: bounded automatic recovery. */
+  private recover(reason: ErrorCode, cause: string, requestId?: string): Promise<void> {
+    return this.flights.run('recover', () => this.mutex.run(() => this.recoverLocked(reason, cause, requestId)));
+  }
+
+  private async recoverLocked(
+    reason: ErrorCode | 'RESTART_REQUESTED',
+    cause: string,
+    requestId?: string,
+    options: { countAgainstBudget?: boolean } = {},
+  ): Promise<void> {
+    if (this.disposed || !this.record) return;
+    const lastError = reason === 'RESTART_REQUESTED' ? null : info(reason);
+    const counted = options.countAgainstBudget !== false;
+    if (counted) {
+      const recent = this.recentRestarts();
+      if (recent.length >= this.deps.config.channels.restartMax) {
+        this.clearTimer();
+        this.startedAt = null;
+        this.transition('failed', {
+          cause: `restart budget exhausted (${recent.length} in ${this.deps.config.channels.restartWindowMs} ms): ${cause}`,
+          requestId,
+          lastError,
+        });
+        return;
+      }
+      this.restarts.push(this.deps.now());
+      this.deps.counters?.restart(this.id, reason);
+      this.deps.events.publish(this.id, 'channel.degraded', { channel: this.id, reason, cause });
+      const backoff = this.deps.config.channels.restartBackoffMs * 2 ** (this.restarts.length - 1);
+      this.transition('starting', { cause: `restarting in ${backoff} ms: ${cause}`, requestId, lastError });
+      await sleep(backoff);
+      if (this.disposed || !this.record) return;
+    } else {
+      this.transition('starting', { cause: `restart requested: ${cause}`, requestId, lastError });
+    }
+    const opts = { deadlineMs: this.deps.config.engine.requestTimeoutMs };
+    // close-session answers 500 for a placeholder but resets the engine's entry anyway (wppconnect-engine.md §2.2).
+    await this.deps.engine.closeSession(this.id, opts).catch((error: unknown) => {
+      this.deps.logger.warn('close-session failed during recovery', { channel: this.id, error: String(error) });
+    });
+    const actions = this.deps.diagnostics.heal(this.id);
+    for (const action of actions) this.deps.logger.info('profile lock healed', { channel: this.id, action, requestId });
+    const record = this.record;
+    if (!record || this.disposed) return;
+    this.startedAt = this.deps.now();
+    this.qr = null;
+    try {
+      const state = await this.deps.engine.startSession(this.id, { webhookUrl: this.deps.webhookUrlFor(record) }, opts);
+      await this.applyEngineState(state, 'restart', requestId);
+    } catch (error) {
+      const err = isGatewayError(error) ? error : new GatewayError('INTERNAL_ERROR', { cause: error });
+      this.deps.logger.warn('start-session failed during recovery', { channel: this.id, code: err.code, requestId });
+      this.noteEngineText(err.message);
+    } finally {
+      this.scheduleWatch(STARTING_POLL_MS);
+    }
+  }
+
+  // ---- the QR route ------------------------------------------------------------------------------------------
+
+  /**
+   * The answer for GET /qr within `deadlineMs`: never tears down a connected channel; auto-starts a stopped
+   * one; serves the QR only while the engine says QRCODE.
+   */
+  async qrAnswer(requestId: string | undefined, deadlineMs: number): Promise<QrAnswer> {
+    const record = this.record;
+    if (!record) throw new GatewayError('CHANNEL_NOT_FOUND');
+    const started = this.deps.now();
+    const remaining = () => Math.max(0, deadlineMs - (this.deps.now() - started));
+
+    if (record.status === 'connected') {
+      // The Hub's healthcheck calls GET /qr as a reconnect nudge; a dead "connected" session is restarted by
+      // the liveness check, never torn down here (hub-contract.md §5.4, §5.6).
+      this.checkLivenessSoon(requestId);
+      return this.answer();
+    }
+    if (record.status === 'disconnected' || record.status === 'failed') {
+      const starting = this.start('GET /qr on a stopped channel', requestId, { explicit: record.status === 'failed' });
+      starting.catch(() => undefined);
+      await within(
+        starting.catch((error: unknown) => error),
+        Math.min(remaining(), 1_500),
+        () => undefined,
+      ).then((outcome) => {
+        if (isGatewayError(outcome) && ['ENGINE_UNREACHABLE', 'ENGINE_AUTH_FAILED'].includes(outcome.code)) throw outcome;
+      });
+      return this.answer();
+    }
+    if (record.status === 'qr_required' && this.qr && this.deps.now() - this.qr.at <= QR_FRESH_MS) return this.answer();
+    await within(
+      this.refresh(requestId).catch(() => undefined),
+      remaining(),
+      () => undefined,
+    );
+    return this.answer();
+  }
+
+  /** Wait (up to `ms`) for the first QR, CONNECTED or a failure; used by a synchronous create. */
+  async waitForOutcome(ms: number): Promise<void> {
+    const until = this.deps.now() + ms;
+    while (this.deps.now() < until && !this.disposed) {
+      const status = this.status;
+      if (status === 'connected' || status === 'failed' || (status === 'qr_required' && this.qr)) return;
+      if (status === 'disconnected' && !this.startInProgress()) return;
+      await within(this.refresh().catch(() => undefined), Math.min(1_000, until - this.deps.now()), () => undefined);
+      await sleep(Math.min(300, Math.max(0, until - this.deps.now())));
+    }
+  }
+
+  answer(): QrAnswer {
+    const record = this.record;
+    const lastError = record?.lastError ?? null;
+    switch (record?.status) {
+      case 'connected':
+        return { status: 'CONNECTED', qr: null, message: 'Session is connected; no QR code is needed', lastError: null };
+      case 'qr_required':
+        if (this.qr) return { status: 'QRCODE', qr: this.qr.dataUrl, message: 'QR code gerado', lastError: null };
+        return { status: 'INITIALIZING', qr: null, message: 'Gerando QR code… aguarde', lastError };
+      case 'failed':
+        return {
+          status: 'FAILED',
+          qr: null,
+          message: lastError?.message ?? ERROR_CATALOG.CHANNEL_FAILED.message,
+          lastError,
+        };
+      case 'starting':
+        return {
+          status: 'INITIALIZING',
+          qr: null,
+          message: lastError ? `Gerando QR code… (retrying: ${lastError.message})` : 'Gerando QR code… aguarde',
+          lastError,
+        };
+      default:
+        return { status: 'CLOSED', qr: null, message: 'Session is not started', lastError };
+    }
+  }
+
+  // ---- engine state ------------------------------------------------------------------------------------------
+
+  /** Ask the engine for the current state (single-flight: N concurrent callers → one engine call). */
+  refresh(requestId?: string): Promise<void> {
+    return this.flights.run('refresh', async () => {
+      const state = await this.deps.engine.getQr(this.id, { deadlineMs: this.deps.config.channels.qrRouteDeadlineMs });
+      await this.applyEngineState(state, 'poll', requestId);
+    });
+  }
+
+  private async applyEngineState(state: SessionState, source: string, requestId?: string): Promise<void> {
+    if (this.disposed) return;
+    if (state.message) this.noteEngineText(state.message);
+    const record = this.record;
+    if (!record) return;
+    const engineStatus = state.status;
+    switch (state.status) {
+      case 'CONNECTED':
+        this.qr = null;
+        this.startedAt = null;
+        this.transition('connected', { cause: `engine CONNECTED (${source})`, requestId, engineStatus, lastError: null });
+        break;
+      case 'QRCODE':
+      case 'PHONECODE':
+        if (state.qr) this.setQr(state.qr);
+        this.transition('qr_required', { cause: `engine ${state.status} (${source})`, requestId, engineStatus, lastError: null });
+        break;
+      case 'INITIALIZING':
+        if (record.status !== 'starting' && record.status !== 'failed') {
+          this.startedAt ??= this.deps.now();
+          this.transition('starting', { cause: `engine INITIALIZING (${source})`, requestId, engineStatus });
+        } else {
+          this.deps.repo.update(this.id, { engineStatus });
+        }
+        break;
+      case 'CLOSED':
+        if (this.startedAt !== null && this.deps.now() - this.startedAt < STARTUP_CLOSED_GRACE_MS && record.status === 'starting') {
+          this.deps.repo.update(this.id, { engineStatus });
+          break;
+        }
+        this.startedAt = null;
+        if (record.status === 'qr_required') {
+          // The engine autoclosed the QR phase (autoClose, wppconnect-engine.md §3.3); the next GET /qr starts again.
+          this.qr = null;
+          this.transition('disconnected', { cause: `QR expired (${source})`, requestId, engineStatus, lastError: info('QR_EXPIRED') });
+        } else if (record.status !== 'failed') {
+          this.transition('disconnected', { cause: `engine CLOSED (${source})`, requestId, engineStatus });
+        }
+        break;
+    }
+  }
+
+  /** Engine webhook (already translated by the adapter). */
+  async onEngineEvent(event: EngineEvent, requestId?: string): Promise<void> {
+    const status = this.status;
+    if (event.kind === 'qr') {
+      if (status === 'connected') return;
+      this.startedAt ??= this.deps.now();
+      this.setQr(event.qr);
+      this.transition('qr_required', { cause: 'engine qrcode webhook', requestId, engineStatus: 'QRCODE', lastError: null });
+      return;
+    }
+    if (event.kind === 'session-closed') {
+      this.startedAt = null;
+      if (status !== 'failed') this.transition('disconnected', { cause: `engine ${event.reason} webhook`, requestId, engineStatus: 'CLOSED' });
+      return;
+    }
+    if (event.kind !== 'status') return;
+    switch (event.statusFind) {
+      case 'inChat':
+      case 'isLogged':
+        this.qr = null;
+        this.startedAt = null;
+        this.transition('connected', { cause: `engine status-find ${event.statusFind}`, requestId, engineStatus: 'CONNECTED', lastError: null });
+        break;
+      case 'browserClose':
+        if (status === 'connected') {
+          // wppconnect-engine.md §3.5(2): the engine keeps saying CONNECTED for a dead browser.
+          this.deps.counters?.zombie(this.id, 'browserClose');
+          this.deps.logger.warn('zombie detected', { channel: this.id, signal: 'browserClose webhook', requestId });
+          void this.recover('ENGINE_PAGE_CLOSED', 'browserClose webhook while connected', requestId);
+        } else if (status === 'qr_required') {
+          this.qr = null;
+          this.startedAt = null;
+          this.transition('disconnected', { cause: 'browser closed while waiting for the scan', requestId, lastError: info('QR_EXPIRED') });
+        } else if (status === 'starting' && this.startInProgress()) {
+          this.noteEngineText('browserClose during start');
+          void this.recover('ENGINE_PAGE_CLOSED', 'browserClose webhook during start', requestId);
+        }
+        break;
+      case 'qrReadError':
+      case 'qrReadFail':
+      case 'autocloseCalled':
+        if (status === 'qr_required') {
+          this.qr = null;
+          this.startedAt = null;
+          this.transition('disconnected', { cause: `engine status-find ${event.statusFind}`, requestId, lastError: info('QR_EXPIRED') });
+        }
+        break;
+      case 'disconnectedMobile':
+        if (status === 'connected') {
+          this.transition('disconnected', {
+            cause: 'phone unlinked the device (disconnectedMobile)',
+            requestId,
+            engineStatus: 'CLOSED',
+            lastError: info('SESSION_DISCONNECTED', 'The phone unlinked this device; scan a new QR code'),
+          });
+        }
+        break;
+      case 'phoneNotConnected':
+        if (status !== 'connected') {
+          this.noteEngineText('phoneNotConnected');
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** A send was answered "A sessão do WhatsApp não está ativa." while we believed the channel connected. */
+  reportNotActive(requestId?: string): void {
+    if (this.status !== 'connected') return;
+    this.deps.counters?.zombie(this.id, 'send-not-active');
+    this.deps.logger.warn('zombie detected', { channel: this.id, signal: 'send answered not active', requestId });
+    void this.recover('ENGINE_PAGE_CLOSED', 'a send was answered "não está ativa" while connected', requestId);
+  }
+
+  // ---- watching ----------------------------------------------------------------------------------------------
+
+  private startInProgress(): boolean {
+    return this.startedAt !== null && this.deps.now() - this.startedAt < this.deps.config.engine.startDeadlineMs;
+  }
+
+  private recentRestarts(): number[] {
+    const since = this.deps.now() - this.deps.config.channels.restartWindowMs;
+    this.restarts = this.restarts.filter((t) => t >= since);
+    return this.restarts;
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  scheduleWatch(delayMs: number): void {
+    if (this.disposed) return;
+    this.clearTimer();
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.tick().catch((error: unknown) => {
+        this.deps.logger.warn('channel watch failed', { channel: this.id, error: String(error) });
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.disposed || this.mutex.busy) {
+      if (!this.disposed) this.scheduleWatch(STARTING_POLL_MS);
+      return;
+    }
+    const status = this.status;
+    if (status === 'starting') {
+      if (this.startedAt !== null && !this.startInProgress()) {
+        await this.onStartDeadline();
+      } else {
+        await this.refresh().catch((error: unknown) => this.noteEngineText(String((error as Error).message ?? error)));
+      }
+      this.scheduleWatch(STARTING_POLL_MS);
+    } else if (status === 'qr_required') {
+      await this.refresh().catch(() => undefined);
+      this.scheduleWatch(QR_POLL_MS);
+    } else if (status === 'connected') {
+      await this.checkLiveness();
+      this.scheduleWatch(this.deps.config.channels.livenessIntervalMs);
+    }
+  }
+
+  /** Start deadline passed with no QR and no CONNECTED: name the reason, then restart (bounded). */
+  private async onStartDeadline(): Promise<void> {
+    const explanation = this.deps.diagnostics.explain(this.id, this.engineTexts);
+    this.deps.logger.warn('start deadline passed', {
+      channel: this.id,
+      code: explanation.code,
+      matched: explanation.matched,
+      deadlineMs: this.deps.config.engine.startDeadlineMs,
+    });
+    this.startedAt = null;
+    await this.recover(explanation.code, `no QR or CONNECTED within ${this.deps.config.engine.startDeadlineMs} ms`);
+  }
+
+  private checkLivenessSoon(requestId?: string): void {
+    // At most one on-demand probe per 10 s, so the Hub's polling cannot turn into a probe storm.
+    if (this.deps.now() - this.lastLivenessAt < 10_000) return;
+    void this.checkLiveness(requestId);
+  }
+
+  /** (b) check-connection false or (d) a failing host-device probe while CONNECTED → zombie. */
+  checkLiveness(requestId?: string): Promise<void> {
+    return this.flights.run('liveness', async () => {
+      this.lastLivenessAt = this.deps.now();
+      if (this.status !== 'connected' || this.mutex.busy) return;
+      const opts = { deadlineMs: this.deps.config.channels.livenessTimeoutMs };
+      let signal: string | null = null;
+      try {
+        const alive = await this.deps.engine.checkConnection(this.id, opts);
+        if (!alive) signal = 'check-connection-session false';
+        else await this.deps.engine.probeHost(this.id, opts);
+      } catch (error) {
+        if (isGatewayError(error) && (error.code === 'ENGINE_UNREACHABLE' || error.code === 'ENGINE_AUTH_FAILED')) {
+          // The engine being down is not this channel's zombie; report it, do not restart.
+          this.noteEngineText(error.message);
+          return;
+        }
+        signal = `liveness probe failed: ${isGatewayError(error) ? error.code : String(error)}`;
+      }
+      if (signal && this.status === 'connected') {
+        this.deps.counters?.zombie(this.id, signal);
+        this.deps.logger.warn('zombie detected', { channel: this.id, signal, requestId });
+        await this.recover('ENGINE_PAGE_CLOSED', signal, requestId);
+      }
+    });
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------------------------
+
+  private setQr(dataUrl: string): void {
+    if (this.qr?.dataUrl === dataUrl) {
+      this.qr.at = this.deps.now();
+      return;
+    }
+    const attempt = (this.qr?.attempt ?? 0) + 1;
+    const at = this.deps.now();
+    this.qr = { dataUrl, at, attempt };
+    this.deps.events.publish(this.id, 'qr.update', {
+      channel: this.id,
+      qr: dataUrl,
+      attempt,
+      expiresAt: new Date(at + (attempt === 1 ? FIRST_QR_TTL_MS : NEXT_QR_TTL_MS)).toISOString(),
+    });
+  }
+
+  private noteEngineText(text: string): void {
+    if (!text) return;
+    this.engineTexts.push(text.slice(0, 500));
+    if (this.engineTexts.length > 20) this.engineTexts.shift();
+  }
+
+  private transition(
+    status: ChannelStatus,
+    change: { cause: string; requestId?: string; engineStatus?: string; lastError?: ErrorInfo | null },
+  ): void {
+    const before = this.record;
+    if (!before) return;
+    const previous = before.status;
+    this.deps.repo.update(this.id, {
+      status,
+      ...(change.engineStatus !== undefined ? { engineStatus: change.engineStatus } : {}),
+      ...(change.lastError !== undefined ? { lastError: change.lastError } : {}),
+    });
+    if (previous === status) return;
+    const lastError = change.lastError === undefined ? before.lastError : change.lastError;
+    this.deps.logger.info('channel transition', {
+      channel: this.id,
+      from: previous,
+      to: status,
+      cause: change.cause,
+      requestId: change.requestId,
+      ...(lastError ? { reason: lastError.code } : {}),
+    });
+    this.deps.events.publish(this.id, 'session.status', {
+      channel: this.id,
+      status,
+      previous,
+      ...(lastError && status !== 'connected' ? { reason: lastError.code } : {}),
+    });
+    if (status === 'connected' && this.recentRestarts().length > 0) {
+      this.deps.events.publish(this.id, 'channel.recovered', { channel: this.id });
+    }
+    if (status === 'connected') this.scheduleWatch(this.deps.config.channels.livenessIntervalMs);
+    if (status === 'qr_required') this.scheduleWatch(QR_POLL_MS);
+  }
+}

@@ -1,0 +1,88 @@
+import type { Server } from 'node:http';
+import type { Express } from 'express';
+import { createWppconnectAdapter, type WppconnectAdapter } from './adapters/wppconnect/wppconnect-adapter';
+import { createApp, type Lifecycle } from './app';
+import { ChannelService } from './channels/channel-service';
+import type { Config } from './config';
+import type { Logger, RequestContext } from './logger';
+import { ChannelRepository } from './store/channel-repository';
+import { type Db, openDatabase } from './store/database';
+
+export const GATEWAY_VERSION = '0.1.0';
+
+export interface GatewayOptions {
+  config: Config;
+  logger: Logger;
+  context: RequestContext;
+  now?: () => number;
+}
+
+export interface Gateway {
+  app: Express;
+  db: Db;
+  engine: WppconnectAdapter;
+  channels: ChannelService;
+  repo: ChannelRepository;
+  lifecycle: Lifecycle;
+  /** Background work: adoption, supervisors, the outbox worker. */
+  start(): Promise<void>;
+  /** Stop background work and close the database. */
+  stop(): Promise<void>;
+}
+
+/** Builds every part from config; no module singletons (house style H5). main.ts and tests both use it. */
+export function buildGateway(options: GatewayOptions): Gateway {
+  const { config, logger, context } = options;
+  const now = options.now ?? Date.now;
+  const db = openDatabase(config.dataDir);
+  const repo = new ChannelRepository(db, now);
+  const engine = createWppconnectAdapter({
+    baseUrl: config.engine.baseUrl,
+    secretKey: config.engine.secretKey,
+    requestTimeoutMs: config.engine.requestTimeoutMs,
+    tokens: repo.tokenStore(),
+    logger: logger.child({ component: 'engine' }),
+    context,
+  });
+  const events = { publish: () => undefined };
+  const channels = new ChannelService({ engine, repo, events, config, logger: logger.child({ component: 'channels' }), now });
+  engine.onCall((record) => channels.recordEngineCall(record));
+  const lifecycle: Lifecycle = { draining: false };
+  const app = createApp({
+    config,
+    engine,
+    channels,
+    repo,
+    logger,
+    context,
+    version: GATEWAY_VERSION,
+    startedAt: now(),
+    lifecycle,
+  });
+  return {
+    app,
+    db,
+    engine,
+    channels,
+    repo,
+    lifecycle,
+    async start() {
+      await channels.startBackground();
+    },
+    async stop() {
+      channels.stop();
+      db.close();
+    },
+  };
+}
+
+/** Stops accepting, answers 503 to new requests, waits for in-flight ones up to `drainMs`, then closes. */
+export async function drainServer(server: Server, lifecycle: Lifecycle, drainMs: number): Promise<void> {
+  lifecycle.draining = true;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), drainMs);
+  timer.unref();
+  await closed;
+  clearTimeout(timer);
+}

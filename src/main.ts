@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConfigError, loadConfig } from './config';
+import { buildGateway, drainServer } from './gateway';
+import { createRequestContext, createWinstonLogger } from './logger';
+
+/** Reads KEY=VALUE lines from ./.env without overriding the real environment (pm2 and operators use it). */
+function readDotEnv(file: string): Record<string, string> {
+  if (!fs.existsSync(file)) return {};
+  const out: Record<string, string> = {};
+  for (const line of fs.readFileSync(file, 'utf8').split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m || line.trim().startsWith('#')) continue;
+    out[m[1]] = m[2].replace(/^(['"])(.*)\1$/, '$2');
+  }
+  return out;
+}
+
+/** The only impure entry point: env → config → gateway → listen → drain on SIGINT/SIGTERM. */
+async function main(): Promise<void> {
+  const env = { ...readDotEnv(path.resolve('.env')), ...process.env };
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const context = createRequestContext();
+  const logger = createWinstonLogger({
+    level: config.logLevel,
+    secrets: [config.auth.secret, config.engine.secretKey, config.webhooks.defaultSecret ?? ''].filter(Boolean),
+    context,
+  });
+  const gateway = buildGateway({ config, logger, context });
+  const server = gateway.app.listen(config.server.port, config.server.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', reject);
+  });
+  // Headers and keep-alive bounded so a slow client cannot hold a socket forever.
+  server.headersTimeout = 65_000;
+  server.keepAliveTimeout = 5_000;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  logger.info('gateway listening', { host: config.server.host, port, engine: config.engine.baseUrl, dataDir: config.dataDir });
+  process.send?.('ready');
+  void gateway.start().catch((error: unknown) => logger.error('background start failed', { error }));
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal, drainMs: config.shutdownDrainMs });
+    await drainServer(server, gateway.lifecycle, config.shutdownDrainMs);
+    await gateway.stop();
+    logger.info('stopped', { signal });
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // pm2 on some platforms sends 'shutdown' as a message instead of a signal.
+  process.on('message', (msg) => {
+    if (msg === 'shutdown') void shutdown('message');
+  });
+  const crash = (kind: string) => (error: unknown) => {
+    logger.error(kind, { error });
+    void gateway.stop().finally(() => process.exit(1));
+  };
+  process.on('uncaughtException', crash('uncaughtException'));
+  process.on('unhandledRejection', crash('unhandledRejection'));
+}
+
+void main();

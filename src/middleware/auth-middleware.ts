@@ -1,0 +1,23 @@
+import crypto from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { GatewayError } from '../errors';
+
+/** Constant-time comparison that does not leak the secret's length (both sides are hashed first). */
+export function safeEqual(a: string, b: string): boolean {
+  const ha = crypto.createHash('sha256').update(a).digest();
+  const hb = crypto.createHash('sha256').update(b).digest();
+  return crypto.timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+/**
+ * `X-Gateway-Secret` on every /api route. The 401 is JSON and carries no WWW-Authenticate header: the Hub
+ * tells an nginx Basic-auth 401 from an application 401 by that header (hub-contract.md §1.4, §1.5).
+ */
+export function authMiddleware(secret: string): RequestHandler {
+  return (req, _res, next) => {
+    const given = req.get('x-gateway-secret');
+    if (!given) throw new GatewayError('UNAUTHORIZED', { message: 'Missing X-Gateway-Secret header' });
+    if (!safeEqual(given, secret)) throw new GatewayError('UNAUTHORIZED', { message: 'Invalid X-Gateway-Secret header' });
+    next();
+  };
+}

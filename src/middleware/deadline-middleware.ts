@@ -1,0 +1,53 @@
+import type { RequestHandler } from 'express';
+import { GatewayError } from '../errors';
+import type { Logger } from '../logger';
+import { renderError } from './error-middleware';
+
+/**
+ * Every route has a deadline (house style H15): `res.locals.signal` fires at the deadline or when the client
+ * goes away, and if nothing was sent shortly after, the caller gets a JSON 503 instead of waiting forever.
+ * Routes with their own budget re-arm it with `withDeadline(ms)`.
+ */
+export function deadlineMiddleware(defaultMs: number, logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (ms: number) => {
+      if (timer) clearTimeout(timer);
+      res.locals.deadlineMs = ms;
+      timer = setTimeout(() => {
+        controller.abort(new GatewayError('REQUEST_DEADLINE_EXCEEDED'));
+        // Give the handler a moment to turn the abort into its own answer before the safety net answers.
+        const net = setTimeout(() => {
+          if (!res.headersSent) {
+            logger.warn('route deadline exceeded', { method: req.method, path: req.path, deadlineMs: ms });
+            renderError(res, new GatewayError('REQUEST_DEADLINE_EXCEEDED'));
+          }
+        }, 250);
+        net.unref();
+      }, ms);
+      timer.unref();
+    };
+    res.locals.signal = controller.signal;
+    res.locals.rearmDeadline = arm;
+    arm(defaultMs);
+    const done = () => {
+      if (timer) clearTimeout(timer);
+    };
+    res.on('finish', done);
+    res.on('close', () => {
+      done();
+      if (!res.writableEnded) controller.abort(new Error('client closed the connection'));
+    });
+    next();
+  };
+}
+
+/** A per-route deadline: re-arms the one `deadlineMiddleware` set. */
+export function withDeadline(ms: number): RequestHandler {
+  return (_req, res, next) => {
+    const rearm = res.locals.rearmDeadline as ((ms: number) => void) | undefined;
+    if (rearm) rearm(ms);
+    next();
+  };
+}

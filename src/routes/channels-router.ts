@@ -1,0 +1,127 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { ChannelService } from '../channels/channel-service';
+import type { Config } from '../config';
+import { GatewayError } from '../errors';
+import { withDeadline } from '../middleware/deadline-middleware';
+
+export interface ChannelWebhookRequest {
+  url: string;
+  secret?: string;
+  events?: string[];
+}
+
+export interface ChannelsRouterDeps {
+  channels: ChannelService;
+  config: Config;
+  /** Registers a per-channel webhook subscription given in a create body (`webhookUrl` or `webhook:{…}`). */
+  registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => void;
+}
+
+const createBody = z
+  .object({
+    channel: z.string().trim().min(1).optional(),
+    name: z.string().trim().min(1).optional(),
+    webhookUrl: z.string().min(1).optional(),
+    webhook: z
+      .object({ url: z.string().min(1), secret: z.string().optional(), events: z.array(z.string()).optional() })
+      .optional(),
+  })
+  .passthrough();
+
+function wantsAsync(query: unknown, prefer: string | undefined): boolean {
+  const q = (query ?? {}) as Record<string, unknown>;
+  const flag = String(q.async ?? '').toLowerCase();
+  return flag === '1' || flag === 'true' || /respond-async/i.test(prefer ?? '');
+}
+
+/** Hub-compatible channel routes (hub-contract.md §2.1–§2.7). Thin: validate → use-case → shape. */
+export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
+  const { channels, config } = deps;
+  const router = Router();
+
+  const listHandler = (key: 'channels' | 'sessions') => (_req: unknown, res: import('express').Response) => {
+    const list = channels.list();
+    res.json({ success: true, [key]: list, total: list.length });
+  };
+  router.get('/channels', listHandler('channels'));
+  router.get('/available-sessions', listHandler('sessions'));
+
+  router.post('/channels', withDeadline(config.channels.createWaitMs + 1_500), async (req, res) => {
+    const body = createBody.parse(req.body ?? {});
+    const rawId = body.channel ?? body.name;
+    if (!rawId) throw new GatewayError('VALIDATION_FAILED', { message: 'The body must carry "channel" (or "name")' });
+    const isAsync = wantsAsync(req.query, req.get('prefer'));
+    const webhook = body.webhook ?? (body.webhookUrl ? { url: body.webhookUrl, events: ['qr.update', 'session.status'] } : undefined);
+    if (webhook && !deps.registerChannelWebhook) {
+      throw new GatewayError('VALIDATION_FAILED', { message: 'Webhook subscriptions are not available' });
+    }
+    const requestId = res.locals.requestId as string;
+    const outcome = await channels.create(rawId, { waitMs: isAsync ? 0 : config.channels.createWaitMs, requestId });
+    if (webhook) deps.registerChannelWebhook!(outcome.channel.id, webhook);
+    const id = encodeURIComponent(outcome.channel.id);
+    const links = { statusUrl: `/api/channels/${id}`, qrUrl: `/api/channels/${id}/qr`, eventsUrl: `/api/channels/${id}/events` };
+    if (isAsync) {
+      res.status(202).json({ success: true, channel: outcome.channel, status: outcome.qr.status, ...links, message: 'Starting; the QR code follows by webhook (qr.update) and on the events stream' });
+      return;
+    }
+    res.status(outcome.created ? 201 : 200).json({
+      success: true,
+      channel: outcome.channel,
+      status: outcome.qr.status,
+      qr: outcome.qr.qr,
+      qrcode: outcome.qr.qr,
+      qr_required: outcome.qr.status !== 'CONNECTED',
+      message: outcome.created ? 'Session created successfully' : 'Session started',
+      ...(outcome.qr.lastError ? { lastError: outcome.qr.lastError } : {}),
+      ...links,
+    });
+  });
+
+  router.get('/channels/:id', (req, res) => {
+    const channel = channels.get(req.params.id);
+    res.json({ success: true, channel, status: channel.status, connected: channel.connected });
+  });
+
+  router.delete('/channels/:id', async (req, res) => {
+    const result = await channels.delete(req.params.id, res.locals.requestId as string);
+    res.json({
+      success: true,
+      channel: result.channel,
+      deleted: result.deleted,
+      verified: result.verified,
+      message: result.deleted ? 'Session deleted' : 'Session did not exist',
+    });
+  });
+
+  const qrBody = (channel: string, answer: Awaited<ReturnType<ChannelService['qr']>>['answer']) => ({
+    success: true,
+    channel,
+    status: answer.status,
+    qr: answer.qr,
+    qrcode: answer.qr,
+    message: answer.message,
+    ...(answer.lastError ? { lastError: answer.lastError } : {}),
+  });
+
+  router.get('/channels/:id/qr', withDeadline(config.channels.qrRouteDeadlineMs + 400), async (req, res) => {
+    const { channel, answer } = await channels.qr(String(req.params.id), res.locals.requestId as string);
+    res.json(qrBody(channel, answer));
+  });
+
+  router.post('/channels/:id/start-session', withDeadline(config.channels.startRouteDeadlineMs + 400), async (req, res) => {
+    const { channel, answer } = await channels.startSession(String(req.params.id), res.locals.requestId as string);
+    res.json(qrBody(channel, answer));
+  });
+
+  router.post('/channels/:id/restart', withDeadline(config.channels.startRouteDeadlineMs + 400), async (req, res) => {
+    const { channel, answer } = await channels.restart(String(req.params.id), res.locals.requestId as string);
+    res.json(qrBody(channel, answer));
+  });
+
+  router.get('/channels/:id/diagnose', async (req, res) => {
+    res.json({ success: true, ...(await channels.diagnose(req.params.id)) });
+  });
+
+  return router;
+}

@@ -1,0 +1,50 @@
+import { Router } from 'express';
+import type { EngineAdapter } from '../adapters/engine-adapter';
+import type { ChannelService } from '../channels/channel-service';
+import { isGatewayError } from '../errors';
+
+export interface HealthDeps {
+  engine: EngineAdapter;
+  channels: ChannelService;
+  version: string;
+  outboxStats?: () => { depth: number; oldestPendingAgeMs: number | null; dead: number };
+  startedAt: number;
+}
+
+/** Public liveness: says only that the process answers. Never proxies the engine's /unhealthy (it exits the engine). */
+export function createPublicHealthRouter(deps: { version: string }): Router {
+  const router = Router();
+  router.get('/health', (_req, res) => {
+    res.json({ success: true, status: 'ok', service: 'wppconnect-gateway', version: deps.version });
+  });
+  return router;
+}
+
+/** Detailed health under /api (authenticated): engine reachability, versions, channels by state, outbox. */
+export function createApiHealthRouter(deps: HealthDeps): Router {
+  const router = Router();
+  router.get('/health', async (_req, res) => {
+    let engine: Record<string, unknown>;
+    try {
+      const h = await deps.engine.health({ deadlineMs: 2_000 });
+      engine = { reachable: h.reachable, name: deps.engine.name, uptimeSeconds: h.uptimeSeconds ?? null };
+    } catch (error) {
+      engine = { reachable: false, name: deps.engine.name, error: isGatewayError(error) ? error.code : 'ENGINE_UNREACHABLE' };
+    }
+    const byState: Record<string, number> = { connected: 0, qr_required: 0, starting: 0, disconnected: 0, failed: 0 };
+    const list = deps.channels.list();
+    for (const c of list) byState[c.status] = (byState[c.status] ?? 0) + 1;
+    // A gateway whose engine is down still answers 200 here: the body says what is wrong. /health is liveness.
+    res.json({
+      success: true,
+      status: engine.reachable ? 'ok' : 'degraded',
+      version: deps.version,
+      node: process.version,
+      uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      engine,
+      channels: { total: list.length, byState },
+      outbox: deps.outboxStats ? deps.outboxStats() : null,
+    });
+  });
+  return router;
+}

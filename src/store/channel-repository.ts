@@ -1,0 +1,176 @@
+import crypto from 'node:crypto';
+import type { TokenStore } from '../adapters/engine-adapter';
+import type { ErrorInfo } from '../errors';
+import type { Db } from './database';
+
+/** Channel status as the Hub reads it: lowercase, only `connected` counts as connected (hub-contract.md §2.1). */
+export type ChannelStatus = 'connected' | 'qr_required' | 'starting' | 'disconnected' | 'failed';
+
+export interface ChannelRecord {
+  id: string;
+  lookupKey: string;
+  intakeToken: string;
+  status: ChannelStatus;
+  engineStatus: string | null;
+  lastError: ErrorInfo | null;
+  statusSince: number;
+  adopted: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface ChannelRow {
+  id: string;
+  lookup_key: string;
+  engine_token: string | null;
+  intake_token: string;
+  status: ChannelStatus;
+  engine_status: string | null;
+  last_error: string | null;
+  status_since: number;
+  adopted: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** `Pixel12 Digital`, `PIXEL12DIGITAL` and `pixel12digital` are one channel (hub-contract.md §1.7). */
+export function channelLookupKey(id: string): string {
+  return id.replace(/\s+/g, '').toLowerCase();
+}
+
+function toRecord(row: ChannelRow): ChannelRecord {
+  return {
+    id: row.id,
+    lookupKey: row.lookup_key,
+    intakeToken: row.intake_token,
+    status: row.status,
+    engineStatus: row.engine_status,
+    lastError: row.last_error ? (JSON.parse(row.last_error) as ErrorInfo) : null,
+    statusSince: row.status_since,
+    adopted: row.adopted === 1,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface ChannelStatePatch {
+  status?: ChannelStatus;
+  engineStatus?: string | null;
+  lastError?: ErrorInfo | null;
+}
+
+export class ChannelRepository {
+  /** Tokens for engine sessions that are not (yet) channels, e.g. during adoption or a delete of a stranger. */
+  private readonly looseTokens = new Map<string, string>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  list(): ChannelRecord[] {
+    return (this.db.prepare('SELECT * FROM channels ORDER BY created_at, id').all() as ChannelRow[]).map(toRecord);
+  }
+
+  get(id: string): ChannelRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM channels WHERE id = ?').get(id) as ChannelRow | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  findByAlias(idOrAlias: string): ChannelRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM channels WHERE lookup_key = ?').get(channelLookupKey(idOrAlias)) as
+      | ChannelRow
+      | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  create(id: string, options: { adopted?: boolean; status?: ChannelStatus } = {}): ChannelRecord {
+    const at = this.now();
+    const key = channelLookupKey(id);
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO channels (id, lookup_key, engine_token, intake_token, status, status_since, adopted, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          id,
+          key,
+          this.looseTokens.get(id) ?? null,
+          crypto.randomBytes(24).toString('base64url'),
+          options.status ?? 'disconnected',
+          at,
+          options.adopted ? 1 : 0,
+          at,
+          at,
+        );
+      this.db.prepare('DELETE FROM tombstones WHERE lookup_key = ?').run(key);
+    })();
+    this.looseTokens.delete(id);
+    return this.get(id)!;
+  }
+
+  update(id: string, patch: ChannelStatePatch): ChannelRecord | undefined {
+    const current = this.get(id);
+    if (!current) return undefined;
+    const at = this.now();
+    const status = patch.status ?? current.status;
+    const lastError = patch.lastError === undefined ? current.lastError : patch.lastError;
+    this.db
+      .prepare(
+        `UPDATE channels SET status = ?, engine_status = ?, last_error = ?, status_since = ?, updated_at = ? WHERE id = ?`,
+      )
+      .run(
+        status,
+        patch.engineStatus === undefined ? current.engineStatus : patch.engineStatus,
+        lastError ? JSON.stringify(lastError) : null,
+        status !== current.status ? at : current.statusSince,
+        at,
+        id,
+      );
+    return this.get(id);
+  }
+
+  /** Removes the channel and its engine token, and remembers the deletion so adoption does not bring it back. */
+  delete(id: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM channels WHERE id = ?').run(id);
+      this.db
+        .prepare('INSERT OR REPLACE INTO tombstones (lookup_key, session, deleted_at) VALUES (?, ?, ?)')
+        .run(channelLookupKey(id), id, this.now());
+    })();
+    this.looseTokens.delete(id);
+  }
+
+  isTombstoned(session: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM tombstones WHERE lookup_key = ?').get(channelLookupKey(session));
+  }
+
+  findByIntakeToken(id: string, token: string): ChannelRecord | undefined {
+    const record = this.get(id);
+    if (!record) return undefined;
+    const a = Buffer.from(record.intakeToken);
+    const b = Buffer.from(token);
+    return a.length === b.length && crypto.timingSafeEqual(a, b) ? record : undefined;
+  }
+
+  /** The adapter's token store: persisted on the channel row, in memory for sessions that are not channels. */
+  tokenStore(): TokenStore {
+    return {
+      get: (session) => {
+        const row = this.db.prepare('SELECT engine_token FROM channels WHERE id = ?').get(session) as
+          | { engine_token: string | null }
+          | undefined;
+        return row?.engine_token ?? this.looseTokens.get(session);
+      },
+      set: (session, token) => {
+        const info = this.db.prepare('UPDATE channels SET engine_token = ? WHERE id = ?').run(token, session);
+        if (info.changes === 0) this.looseTokens.set(session, token);
+      },
+      delete: (session) => {
+        this.db.prepare('UPDATE channels SET engine_token = NULL WHERE id = ?').run(session);
+        this.looseTokens.delete(session);
+      },
+    };
+  }
+}
