@@ -70,7 +70,13 @@ export function createApp(deps: AppDeps): Express {
   app.use(createPublicHealthRouter({ version: deps.version }));
   for (const router of deps.rootRouters ?? []) app.use(router);
   app.use(
-    createEngineEventsRouter({ engine: deps.engine, channels: deps.channels, repo: deps.repo, pipeline: deps.pipeline, logger }),
+    createEngineEventsRouter({
+      engine: deps.engine,
+      channels: deps.channels,
+      repo: deps.repo,
+      pipeline: deps.pipeline,
+      logger,
+    }),
   );
 
   const api = express.Router();
@@ -85,7 +91,9 @@ export function createApp(deps: AppDeps): Express {
       outboxStats: deps.pipeline ? () => deps.pipeline!.stats() : undefined,
     }),
   );
-  api.use(createChannelsRouter({ channels: deps.channels, config, registerChannelWebhook: deps.registerChannelWebhook }));
+  api.use(
+    createChannelsRouter({ channels: deps.channels, config, registerChannelWebhook: deps.registerChannelWebhook }),
+  );
   for (const router of deps.apiRouters ?? []) api.use(router);
   app.use('/api', api);
 

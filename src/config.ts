@@ -80,7 +80,14 @@ const envSchema = z.object({
 export type Env = Record<string, string | undefined>;
 
 export interface Config {
-  server: { port: number; host: string; publicUrl: string; bodyLimit: number; messageBodyLimit: number; eventBodyLimit: number };
+  server: {
+    port: number;
+    host: string;
+    publicUrl: string;
+    bodyLimit: number;
+    messageBodyLimit: number;
+    eventBodyLimit: number;
+  };
   auth: { secret: string };
   engine: {
     baseUrl: string;

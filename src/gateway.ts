@@ -45,7 +45,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
     context,
   });
   const events = { publish: () => undefined };
-  const channels = new ChannelService({ engine, repo, events, config, logger: logger.child({ component: 'channels' }), now });
+  const channels = new ChannelService({
+    engine,
+    repo,
+    events,
+    config,
+    logger: logger.child({ component: 'channels' }),
+    now,
+  });
   engine.onCall((record) => channels.recordEngineCall(record));
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp({

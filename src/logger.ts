@@ -47,13 +47,20 @@ export function redact(value: unknown, secrets: readonly string[], depth = 0): u
   if (value === null || typeof value !== 'object') return value;
   if (depth > 6) return '[…]';
   if (value instanceof Error) {
-    return { name: value.name, message: redact(value.message, secrets, depth + 1), stack: redact(value.stack, secrets, depth + 1) };
+    return {
+      name: value.name,
+      message: redact(value.message, secrets, depth + 1),
+      stack: redact(value.stack, secrets, depth + 1),
+    };
   }
   if (Buffer.isBuffer(value)) return `[Buffer ${value.length} bytes]`;
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => redact(v, secrets, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
-    out[key] = SECRET_KEY_PATTERN.test(key) && v !== undefined && v !== null && v !== '' ? '[REDACTED]' : redact(v, secrets, depth + 1);
+    out[key] =
+      SECRET_KEY_PATTERN.test(key) && v !== undefined && v !== null && v !== ''
+        ? '[REDACTED]'
+        : redact(v, secrets, depth + 1);
   }
   return out;
 }
@@ -114,7 +121,10 @@ export interface CapturedLine {
 }
 
 /** A logger that records lines in memory, for tests that assert on what was logged. */
-export function createMemoryLogger(lines: CapturedLine[] = [], bound: Record<string, unknown> = {}): Logger & {
+export function createMemoryLogger(
+  lines: CapturedLine[] = [],
+  bound: Record<string, unknown> = {},
+): Logger & {
   lines: CapturedLine[];
 } {
   const push = (level: string) => (message: string, meta?: Record<string, unknown>) => {

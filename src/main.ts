@@ -46,7 +46,12 @@ async function main(): Promise<void> {
   server.keepAliveTimeout = 5_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
-  logger.info('gateway listening', { host: config.server.host, port, engine: config.engine.baseUrl, dataDir: config.dataDir });
+  logger.info('gateway listening', {
+    host: config.server.host,
+    port,
+    engine: config.engine.baseUrl,
+    dataDir: config.dataDir,
+  });
   process.send?.('ready');
   void gateway.start().catch((error: unknown) => logger.error('background start failed', { error }));
 

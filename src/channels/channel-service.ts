@@ -182,7 +182,10 @@ export class ChannelService {
    * close-session (its 500 is expected), forget the token, drop the registry entry, and check the engine no
    * longer reports the session as running. Idempotent: an unknown channel is a 200 too.
    */
-  async delete(idOrAlias: string, requestId?: string): Promise<{ channel: string; deleted: boolean; verified: boolean }> {
+  async delete(
+    idOrAlias: string,
+    requestId?: string,
+  ): Promise<{ channel: string; deleted: boolean; verified: boolean }> {
     const record = this.deps.repo.findByAlias(idOrAlias);
     const session = record?.id ?? (await this.findEngineSession(idOrAlias));
     if (!session) return { channel: idOrAlias.trim(), deleted: false, verified: true };
@@ -198,18 +201,30 @@ export class ChannelService {
       }
       if (engineStatus === 'CONNECTED') {
         await this.deps.engine.logoutSession(session, opts).catch((error: unknown) => {
-          this.deps.logger.warn('logout-session failed during delete', { channel: session, error: String(error), requestId });
+          this.deps.logger.warn('logout-session failed during delete', {
+            channel: session,
+            error: String(error),
+            requestId,
+          });
         });
       }
       await this.deps.engine.closeSession(session, opts).catch((error: unknown) => {
-        this.deps.logger.warn('close-session failed during delete', { channel: session, error: String(error), requestId });
+        this.deps.logger.warn('close-session failed during delete', {
+          channel: session,
+          error: String(error),
+          requestId,
+        });
       });
       const verified = await this.verifyClosed(session);
       this.deps.engine.forgetSession(session);
       this.deps.repo.delete(session);
       this.supervisors.delete(session);
       this.deps.logger.info('channel deleted', { channel: session, verified, requestId });
-      this.deps.events.publish(session, 'session.status', { channel: session, status: 'deleted', previous: record?.status ?? 'unknown' });
+      this.deps.events.publish(session, 'session.status', {
+        channel: session,
+        status: 'deleted',
+        previous: record?.status ?? 'unknown',
+      });
       return { channel: session, deleted: true, verified };
     });
   }
@@ -220,7 +235,12 @@ export class ChannelService {
     let engine: Record<string, unknown>;
     try {
       const state = await this.deps.engine.getStatus(record.id, { deadlineMs: 2_000 });
-      engine = { reachable: true, status: state.status, version: state.version ?? null, message: state.message ?? null };
+      engine = {
+        reachable: true,
+        status: state.status,
+        version: state.version ?? null,
+        message: state.message ?? null,
+      };
     } catch (error) {
       engine = { reachable: false, error: isGatewayError(error) ? toErrorInfo(error) : String(error) };
     }
@@ -250,7 +270,7 @@ export class ChannelService {
   }
 
   reportNotActive(channelId: string, requestId?: string): void {
-    this.supervisors.get(channelId)?.reportNotActive(requestId) ?? this.supervisor(channelId).reportNotActive(requestId);
+    if (this.deps.repo.get(channelId)) this.supervisor(channelId).reportNotActive(requestId);
   }
 
   // ---- engine events ---------------------------------------------------------------------------------------
@@ -275,7 +295,14 @@ export class ChannelService {
       adopted.push(name);
       try {
         const state = await this.deps.engine.getStatus(name, { deadlineMs: this.deps.config.engine.requestTimeoutMs });
-        const status = state.status === 'CONNECTED' ? 'connected' : state.status === 'QRCODE' ? 'qr_required' : state.status === 'INITIALIZING' ? 'starting' : 'disconnected';
+        const status =
+          state.status === 'CONNECTED'
+            ? 'connected'
+            : state.status === 'QRCODE'
+              ? 'qr_required'
+              : state.status === 'INITIALIZING'
+                ? 'starting'
+                : 'disconnected';
         this.deps.repo.update(name, { status, engineStatus: state.status });
         if (status !== 'disconnected') this.supervisor(name).scheduleWatch(1_000);
       } catch (error) {

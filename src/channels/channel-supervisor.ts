@@ -225,7 +225,8 @@ export class ChannelSupervisor {
         Math.min(remaining(), 1_500),
         () => undefined,
       ).then((outcome) => {
-        if (isGatewayError(outcome) && ['ENGINE_UNREACHABLE', 'ENGINE_AUTH_FAILED'].includes(outcome.code)) throw outcome;
+        if (isGatewayError(outcome) && ['ENGINE_UNREACHABLE', 'ENGINE_AUTH_FAILED'].includes(outcome.code))
+          throw outcome;
       });
       return this.answer();
     }
@@ -245,7 +246,11 @@ export class ChannelSupervisor {
       const status = this.status;
       if (status === 'connected' || status === 'failed' || (status === 'qr_required' && this.qr)) return;
       if (status === 'disconnected' && !this.startInProgress()) return;
-      await within(this.refresh().catch(() => undefined), Math.min(1_000, until - this.deps.now()), () => undefined);
+      await within(
+        this.refresh().catch(() => undefined),
+        Math.min(1_000, until - this.deps.now()),
+        () => undefined,
+      );
       await sleep(Math.min(300, Math.max(0, until - this.deps.now())));
     }
   }
@@ -255,7 +260,12 @@ export class ChannelSupervisor {
     const lastError = record?.lastError ?? null;
     switch (record?.status) {
       case 'connected':
-        return { status: 'CONNECTED', qr: null, message: 'Session is connected; no QR code is needed', lastError: null };
+        return {
+          status: 'CONNECTED',
+          qr: null,
+          message: 'Session is connected; no QR code is needed',
+          lastError: null,
+        };
       case 'qr_required':
         if (this.qr) return { status: 'QRCODE', qr: this.qr.dataUrl, message: 'QR code gerado', lastError: null };
         return { status: 'INITIALIZING', qr: null, message: 'Gerando QR code… aguarde', lastError };
@@ -298,12 +308,22 @@ export class ChannelSupervisor {
       case 'CONNECTED':
         this.qr = null;
         this.startedAt = null;
-        this.transition('connected', { cause: `engine CONNECTED (${source})`, requestId, engineStatus, lastError: null });
+        this.transition('connected', {
+          cause: `engine CONNECTED (${source})`,
+          requestId,
+          engineStatus,
+          lastError: null,
+        });
         break;
       case 'QRCODE':
       case 'PHONECODE':
         if (state.qr) this.setQr(state.qr);
-        this.transition('qr_required', { cause: `engine ${state.status} (${source})`, requestId, engineStatus, lastError: null });
+        this.transition('qr_required', {
+          cause: `engine ${state.status} (${source})`,
+          requestId,
+          engineStatus,
+          lastError: null,
+        });
         break;
       case 'INITIALIZING':
         if (record.status !== 'starting' && record.status !== 'failed') {
@@ -314,7 +334,11 @@ export class ChannelSupervisor {
         }
         break;
       case 'CLOSED':
-        if (this.startedAt !== null && this.deps.now() - this.startedAt < STARTUP_CLOSED_GRACE_MS && record.status === 'starting') {
+        if (
+          this.startedAt !== null &&
+          this.deps.now() - this.startedAt < STARTUP_CLOSED_GRACE_MS &&
+          record.status === 'starting'
+        ) {
           this.deps.repo.update(this.id, { engineStatus });
           break;
         }
@@ -322,7 +346,12 @@ export class ChannelSupervisor {
         if (record.status === 'qr_required') {
           // The engine autoclosed the QR phase (autoClose, wppconnect-engine.md §3.3); the next GET /qr starts again.
           this.qr = null;
-          this.transition('disconnected', { cause: `QR expired (${source})`, requestId, engineStatus, lastError: info('QR_EXPIRED') });
+          this.transition('disconnected', {
+            cause: `QR expired (${source})`,
+            requestId,
+            engineStatus,
+            lastError: info('QR_EXPIRED'),
+          });
         } else if (record.status !== 'failed') {
           this.transition('disconnected', { cause: `engine CLOSED (${source})`, requestId, engineStatus });
         }
@@ -337,12 +366,18 @@ export class ChannelSupervisor {
       if (status === 'connected') return;
       this.startedAt ??= this.deps.now();
       this.setQr(event.qr);
-      this.transition('qr_required', { cause: 'engine qrcode webhook', requestId, engineStatus: 'QRCODE', lastError: null });
+      this.transition('qr_required', {
+        cause: 'engine qrcode webhook',
+        requestId,
+        engineStatus: 'QRCODE',
+        lastError: null,
+      });
       return;
     }
     if (event.kind === 'session-closed') {
       this.startedAt = null;
-      if (status !== 'failed') this.transition('disconnected', { cause: `engine ${event.reason} webhook`, requestId, engineStatus: 'CLOSED' });
+      if (status !== 'failed')
+        this.transition('disconnected', { cause: `engine ${event.reason} webhook`, requestId, engineStatus: 'CLOSED' });
       return;
     }
     if (event.kind !== 'status') return;
@@ -351,7 +386,12 @@ export class ChannelSupervisor {
       case 'isLogged':
         this.qr = null;
         this.startedAt = null;
-        this.transition('connected', { cause: `engine status-find ${event.statusFind}`, requestId, engineStatus: 'CONNECTED', lastError: null });
+        this.transition('connected', {
+          cause: `engine status-find ${event.statusFind}`,
+          requestId,
+          engineStatus: 'CONNECTED',
+          lastError: null,
+        });
         break;
       case 'browserClose':
         if (status === 'connected') {
@@ -362,7 +402,11 @@ export class ChannelSupervisor {
         } else if (status === 'qr_required') {
           this.qr = null;
           this.startedAt = null;
-          this.transition('disconnected', { cause: 'browser closed while waiting for the scan', requestId, lastError: info('QR_EXPIRED') });
+          this.transition('disconnected', {
+            cause: 'browser closed while waiting for the scan',
+            requestId,
+            lastError: info('QR_EXPIRED'),
+          });
         } else if (status === 'starting' && this.startInProgress()) {
           this.noteEngineText('browserClose during start');
           void this.recover('ENGINE_PAGE_CLOSED', 'browserClose webhook during start', requestId);
@@ -374,7 +418,11 @@ export class ChannelSupervisor {
         if (status === 'qr_required') {
           this.qr = null;
           this.startedAt = null;
-          this.transition('disconnected', { cause: `engine status-find ${event.statusFind}`, requestId, lastError: info('QR_EXPIRED') });
+          this.transition('disconnected', {
+            cause: `engine status-find ${event.statusFind}`,
+            requestId,
+            lastError: info('QR_EXPIRED'),
+          });
         }
         break;
       case 'disconnectedMobile':

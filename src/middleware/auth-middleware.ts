@@ -17,7 +17,8 @@ export function authMiddleware(secret: string): RequestHandler {
   return (req, _res, next) => {
     const given = req.get('x-gateway-secret');
     if (!given) throw new GatewayError('UNAUTHORIZED', { message: 'Missing X-Gateway-Secret header' });
-    if (!safeEqual(given, secret)) throw new GatewayError('UNAUTHORIZED', { message: 'Invalid X-Gateway-Secret header' });
+    if (!safeEqual(given, secret))
+      throw new GatewayError('UNAUTHORIZED', { message: 'Invalid X-Gateway-Secret header' });
     next();
   };
 }

@@ -24,17 +24,28 @@ export function toGatewayError(error: unknown): { gatewayError: GatewayError; un
   if (error instanceof ZodError) {
     const first = error.issues[0];
     const where = first?.path.length ? `${first.path.join('.')}: ` : '';
-    return { gatewayError: new GatewayError('VALIDATION_FAILED', { message: `${where}${first?.message ?? 'invalid request'}` }), unexpected: false };
+    return {
+      gatewayError: new GatewayError('VALIDATION_FAILED', {
+        message: `${where}${first?.message ?? 'invalid request'}`,
+      }),
+      unexpected: false,
+    };
   }
   const e = error as { type?: string; status?: number; statusCode?: number } | undefined;
   // body-parser errors carry a `type`; Express would otherwise answer them with an HTML page.
   if (e?.type === 'entity.too.large') return { gatewayError: new GatewayError('PAYLOAD_TOO_LARGE'), unexpected: false };
   if (e?.type === 'entity.parse.failed') {
-    return { gatewayError: new GatewayError('VALIDATION_FAILED', { message: 'The request body is not valid JSON' }), unexpected: false };
+    return {
+      gatewayError: new GatewayError('VALIDATION_FAILED', { message: 'The request body is not valid JSON' }),
+      unexpected: false,
+    };
   }
   const status = e?.status ?? e?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return { gatewayError: new GatewayError('VALIDATION_FAILED', { message: 'The request could not be read' }), unexpected: false };
+    return {
+      gatewayError: new GatewayError('VALIDATION_FAILED', { message: 'The request could not be read' }),
+      unexpected: false,
+    };
   }
   return { gatewayError: new GatewayError('INTERNAL_ERROR', { cause: error }), unexpected: true };
 }
@@ -45,7 +56,12 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
     if (unexpected) {
       logger.error('unexpected error', { method: req.method, path: req.path, error });
     } else if (gatewayError.status >= 500) {
-      logger.warn('request failed', { method: req.method, path: req.path, code: gatewayError.code, message: gatewayError.message });
+      logger.warn('request failed', {
+        method: req.method,
+        path: req.path,
+        code: gatewayError.code,
+        message: gatewayError.message,
+      });
     }
     renderError(res, gatewayError);
   };

@@ -52,7 +52,8 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
     const rawId = body.channel ?? body.name;
     if (!rawId) throw new GatewayError('VALIDATION_FAILED', { message: 'The body must carry "channel" (or "name")' });
     const isAsync = wantsAsync(req.query, req.get('prefer'));
-    const webhook = body.webhook ?? (body.webhookUrl ? { url: body.webhookUrl, events: ['qr.update', 'session.status'] } : undefined);
+    const webhook =
+      body.webhook ?? (body.webhookUrl ? { url: body.webhookUrl, events: ['qr.update', 'session.status'] } : undefined);
     if (webhook && !deps.registerChannelWebhook) {
       throw new GatewayError('VALIDATION_FAILED', { message: 'Webhook subscriptions are not available' });
     }
@@ -60,9 +61,21 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
     const outcome = await channels.create(rawId, { waitMs: isAsync ? 0 : config.channels.createWaitMs, requestId });
     if (webhook) deps.registerChannelWebhook!(outcome.channel.id, webhook);
     const id = encodeURIComponent(outcome.channel.id);
-    const links = { statusUrl: `/api/channels/${id}`, qrUrl: `/api/channels/${id}/qr`, eventsUrl: `/api/channels/${id}/events` };
+    const links = {
+      statusUrl: `/api/channels/${id}`,
+      qrUrl: `/api/channels/${id}/qr`,
+      eventsUrl: `/api/channels/${id}/events`,
+    };
     if (isAsync) {
-      res.status(202).json({ success: true, channel: outcome.channel, status: outcome.qr.status, ...links, message: 'Starting; the QR code follows by webhook (qr.update) and on the events stream' });
+      res
+        .status(202)
+        .json({
+          success: true,
+          channel: outcome.channel,
+          status: outcome.qr.status,
+          ...links,
+          message: 'Starting; the QR code follows by webhook (qr.update) and on the events stream',
+        });
       return;
     }
     res.status(outcome.created ? 201 : 200).json({
@@ -109,10 +122,14 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
     res.json(qrBody(channel, answer));
   });
 
-  router.post('/channels/:id/start-session', withDeadline(config.channels.startRouteDeadlineMs + 400), async (req, res) => {
-    const { channel, answer } = await channels.startSession(String(req.params.id), res.locals.requestId as string);
-    res.json(qrBody(channel, answer));
-  });
+  router.post(
+    '/channels/:id/start-session',
+    withDeadline(config.channels.startRouteDeadlineMs + 400),
+    async (req, res) => {
+      const { channel, answer } = await channels.startSession(String(req.params.id), res.locals.requestId as string);
+      res.json(qrBody(channel, answer));
+    },
+  );
 
   router.post('/channels/:id/restart', withDeadline(config.channels.startRouteDeadlineMs + 400), async (req, res) => {
     const { channel, answer } = await channels.restart(String(req.params.id), res.locals.requestId as string);

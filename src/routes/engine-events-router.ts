@@ -33,7 +33,11 @@ export function createEngineEventsRouter(deps: EngineEventsRouterDeps): Router {
     deps.pipeline?.ingestEngineEvent(record.id, event);
     await deps.channels.onEngineEvent(record.id, event, res.locals.requestId as string);
     if (event.kind === 'status' || event.kind === 'qr' || event.kind === 'session-closed') {
-      deps.logger.info('engine event', { channel: record.id, kind: event.kind, ...(event.kind === 'status' ? { status: event.raw } : {}) });
+      deps.logger.info('engine event', {
+        channel: record.id,
+        kind: event.kind,
+        ...(event.kind === 'status' ? { status: event.raw } : {}),
+      });
     }
     res.json({ success: true });
   });

@@ -29,7 +29,11 @@ export function createApiHealthRouter(deps: HealthDeps): Router {
       const h = await deps.engine.health({ deadlineMs: 2_000 });
       engine = { reachable: h.reachable, name: deps.engine.name, uptimeSeconds: h.uptimeSeconds ?? null };
     } catch (error) {
-      engine = { reachable: false, name: deps.engine.name, error: isGatewayError(error) ? error.code : 'ENGINE_UNREACHABLE' };
+      engine = {
+        reachable: false,
+        name: deps.engine.name,
+        error: isGatewayError(error) ? error.code : 'ENGINE_UNREACHABLE',
+      };
     }
     const byState: Record<string, number> = { connected: 0, qr_required: 0, starting: 0, disconnected: 0, failed: 0 };
     const list = deps.channels.list();

@@ -79,8 +79,7 @@ export class ChannelRepository {
 
   findByAlias(idOrAlias: string): ChannelRecord | undefined {
     const row = this.db.prepare('SELECT * FROM channels WHERE lookup_key = ?').get(channelLookupKey(idOrAlias)) as
-      | ChannelRow
-      | undefined;
+      ChannelRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
@@ -159,8 +158,7 @@ export class ChannelRepository {
     return {
       get: (session) => {
         const row = this.db.prepare('SELECT engine_token FROM channels WHERE id = ?').get(session) as
-          | { engine_token: string | null }
-          | undefined;
+          { engine_token: string | null } | undefined;
         return row?.engine_token ?? this.looseTokens.get(session);
       },
       set: (session, token) => {

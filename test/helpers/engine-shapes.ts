@@ -21,7 +21,11 @@ export function engine(): nock.Scope {
 }
 
 /** generate-token: 201, a new bcrypt-looking token per call. */
-export function mockToken(session: string, token = `$2b$10$${session}tokenXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX`, times = 1): nock.Scope {
+export function mockToken(
+  session: string,
+  token = `$2b$10$${session}tokenXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX`,
+  times = 1,
+): nock.Scope {
   return engine()
     .post(`/api/${encodeURIComponent(session)}/${ENGINE_SECRET}/generate-token`)
     .times(times)

@@ -137,7 +137,14 @@ export class WppconnectAdapter implements EngineAdapter {
   }
 
   async health(options: CallOptions = {}): Promise<EngineHealth> {
-    const res = await this.client.request({ method: 'GET', path: '/healthz', auth: 'none', route: 'healthz', signal: options.signal, timeoutMs: options.deadlineMs });
+    const res = await this.client.request({
+      method: 'GET',
+      path: '/healthz',
+      auth: 'none',
+      route: 'healthz',
+      signal: options.signal,
+      timeoutMs: options.deadlineMs,
+    });
     const body = res.data as { uptime?: unknown } | undefined;
     // /healthz carries no version; start-session and status-session do (wppconnect-engine.md §2.2).
     return { reachable: res.status === 200, uptimeSeconds: typeof body?.uptime === 'number' ? body.uptime : undefined };
@@ -164,7 +171,14 @@ export class WppconnectAdapter implements EngineAdapter {
     // (wppconnect-engine.md §2.2, observed hang). The whole body is stored as the session config and
     // overwrites the previous one, so the webhook goes on every start (§3.4).
     const res = await this.call(
-      { method: 'POST', path: 'start-session', session, body: { webhook: input.webhookUrl, waitQrCode: false }, auth: 'bearer', route: 'start-session' },
+      {
+        method: 'POST',
+        path: 'start-session',
+        session,
+        body: { webhook: input.webhookUrl, waitQrCode: false },
+        auth: 'bearer',
+        route: 'start-session',
+      },
       options,
     );
     this.assertOk(res, 'start-session');
@@ -172,7 +186,10 @@ export class WppconnectAdapter implements EngineAdapter {
   }
 
   async getStatus(session: string, options: CallOptions = {}): Promise<SessionState> {
-    const res = await this.read({ method: 'GET', path: 'status-session', session, auth: 'bearer', route: 'status-session' }, options);
+    const res = await this.read(
+      { method: 'GET', path: 'status-session', session, auth: 'bearer', route: 'status-session' },
+      options,
+    );
     this.assertOk(res, 'status-session');
     return this.toState(res, 'status-session');
   }
@@ -182,31 +199,47 @@ export class WppconnectAdapter implements EngineAdapter {
     // CONNECTED and after autoclose, wppconnect-engine.md §2.2) and usually the QR itself.
     const state = await this.getStatus(session, options);
     if (state.status !== 'QRCODE' || state.qr) return state;
-    const res = await this.read({ method: 'GET', path: 'qrcode-session', session, auth: 'bearer', route: 'qrcode-session', binary: true }, options);
+    const res = await this.read(
+      { method: 'GET', path: 'qrcode-session', session, auth: 'bearer', route: 'qrcode-session', binary: true },
+      options,
+    );
     this.assertOk(res, 'qrcode-session');
     if (Buffer.isBuffer(res.data)) {
       const qr = pngToDataUrl(res.data);
-      if (!qr) throw new GatewayError('ENGINE_BAD_RESPONSE', { message: 'The engine sent a QR image that is not a PNG' });
+      if (!qr)
+        throw new GatewayError('ENGINE_BAD_RESPONSE', { message: 'The engine sent a QR image that is not a PNG' });
       return { ...state, qr };
     }
     const body = parseBody(stateSchema, res, 'qrcode-session');
-    return { status: body.status === undefined ? state.status : normalizeEngineStatus(body.status), qr: null, message: body.message };
+    return {
+      status: body.status === undefined ? state.status : normalizeEngineStatus(body.status),
+      qr: null,
+      message: body.message,
+    };
   }
 
   async checkConnection(session: string, options: CallOptions = {}): Promise<boolean> {
-    const res = await this.read({ method: 'GET', path: 'check-connection-session', session, auth: 'bearer', route: 'check-connection-session' }, options);
+    const res = await this.read(
+      { method: 'GET', path: 'check-connection-session', session, auth: 'bearer', route: 'check-connection-session' },
+      options,
+    );
     this.assertOk(res, 'check-connection-session');
     const body = parseBody(z.object({ status: z.boolean() }).passthrough(), res, 'check-connection-session');
     return body.status;
   }
 
   async probeHost(session: string, options: CallOptions = {}): Promise<{ phone: string | null }> {
-    const res = await this.call({ method: 'GET', path: 'host-device', session, auth: 'bearer', route: 'host-device' }, options);
+    const res = await this.call(
+      { method: 'GET', path: 'host-device', session, auth: 'bearer', route: 'host-device' },
+      options,
+    );
     if (res.status === 404 && NOT_ACTIVE_RE.test(engineMessage(res.data))) {
       throw new GatewayError('SESSION_DISCONNECTED', { message: 'The engine says the WhatsApp session is not active' });
     }
     if (res.status >= 400) {
-      throw new GatewayError('ENGINE_PAGE_CLOSED', { message: `The engine could not read the phone: ${engineMessage(res.data) || `HTTP ${res.status}`}` });
+      throw new GatewayError('ENGINE_PAGE_CLOSED', {
+        message: `The engine could not read the phone: ${engineMessage(res.data) || `HTTP ${res.status}`}`,
+      });
     }
     const body = res.data as { response?: { phoneNumber?: unknown; wid?: unknown } } | undefined;
     const phone = serializedId(body?.response?.phoneNumber) ?? serializedId(body?.response?.wid);
@@ -214,7 +247,10 @@ export class WppconnectAdapter implements EngineAdapter {
   }
 
   async closeSession(session: string, options: CallOptions = {}): Promise<void> {
-    const res = await this.call({ method: 'POST', path: 'close-session', session, auth: 'bearer', route: 'close-session' }, options);
+    const res = await this.call(
+      { method: 'POST', path: 'close-session', session, auth: 'bearer', route: 'close-session' },
+      options,
+    );
     // 500 "Error closing session" is expected for a never-started session or a pre-login placeholder, and the
     // engine has already reset the entry to {status:null} by then (wppconnect-engine.md §2.2, observed).
     if (res.status === 200 || res.status === 500) return;
@@ -222,7 +258,10 @@ export class WppconnectAdapter implements EngineAdapter {
   }
 
   async logoutSession(session: string, options: CallOptions = {}): Promise<boolean> {
-    const res = await this.call({ method: 'POST', path: 'logout-session', session, auth: 'bearer', route: 'logout-session' }, options);
+    const res = await this.call(
+      { method: 'POST', path: 'logout-session', session, auth: 'bearer', route: 'logout-session' },
+      options,
+    );
     if (res.status === 404) return false;
     if (res.status === 500) return false;
     this.assertOk(res, 'logout-session');
@@ -233,39 +272,68 @@ export class WppconnectAdapter implements EngineAdapter {
     this.client.forget(session);
   }
 
-  async sendText(session: string, input: SendTarget & { text: string }, options: CallOptions = {}): Promise<SendResult> {
+  async sendText(
+    session: string,
+    input: SendTarget & { text: string },
+    options: CallOptions = {},
+  ): Promise<SendResult> {
     return this.sendCall(session, 'send-message', { ...this.target(input), message: input.text }, options);
   }
 
-  async sendVoice(session: string, input: SendTarget & { dataUri: string }, options: CallOptions = {}): Promise<SendResult> {
+  async sendVoice(
+    session: string,
+    input: SendTarget & { dataUri: string },
+    options: CallOptions = {},
+  ): Promise<SendResult> {
     // base64Ptt must be a data URI; a bare base64 string is read as a path (wppconnect-engine.md §2.3).
     return this.sendCall(session, 'send-voice-base64', { ...this.target(input), base64Ptt: input.dataUri }, options);
   }
 
   async sendFile(session: string, input: SendFileInput, options: CallOptions = {}): Promise<SendResult> {
-    const common = { ...this.target(input), filename: input.fileName ?? 'file', ...(input.caption ? { caption: input.caption } : {}) };
-    if ('dataUri' in input.file) return this.sendCall(session, 'send-file-base64', { ...common, base64: input.file.dataUri }, options);
+    const common = {
+      ...this.target(input),
+      filename: input.fileName ?? 'file',
+      ...(input.caption ? { caption: input.caption } : {}),
+    };
+    if ('dataUri' in input.file)
+      return this.sendCall(session, 'send-file-base64', { ...common, base64: input.file.dataUri }, options);
     return this.sendCall(session, 'send-file', { ...common, path: input.file.url }, options);
   }
 
   async getMedia(session: string, messageId: string, options: CallOptions = {}): Promise<MediaFile> {
     const res = await this.read(
-      { method: 'GET', path: `get-media-by-message/${encodeURIComponent(messageId)}`, session, auth: 'bearer', route: 'get-media-by-message' },
+      {
+        method: 'GET',
+        path: `get-media-by-message/${encodeURIComponent(messageId)}`,
+        session,
+        auth: 'bearer',
+        route: 'get-media-by-message',
+      },
       options,
       [500],
     );
     const message = engineMessage(res.data);
-    if (res.status === 400 || res.status === 404) throw new GatewayError('MEDIA_NOT_FOUND', { message: message || undefined });
+    if (res.status === 400 || res.status === 404)
+      throw new GatewayError('MEDIA_NOT_FOUND', { message: message || undefined });
     if (res.status === 500 && NOT_ACTIVE_RE.test(message)) throw new GatewayError('SESSION_DISCONNECTED');
     this.assertOk(res, 'get-media-by-message');
     const body = parseBody(mediaSchema, res, 'get-media-by-message');
-    const fileName = typeof (body as Record<string, unknown>).filename === 'string' ? ((body as Record<string, unknown>).filename as string) : null;
+    const fileName =
+      typeof (body as Record<string, unknown>).filename === 'string'
+        ? ((body as Record<string, unknown>).filename as string)
+        : null;
     return { base64: body.base64, mimeType: bareMime(body.mimetype), fileName };
   }
 
   async lookupContact(session: string, pnLid: string, options: CallOptions = {}): Promise<ContactIds | null> {
     const res = await this.read(
-      { method: 'GET', path: `contact/pn-lid/${encodeURIComponent(pnLid)}`, session, auth: 'bearer', route: 'contact-pn-lid' },
+      {
+        method: 'GET',
+        path: `contact/pn-lid/${encodeURIComponent(pnLid)}`,
+        session,
+        auth: 'bearer',
+        route: 'contact-pn-lid',
+      },
       options,
       [500],
     );
@@ -323,10 +391,18 @@ export class WppconnectAdapter implements EngineAdapter {
   }
 
   private async call(req: Omit<EngineRequest, 'signal'>, options: CallOptions): Promise<EngineResponse> {
-    return this.client.request({ ...req, signal: options.signal, timeoutMs: options.deadlineMs ? Math.min(options.deadlineMs, this.options.requestTimeoutMs) : undefined });
+    return this.client.request({
+      ...req,
+      signal: options.signal,
+      timeoutMs: options.deadlineMs ? Math.min(options.deadlineMs, this.options.requestTimeoutMs) : undefined,
+    });
   }
 
-  private async read(req: Omit<EngineRequest, 'signal'>, options: CallOptions, accept: number[] = []): Promise<EngineResponse> {
+  private async read(
+    req: Omit<EngineRequest, 'signal'>,
+    options: CallOptions,
+    accept: number[] = [],
+  ): Promise<EngineResponse> {
     const budget = options.deadlineMs ?? this.options.requestTimeoutMs;
     if (accept.length === 0) return this.client.requestWithRetry({ ...req, signal: options.signal }, budget);
     // Routes whose 5xx carries meaning (e.g. "session not active") are not retried on that status.
@@ -347,10 +423,20 @@ export class WppconnectAdapter implements EngineAdapter {
     const status = normalizeEngineStatus(body.status);
     // Serve a QR only while the engine says QRCODE: it keeps the last QR after login and after autoclose.
     const qr = status === 'QRCODE' ? await normalizeQr({ qrcode: body.qrcode, urlcode: body.urlcode }) : null;
-    return { status, qr, ...(body.version ? { version: body.version } : {}), ...(body.message ? { message: body.message } : {}) };
+    return {
+      status,
+      qr,
+      ...(body.version ? { version: body.version } : {}),
+      ...(body.message ? { message: body.message } : {}),
+    };
   }
 
-  private async sendCall(session: string, path: string, body: Record<string, unknown>, options: CallOptions): Promise<SendResult> {
+  private async sendCall(
+    session: string,
+    path: string,
+    body: Record<string, unknown>,
+    options: CallOptions,
+  ): Promise<SendResult> {
     let res: EngineResponse;
     try {
       // Sends are never retried: a retry after a lost answer could deliver the message twice.

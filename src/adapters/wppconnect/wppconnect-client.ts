@@ -134,7 +134,10 @@ export class WppconnectClient {
       async () => {
         const remaining = budgetMs - (Date.now() - started);
         if (remaining <= 50) throw new AbortError(new GatewayError('ENGINE_TIMEOUT'));
-        const res = await this.request({ ...req, timeoutMs: Math.min(req.timeoutMs ?? this.options.requestTimeoutMs, remaining) });
+        const res = await this.request({
+          ...req,
+          timeoutMs: Math.min(req.timeoutMs ?? this.options.requestTimeoutMs, remaining),
+        });
         if ([500, 502, 503, 504, 408, 429].includes(res.status)) {
           throw new GatewayError('ENGINE_BAD_RESPONSE', { message: `The engine answered HTTP ${res.status}` });
         }
@@ -179,14 +182,17 @@ export class WppconnectClient {
   }
 
   private async mint(session: string, signal?: AbortSignal): Promise<string> {
-    const res = await this.send({
-      method: 'POST',
-      path: `/api/${encodeURIComponent(session)}/${encodeURIComponent(this.options.secretKey)}/generate-token`,
-      auth: 'none',
-      route: 'generate-token',
-      session,
-      signal,
-    }, undefined);
+    const res = await this.send(
+      {
+        method: 'POST',
+        path: `/api/${encodeURIComponent(session)}/${encodeURIComponent(this.options.secretKey)}/generate-token`,
+        auth: 'none',
+        route: 'generate-token',
+        session,
+        signal,
+      },
+      undefined,
+    );
     const data = res.data as { token?: unknown; message?: unknown } | undefined;
     if ((res.status === 200 || res.status === 201) && typeof data?.token === 'string' && data.token) {
       this.options.tokens.set(session, data.token);
@@ -218,12 +224,20 @@ export class WppconnectClient {
         data: req.method === 'POST' ? (req.body ?? {}) : undefined,
         headers,
         timeout,
-        signal: req.signal ? AbortSignal.any([req.signal, AbortSignal.timeout(timeout + 50)]) : AbortSignal.timeout(timeout + 50),
+        signal: req.signal
+          ? AbortSignal.any([req.signal, AbortSignal.timeout(timeout + 50)])
+          : AbortSignal.timeout(timeout + 50),
         responseType: 'arraybuffer',
       });
     } catch (error) {
       const mapped = mapTransportError(error, req.signal?.aborted ? req.signal.reason : undefined);
-      this.record(req, started, undefined, mapped.code === 'ENGINE_TIMEOUT' ? 'timeout' : 'unreachable', mapped.message);
+      this.record(
+        req,
+        started,
+        undefined,
+        mapped.code === 'ENGINE_TIMEOUT' ? 'timeout' : 'unreachable',
+        mapped.message,
+      );
       throw mapped;
     }
     const contentType = String(response.headers['content-type'] ?? '');
