@@ -1,0 +1,112 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const GATEWAY_MAIN = path.join(ROOT, 'dist/src/main.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what = 'condition'): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const value = await probe();
+      if (value) return value as T;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+export interface GatewayProcess {
+  url: string;
+  port: number;
+  secret: string;
+  dataDir: string;
+  proc: ChildProcess;
+  output: () => string;
+  /** Fetch with the gateway secret. */
+  api(method: string, pathName: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; ms: number }>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts the built gateway (`dist/src/main.js`) as a child process with the given environment. */
+export async function startGatewayProcess(env: Record<string, string>, options: { dataDir?: string; port?: number } = {}): Promise<GatewayProcess> {
+  if (!fs.existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} is missing: run npm run build first (npm test does)`);
+  const port = options.port ?? (await freePort());
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gw-e2e-'));
+  const secret = env.GATEWAY_SECRET ?? 'e2e-secret-0123456789abcdef0123456789';
+  const proc = spawn(process.execPath, [GATEWAY_MAIN], {
+    cwd: dataDir,
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      GATEWAY_SECRET: secret,
+      GATEWAY_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'debug',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (d) => (out += d.toString()));
+  proc.stderr?.on('data', (d) => (out += d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  await waitFor(
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`gateway exited ${proc.exitCode}: ${out.slice(-2000)}`);
+      const res = await fetch(`${url}/health`).catch(() => undefined);
+      return res?.ok;
+    },
+    15_000,
+    'the gateway /health',
+  );
+  return {
+    url,
+    port,
+    secret,
+    dataDir,
+    proc,
+    output: () => out,
+    async api(method, pathName, body, headers = {}) {
+      const started = Date.now();
+      const res = await fetch(`${url}${pathName}`, {
+        method,
+        headers: { 'X-Gateway-Secret': secret, 'Content-Type': 'application/json', ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // leave as text; tests assert JSON where it matters
+      }
+      return { status: res.status, body: parsed, ms: Date.now() - started };
+    },
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      return exited;
+    },
+  };
+}
