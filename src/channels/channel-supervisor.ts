@@ -365,10 +365,12 @@ export class ChannelSupervisor {
     const status = this.status;
     // Our own close-session (restart, delete) makes the engine report `closesession` and `browserClose`; while a
     // lifecycle operation holds the lock those are its echoes, not news, and must not flip the channel.
-    const echo =
-      event.kind === 'session-closed' || (event.kind === 'status' && event.statusFind === 'browserClose');
+    const echo = event.kind === 'session-closed' || (event.kind === 'status' && event.statusFind === 'browserClose');
     if (echo && this.mutex.busy) {
-      this.deps.logger.debug('engine event ignored during a lifecycle operation', { channel: this.id, kind: event.kind });
+      this.deps.logger.debug('engine event ignored during a lifecycle operation', {
+        channel: this.id,
+        kind: event.kind,
+      });
       return;
     }
     if (event.kind === 'qr') {

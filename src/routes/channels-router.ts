@@ -67,15 +67,13 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
       eventsUrl: `/api/channels/${id}/events`,
     };
     if (isAsync) {
-      res
-        .status(202)
-        .json({
-          success: true,
-          channel: outcome.channel,
-          status: outcome.qr.status,
-          ...links,
-          message: 'Starting; the QR code follows by webhook (qr.update) and on the events stream',
-        });
+      res.status(202).json({
+        success: true,
+        channel: outcome.channel,
+        status: outcome.qr.status,
+        ...links,
+        message: 'Starting; the QR code follows by webhook (qr.update) and on the events stream',
+      });
       return;
     }
     res.status(outcome.created ? 201 : 200).json({

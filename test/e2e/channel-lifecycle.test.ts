@@ -9,7 +9,10 @@ type Sim = Awaited<ReturnType<typeof startSimulator>>;
 async function simCalls(sim: Sim): Promise<Array<{ method: string; path: string }>> {
   const res = await fetch(`${sim.url}/_sim/calls`);
   const body = (await res.json()) as unknown;
-  return (Array.isArray(body) ? body : ((body as { calls?: unknown[] }).calls ?? [])) as Array<{ method: string; path: string }>;
+  return (Array.isArray(body) ? body : ((body as { calls?: unknown[] }).calls ?? [])) as Array<{
+    method: string;
+    path: string;
+  }>;
 }
 
 function decodePng(dataUrl: string): Buffer {
@@ -52,7 +55,11 @@ describe('channel lifecycle against a real stand-in engine (child process, real 
     // The phone scans: the engine's webhook reaches our intake and the channel turns connected.
     const scan = await fetch(`${sim.url}/_sim/sessions/e2echan/scan`, { method: 'POST' });
     expect(scan.ok).toBe(true);
-    await waitFor(async () => (await gw.api('GET', '/api/channels/e2echan')).body.channel?.status === 'connected', 10_000, 'connected');
+    await waitFor(
+      async () => (await gw.api('GET', '/api/channels/e2echan')).body.channel?.status === 'connected',
+      10_000,
+      'connected',
+    );
 
     // GET /qr on a connected channel: CONNECTED, qr null, and the engine is not torn down.
     await fetch(`${sim.url}/_sim/calls`, { method: 'DELETE' });
@@ -73,7 +80,9 @@ describe('channel lifecycle against a real stand-in engine (child process, real 
     expect((await gw.api('GET', '/api/channels/e2echan')).status).toBe(404);
     const tokenRes = await fetch(`${sim.url}/api/e2echan/${SIM_SECRET}/generate-token`, { method: 'POST' });
     const { token } = (await tokenRes.json()) as { token: string };
-    const status = await fetch(`${sim.url}/api/e2echan/status-session`, { headers: { Authorization: `Bearer ${token}` } });
+    const status = await fetch(`${sim.url}/api/e2echan/status-session`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
     expect(((await status.json()) as { status: string }).status).toBe('CLOSED');
 
     // Idempotent delete, always a JSON body.

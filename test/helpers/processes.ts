@@ -19,7 +19,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs: number,
+  what = 'condition',
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < until) {
@@ -42,13 +46,22 @@ export interface GatewayProcess {
   proc: ChildProcess;
   output: () => string;
   /** Fetch with the gateway secret. */
-  api(method: string, pathName: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; ms: number }>;
+  api(
+    method: string,
+    pathName: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; ms: number }>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 /** Starts the built gateway (`dist/src/main.js`) as a child process with the given environment. */
-export async function startGatewayProcess(env: Record<string, string>, options: { dataDir?: string; port?: number } = {}): Promise<GatewayProcess> {
-  if (!fs.existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} is missing: run npm run build first (npm test does)`);
+export async function startGatewayProcess(
+  env: Record<string, string>,
+  options: { dataDir?: string; port?: number } = {},
+): Promise<GatewayProcess> {
+  if (!fs.existsSync(GATEWAY_MAIN))
+    throw new Error(`${GATEWAY_MAIN} is missing: run npm run build first (npm test does)`);
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gw-e2e-'));
   const secret = env.GATEWAY_SECRET ?? 'e2e-secret-0123456789abcdef0123456789';
