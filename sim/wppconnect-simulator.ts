@@ -143,15 +143,20 @@ export function createSimulator(options: SimulatorOptions = {}): {
     fs.appendFileSync(options.logFile, `${stamped.join('\n')}\n`);
   };
 
+  // One chain per session: the real server fires each webhook as its own POST, which can arrive out of order;
+  // the simulator sends them in order so tests can assert the gateway keeps the order it received.
+  const chains = new Map<string, Promise<unknown>>();
   const webhook = (s: SimSession, event: string, data: Record<string, unknown>, withSession = true) => {
     const url = typeof s.config.webhook === 'string' ? s.config.webhook : null;
     if (!url) return;
+    const body = JSON.stringify({ event, ...(withSession ? { session: s.name } : {}), ...data });
     // Fire-and-forget, no retry, no auth: exactly what the real server does (wppconnect-engine.md §4).
-    void fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ event, ...(withSession ? { session: s.name } : {}), ...data }),
-    }).catch(() => undefined);
+    const next = (chains.get(s.name) ?? Promise.resolve()).then(() =>
+      fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })
+        .then((res) => res.arrayBuffer())
+        .catch(() => undefined),
+    );
+    chains.set(s.name, next);
   };
 
   const clearTimers = (s: SimSession) => {

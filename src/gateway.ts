@@ -3,6 +3,8 @@ import type { Express } from 'express';
 import { createWppconnectAdapter, type WppconnectAdapter } from './adapters/wppconnect/wppconnect-adapter';
 import { createApp, type Lifecycle } from './app';
 import { ChannelService } from './channels/channel-service';
+import { EventPipeline } from './events/event-pipeline';
+import { createChannelEventRoutes, createWebhookRoutes } from './routes/webhook-routes';
 import type { Config } from './config';
 import type { Logger, RequestContext } from './logger';
 import { ChannelRepository } from './store/channel-repository';
@@ -23,6 +25,7 @@ export interface Gateway {
   engine: WppconnectAdapter;
   channels: ChannelService;
   repo: ChannelRepository;
+  pipeline: EventPipeline;
   lifecycle: Lifecycle;
   /** Background work: adoption, supervisors, the outbox worker. */
   start(): Promise<void>;
@@ -44,16 +47,17 @@ export function buildGateway(options: GatewayOptions): Gateway {
     logger: logger.child({ component: 'engine' }),
     context,
   });
-  const events = { publish: () => undefined };
+  const pipeline = new EventPipeline({ db, config, logger: logger.child({ component: 'events' }), now });
   const channels = new ChannelService({
     engine,
     repo,
-    events,
+    events: pipeline,
     config,
     logger: logger.child({ component: 'channels' }),
     now,
   });
   engine.onCall((record) => channels.recordEngineCall(record));
+  const resolveChannel = (id: string) => channels.resolve(id);
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp({
     config,
@@ -65,6 +69,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
     version: GATEWAY_VERSION,
     startedAt: now(),
     lifecycle,
+    pipeline,
+    registerChannelWebhook: (channelId, webhook) => pipeline.registerChannelWebhook(channelId, webhook, 'create'),
+    apiRouters: [
+      createWebhookRoutes({ pipeline, resolveChannel }),
+      createChannelEventRoutes({ pipeline, resolveChannel }),
+    ],
   });
   return {
     app,
@@ -72,12 +82,15 @@ export function buildGateway(options: GatewayOptions): Gateway {
     engine,
     channels,
     repo,
+    pipeline,
     lifecycle,
     async start() {
+      pipeline.start();
       await channels.startBackground();
     },
     async stop() {
       channels.stop();
+      await pipeline.stop();
       db.close();
     },
   };

@@ -1,0 +1,217 @@
+import type { Db } from '../store/database';
+import type { SubscriptionRepository } from './subscription-repository';
+
+export type DeliveryState = 'pending' | 'delivered' | 'dead';
+
+export interface Delivery {
+  id: number;
+  eventSeq: number;
+  eventId: string;
+  eventType: string;
+  subscriptionId: number;
+  channelId: string;
+  state: DeliveryState;
+  attempts: number;
+  nextAttemptAt: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: number;
+  deliveredAt: number | null;
+}
+
+export interface StoredEvent {
+  seq: number;
+  eventId: string;
+  channelId: string;
+  type: string;
+  body: string;
+  createdAt: number;
+}
+
+interface DeliveryRow {
+  id: number;
+  event_seq: number;
+  event_id: string;
+  type: string;
+  subscription_id: number;
+  channel_id: string;
+  state: DeliveryState;
+  attempts: number;
+  next_attempt_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  delivered_at: number | null;
+}
+
+const toDelivery = (r: DeliveryRow): Delivery => ({
+  id: r.id,
+  eventSeq: r.event_seq,
+  eventId: r.event_id,
+  eventType: r.type,
+  subscriptionId: r.subscription_id,
+  channelId: r.channel_id,
+  state: r.state,
+  attempts: r.attempts,
+  nextAttemptAt: r.next_attempt_at,
+  lastStatus: r.last_status,
+  lastError: r.last_error,
+  createdAt: r.created_at,
+  deliveredAt: r.delivered_at,
+});
+
+const DELIVERY_SELECT = `SELECT d.*, e.event_id, e.type FROM deliveries d JOIN events e ON e.seq = d.event_seq`;
+
+/**
+ * The durable outbox: an event and its deliveries are committed in one transaction before anyone is told
+ * (the intake answers the engine only after this). Delivery state lives here, so a `kill -9` loses nothing that
+ * was committed; an attempt cut short is simply retried (at-least-once; the Hub deduplicates by message id).
+ */
+export class OutboxRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly subscriptions: SubscriptionRepository,
+    private readonly now: () => number,
+  ) {}
+
+  append(channelId: string, type: string, eventId: string, body: string): { seq: number; deliveries: number } {
+    return this.db.transaction(() => {
+      const at = this.now();
+      const seq = this.db
+        .prepare('INSERT INTO events (event_id, channel_id, type, body, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(eventId, channelId, type, body, at).lastInsertRowid as number;
+      const insert = this.db.prepare(
+        `INSERT INTO deliveries (event_seq, subscription_id, channel_id, state, attempts, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
+      );
+      const subs = this.subscriptions.match(channelId, type);
+      for (const sub of subs) insert.run(seq, sub.id, channelId, at, at, at);
+      return { seq, deliveries: subs.length };
+    })();
+  }
+
+  /** The oldest pending delivery of each (subscription, channel) pair that is due: order is kept per pair. */
+  due(limit = 32): Delivery[] {
+    return (
+      this.db
+        .prepare(
+          `${DELIVERY_SELECT} JOIN (SELECT MIN(id) AS id FROM deliveries WHERE state = 'pending' GROUP BY subscription_id, channel_id) h
+           ON h.id = d.id WHERE d.next_attempt_at <= ? ORDER BY d.id LIMIT ?`,
+        )
+        .all(this.now(), limit) as DeliveryRow[]
+    ).map(toDelivery);
+  }
+
+  nextDueAt(): number | null {
+    const row = this.db
+      .prepare(
+        `SELECT MIN(d.next_attempt_at) AS at FROM deliveries d JOIN (SELECT MIN(id) AS id FROM deliveries WHERE state = 'pending'
+         GROUP BY subscription_id, channel_id) h ON h.id = d.id`,
+      )
+      .get() as { at: number | null };
+    return row.at;
+  }
+
+  eventBody(seq: number): string | undefined {
+    return (this.db.prepare('SELECT body FROM events WHERE seq = ?').get(seq) as { body: string } | undefined)?.body;
+  }
+
+  markDelivered(id: number, status: number): void {
+    const at = this.now();
+    this.db
+      .prepare(
+        `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL, delivered_at = ?, updated_at = ? WHERE id = ?`,
+      )
+      .run(status, at, at, id);
+  }
+
+  markRetry(id: number, nextAt: number, status: number | null, error: string): void {
+    this.db
+      .prepare(
+        `UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_status = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+      )
+      .run(nextAt, status, error.slice(0, 500), this.now(), id);
+  }
+
+  markDead(id: number, status: number | null, error: string): void {
+    this.db
+      .prepare(
+        `UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_status = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+      )
+      .run(status, error.slice(0, 500), this.now(), id);
+  }
+
+  /** A paused subscription's pending deliveries stay pending (nothing lost); they go out after it is re-registered. */
+  list(state: DeliveryState | undefined, limit: number): Delivery[] {
+    const rows = state
+      ? this.db.prepare(`${DELIVERY_SELECT} WHERE d.state = ? ORDER BY d.id DESC LIMIT ?`).all(state, limit)
+      : this.db.prepare(`${DELIVERY_SELECT} ORDER BY d.id DESC LIMIT ?`).all(limit);
+    return (rows as DeliveryRow[]).map(toDelivery);
+  }
+
+  get(id: number): Delivery | undefined {
+    const row = this.db.prepare(`${DELIVERY_SELECT} WHERE d.id = ?`).get(id) as DeliveryRow | undefined;
+    return row ? toDelivery(row) : undefined;
+  }
+
+  replay(id: number): boolean {
+    const at = this.now();
+    return (
+      this.db
+        .prepare(
+          `UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL, updated_at = ? WHERE id = ?`,
+        )
+        .run(at, at, id).changes > 0
+    );
+  }
+
+  eventsSince(channelId: string, afterSeq: number, types: readonly string[], limit = 500): StoredEvent[] {
+    const marks = types.map(() => '?').join(',');
+    return (
+      this.db
+        .prepare(
+          `SELECT seq, event_id, channel_id, type, body, created_at FROM events WHERE channel_id = ? AND seq > ? AND type IN (${marks}) ORDER BY seq LIMIT ?`,
+        )
+        .all(channelId, afterSeq, ...types, limit) as Array<{
+        seq: number;
+        event_id: string;
+        channel_id: string;
+        type: string;
+        body: string;
+        created_at: number;
+      }>
+    ).map((r) => ({
+      seq: r.seq,
+      eventId: r.event_id,
+      channelId: r.channel_id,
+      type: r.type,
+      body: r.body,
+      createdAt: r.created_at,
+    }));
+  }
+
+  stats(): { depth: number; oldestPendingAgeMs: number | null; dead: number } {
+    const pending = this.db
+      .prepare(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE state = 'pending'`)
+      .get() as {
+      n: number;
+      oldest: number | null;
+    };
+    const dead = this.db.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE state = 'dead'`).get() as { n: number };
+    return {
+      depth: pending.n,
+      oldestPendingAgeMs: pending.oldest === null ? null : this.now() - pending.oldest,
+      dead: dead.n,
+    };
+  }
+
+  /** Drops events older than `maxAgeMs` that have no pending delivery (keeps the database small). */
+  prune(maxAgeMs: number): number {
+    const before = this.now() - maxAgeMs;
+    return this.db
+      .prepare(
+        `DELETE FROM events WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq AND d.state = 'pending')`,
+      )
+      .run(before).changes;
+  }
+}

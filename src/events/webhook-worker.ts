@@ -1,0 +1,216 @@
+import crypto from 'node:crypto';
+import { type WebhookClient, WebhookNetworkError } from '../adapters/http-webhook-client';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import type { Delivery, OutboxRepository } from './outbox-repository';
+import type { SubscriptionRepository } from './subscription-repository';
+
+/** Statuses that will not get better by retrying (hub-contract.md §4.6: 400 INVALID_JSON, 403 INVALID_SECRET). */
+const PERMANENT = new Set([400, 403, 404, 410, 422]);
+const RETRYABLE = new Set([408, 425, 429]);
+
+export type DeliveryOutcome = 'delivered' | 'retry' | 'dead' | 'paused';
+
+export interface WebhookWorkerDeps {
+  outbox: OutboxRepository;
+  subscriptions: SubscriptionRepository;
+  client: WebhookClient;
+  config: Config;
+  logger: Logger;
+  now: () => number;
+  random?: () => number;
+  onOutcome?: (outcome: DeliveryOutcome) => void;
+}
+
+/** HMAC-SHA256 over `<timestamp>.<body>` with the subscription's secret (docs/webhooks.md). */
+export function signWebhook(secret: string, timestamp: string, body: string): string {
+  return `sha256=${crypto.createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+/**
+ * Delivers the outbox: the oldest pending delivery of each (subscription, channel) pair at a time, so events
+ * reach each receiver in order per channel while a slow channel does not hold up the others.
+ */
+export class WebhookWorker {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  /** Not started yet, or stopped: nothing is scheduled. */
+  private stopped = true;
+  /** stop() was called: runOnce() finishes the attempt in hand and returns. */
+  private stopping = false;
+  private wakeAgain = false;
+  private readonly random: () => number;
+
+  constructor(private readonly deps: WebhookWorkerDeps) {
+    this.random = deps.random ?? Math.random;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.stopping = false;
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Called on publish: run now (coalesced with a run in progress). */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.wakeAgain = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = this.runOnce()
+      .catch((error: unknown) => this.deps.logger.error('webhook worker failed', { error }))
+      .finally(() => {
+        this.running = null;
+        if (this.wakeAgain) {
+          this.wakeAgain = false;
+          this.wake();
+        } else {
+          this.scheduleNext();
+        }
+      });
+  }
+
+  /** Deliver everything that is due now; returns when nothing due is left. */
+  async runOnce(): Promise<void> {
+    for (let round = 0; round < 1000 && !this.stopping; round++) {
+      const due = this.deps.outbox.due(32);
+      if (due.length === 0) return;
+      await Promise.all(due.map((d) => this.attempt(d)));
+    }
+  }
+
+  private scheduleNext(): void {
+    if (this.stopped) return;
+    const next = this.deps.outbox.nextDueAt();
+    if (next === null) return;
+    const delay = Math.max(10, next - this.deps.now());
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.wake();
+      },
+      Math.min(delay, 60_000),
+    );
+    this.timer.unref();
+  }
+
+  private backoff(attempts: number): number {
+    const { backoffBaseMs, backoffMaxMs } = this.deps.config.webhooks;
+    // Full jitter: spread retries so a recovering Hub is not hit by every event at once.
+    const ceiling = Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.max(0, attempts - 1));
+    return Math.max(backoffBaseMs / 2, Math.floor(this.random() * ceiling));
+  }
+
+  private async attempt(delivery: Delivery): Promise<void> {
+    const { outbox, subscriptions, client, config, logger } = this.deps;
+    const sub = subscriptions.get(delivery.subscriptionId);
+    const body = outbox.eventBody(delivery.eventSeq);
+    if (!sub || body === undefined) {
+      outbox.markDead(delivery.id, null, 'subscription or event no longer exists');
+      return;
+    }
+    if (sub.paused) {
+      // Kept pending (nothing lost) but not attempted until the subscription is registered again.
+      outbox.markRetry(delivery.id, this.deps.now() + 60_000, null, `subscription paused: ${sub.pausedReason ?? ''}`);
+      this.deps.onOutcome?.('paused');
+      return;
+    }
+    const timestamp = String(Math.floor(this.deps.now() / 1000));
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      'User-Agent': 'wppconnect-gateway',
+      'X-Event-Id': delivery.eventId,
+      'X-Event-Type': delivery.eventType,
+      'X-Timestamp': timestamp,
+    };
+    if (sub.secret) {
+      // The Hub checks X-Webhook-Secret ?? X-Gateway-Secret; both carry the subscription's secret (hub-contract §4.2).
+      headers['X-Webhook-Secret'] = sub.secret;
+      headers['X-Gateway-Secret'] = sub.secret;
+      headers['X-Signature'] = signWebhook(sub.secret, timestamp, body);
+    }
+    const attempts = delivery.attempts + 1;
+    const tooOld = this.deps.now() - delivery.createdAt > config.webhooks.maxAgeMs;
+    const giveUp = attempts >= config.webhooks.maxAttempts || tooOld;
+    let status: number | null = null;
+    let error: string;
+    let retryAfterMs: number | undefined;
+    try {
+      const res = await client.post(sub.url, body, headers, config.webhooks.timeoutMs);
+      status = res.status;
+      if (res.status >= 200 && res.status < 300) {
+        outbox.markDelivered(delivery.id, res.status);
+        this.deps.onOutcome?.('delivered');
+        logger.debug('webhook delivered', {
+          deliveryId: delivery.id,
+          channel: delivery.channelId,
+          event: delivery.eventType,
+          status: res.status,
+          attempt: attempts,
+        });
+        return;
+      }
+      error = `HTTP ${res.status}: ${res.bodySnippet.slice(0, 200)}`;
+      if (res.retryAfterSeconds !== undefined) retryAfterMs = res.retryAfterSeconds * 1000;
+      if (PERMANENT.has(res.status)) {
+        outbox.markDead(delivery.id, res.status, error);
+        this.deps.onOutcome?.('dead');
+        if (res.status === 403) {
+          // A wrong secret does not fix itself: pause instead of storming the receiver, and say so loudly.
+          subscriptions.pause(
+            sub.id,
+            `receiver answered 403 (secret rejected) at ${new Date(this.deps.now()).toISOString()}`,
+          );
+          logger.error(
+            'webhook subscription paused: the receiver rejected our secret (403); register it again with the right secret',
+            {
+              subscriptionId: sub.id,
+              url: sub.url,
+            },
+          );
+        } else {
+          logger.warn('webhook dead-lettered: permanent failure', {
+            deliveryId: delivery.id,
+            status: res.status,
+            url: sub.url,
+          });
+        }
+        return;
+      }
+      if (!(res.status >= 500 || RETRYABLE.has(res.status))) {
+        outbox.markDead(delivery.id, res.status, error);
+        this.deps.onOutcome?.('dead');
+        return;
+      }
+    } catch (e) {
+      error = e instanceof WebhookNetworkError ? `${e.kind}: ${e.message}` : String(e);
+    }
+    if (giveUp) {
+      outbox.markDead(delivery.id, status, `${tooOld ? 'too old' : `after ${attempts} attempts`}: ${error}`);
+      this.deps.onOutcome?.('dead');
+      logger.warn('webhook dead-lettered after retries', { deliveryId: delivery.id, attempts, url: sub.url, error });
+      return;
+    }
+    const wait = Math.max(retryAfterMs ?? 0, this.backoff(attempts));
+    outbox.markRetry(delivery.id, this.deps.now() + wait, status, error);
+    this.deps.onOutcome?.('retry');
+    logger.info('webhook delivery failed, will retry', {
+      deliveryId: delivery.id,
+      attempt: attempts,
+      inMs: wait,
+      status,
+      url: sub.url,
+    });
+  }
+}

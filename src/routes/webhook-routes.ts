@@ -1,0 +1,120 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { GatewayError } from '../errors';
+import type { EventPipeline } from '../events/event-pipeline';
+import type { Subscription } from '../events/subscription-repository';
+
+const subscriptionBody = z.object({
+  url: z.string().min(1, 'url is required'),
+  secret: z.string().optional(),
+  events: z.array(z.string()).optional(),
+});
+
+/** Secrets are never echoed back. */
+function view(sub: Subscription) {
+  return {
+    id: sub.id,
+    scope: sub.channelId ? 'channel' : 'global',
+    channel: sub.channelId,
+    url: sub.url,
+    events: sub.events,
+    hasSecret: !!sub.secret,
+    paused: sub.paused,
+    pausedReason: sub.pausedReason,
+    source: sub.source,
+  };
+}
+
+export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChannel(id: string): string }): Router {
+  const { pipeline } = deps;
+  const router = Router();
+
+  router.post('/webhooks', (req, res) => {
+    const body = subscriptionBody.parse(req.body ?? {});
+    const sub = pipeline.subscriptions.setGlobal(body, 'api');
+    pipeline.worker.wake();
+    res.status(201).json({ success: true, webhook: view(sub), message: 'Webhook registered' });
+  });
+
+  router.get('/webhooks', (_req, res) => {
+    res.json({ success: true, webhooks: pipeline.subscriptions.list().map(view) });
+  });
+
+  router.post('/channels/:id/webhook', (req, res) => {
+    const channel = deps.resolveChannel(String(req.params.id));
+    const body = subscriptionBody.parse(req.body ?? {});
+    const sub = pipeline.subscriptions.setForChannel(channel, body, 'api');
+    pipeline.worker.wake();
+    res.status(201).json({ success: true, channel, webhook: view(sub), webhook_url: sub.url });
+  });
+
+  router.get('/webhooks/deliveries', (req, res) => {
+    const query = z
+      .object({
+        state: z.enum(['pending', 'delivered', 'dead']).optional(),
+        limit: z.coerce.number().int().min(1).max(1000).default(100),
+      })
+      .parse(req.query);
+    const deliveries = pipeline.outbox.list(query.state, query.limit);
+    res.json({ success: true, deliveries, stats: pipeline.stats() });
+  });
+
+  router.post('/webhooks/deliveries/:id/replay', (req, res) => {
+    const id = Number(req.params.id);
+    if (!Number.isInteger(id) || !pipeline.outbox.get(id)) throw new GatewayError('DELIVERY_NOT_FOUND');
+    pipeline.outbox.replay(id);
+    pipeline.worker.wake();
+    res.json({ success: true, delivery: pipeline.outbox.get(id) });
+  });
+
+  return router;
+}
+
+const SSE_TYPES = ['qr.update', 'session.status', 'channel.degraded', 'channel.recovered'];
+
+/**
+ * `GET /channels/:id/events`: Server-Sent Events from the outbox's event log, so `Last-Event-ID` resumes exactly
+ * where a client left off, with a heartbeat comment to keep proxies from closing an idle stream.
+ */
+export function createChannelEventRoutes(deps: {
+  pipeline: EventPipeline;
+  resolveChannel(id: string): string;
+  heartbeatMs?: number;
+}): Router {
+  const router = Router();
+  router.get('/channels/:id/events', (req, res) => {
+    const channel = deps.resolveChannel(String(req.params.id));
+    // This stream outlives the route deadline by design.
+    (res.locals.rearmDeadline as ((ms: number) => void) | undefined)?.(2 ** 31 - 1);
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    const write = (seq: number, type: string, body: string) => {
+      const parsed = JSON.parse(body) as { data?: unknown };
+      res.write(`id: ${seq}\nevent: ${type}\ndata: ${JSON.stringify(parsed.data ?? parsed)}\n\n`);
+    };
+    let lastSeq = Number(req.get('last-event-id') ?? (req.query.lastEventId as string | undefined) ?? NaN);
+    if (Number.isFinite(lastSeq)) {
+      for (const e of deps.pipeline.outbox.eventsSince(channel, lastSeq, SSE_TYPES)) {
+        write(e.seq, e.type, e.body);
+        lastSeq = e.seq;
+      }
+    }
+    res.write(`: connected to ${channel}\n\n`);
+    const unsubscribe = deps.pipeline.subscribe((event) => {
+      if (event.channelId !== channel || !SSE_TYPES.includes(event.type)) return;
+      if (Number.isFinite(lastSeq) && event.seq <= lastSeq) return;
+      write(event.seq, event.type, event.body);
+    });
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), deps.heartbeatMs ?? 15_000);
+    heartbeat.unref();
+    req.on('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+    });
+  });
+  return router;
+}
