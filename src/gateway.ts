@@ -4,6 +4,9 @@ import { createWppconnectAdapter, type WppconnectAdapter } from './adapters/wppc
 import { createApp, type Lifecycle } from './app';
 import { ChannelService } from './channels/channel-service';
 import { EventPipeline } from './events/event-pipeline';
+import { IdempotencyStore } from './messages/idempotency-store';
+import { MessageService } from './messages/message-service';
+import { createMessageRoutes } from './routes/message-routes';
 import { createChannelEventRoutes, createWebhookRoutes } from './routes/webhook-routes';
 import type { Config } from './config';
 import type { Logger, RequestContext } from './logger';
@@ -58,6 +61,13 @@ export function buildGateway(options: GatewayOptions): Gateway {
   });
   engine.onCall((record) => channels.recordEngineCall(record));
   const resolveChannel = (id: string) => channels.resolve(id);
+  const messages = new MessageService({
+    engine,
+    channels,
+    idempotency: new IdempotencyStore(db, config.messages.idempotencyWindowMs, now),
+    config,
+    logger: logger.child({ component: 'messages' }),
+  });
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp({
     config,
@@ -74,6 +84,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     apiRouters: [
       createWebhookRoutes({ pipeline, resolveChannel }),
       createChannelEventRoutes({ pipeline, resolveChannel }),
+      createMessageRoutes({ messages, engine, channels, sendDeadlineMs: config.messages.sendDeadlineMs }),
     ],
   });
   return {

@@ -440,7 +440,17 @@ export class WppconnectAdapter implements EngineAdapter {
     let res: EngineResponse;
     try {
       // Sends are never retried: a retry after a lost answer could deliver the message twice.
-      res = await this.call({ method: 'POST', path, session, body, auth: 'bearer', route: path }, options);
+      // The whole send deadline is one attempt: the engine waits for the ack inside the page (§2.3).
+      res = await this.client.request({
+        method: 'POST',
+        path,
+        session,
+        body,
+        auth: 'bearer',
+        route: path,
+        signal: options.signal,
+        timeoutMs: options.deadlineMs ?? this.options.requestTimeoutMs,
+      });
     } catch (error) {
       if (error instanceof GatewayError && error.code === 'ENGINE_TIMEOUT') {
         throw new GatewayError('SEND_OUTCOME_UNKNOWN', { cause: error });
