@@ -109,16 +109,14 @@ describe('POST /api/messages', () => {
     engine()
       .post(`/api/${CH}/send-voice-base64`, (b) => ((got = b), true))
       .reply(201, fileSent('true_55@c.us_V2'));
-    const res = await gw
-      .api('post', '/api/messages')
-      .send({
-        channel: CH,
-        to: '5511999999999',
-        type: 'audio',
-        base64Ptt: webm,
-        audio_mime: 'audio/webm',
-        is_voice: true,
-      });
+    const res = await gw.api('post', '/api/messages').send({
+      channel: CH,
+      to: '5511999999999',
+      type: 'audio',
+      base64Ptt: webm,
+      audio_mime: 'audio/webm',
+      is_voice: true,
+    });
     expect(res.status).toBe(200);
     expect(got.base64Ptt.startsWith('data:audio/ogg;base64,')).toBe(true);
     const bytes = Buffer.from(got.base64Ptt.slice('data:audio/ogg;base64,'.length), 'base64');
