@@ -14,7 +14,7 @@ const adapter = createWppconnectAdapter({
 });
 
 async function envelopeFor(name: string) {
-  const payload = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'engine-events', `${name}.json`), 'utf8'));
+  const payload = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'golden', 'engine', `${name}.json`), 'utf8'));
   const event = await adapter.parseEvent(payload);
   return toHubEnvelope(event, {
     channelId: 'pixel12digital',
@@ -25,7 +25,7 @@ async function envelopeFor(name: string) {
 }
 
 function golden(name: string): unknown {
-  return JSON.parse(fs.readFileSync(path.join(FIXTURES, 'hub-envelopes', `${name}.json`), 'utf8'));
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES, 'golden', 'hub', `${name}.json`), 'utf8'));
 }
 
 describe('Hub envelope (hub-contract.md §4.3)', () => {
