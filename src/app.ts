@@ -31,6 +31,7 @@ export interface AppDeps {
   lifecycle: Lifecycle;
   pipeline?: EngineEventIngest & { stats(): { depth: number; oldestPendingAgeMs: number | null; dead: number } };
   registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => void;
+  webhookUrlOf?: (channelId: string) => string | null;
   /** More routers mounted under /api behind auth (messages, media, webhooks, events). */
   apiRouters?: Router[];
   /** Routers mounted at the root before /api (metrics, ui). They do their own auth. */
@@ -92,7 +93,12 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   api.use(
-    createChannelsRouter({ channels: deps.channels, config, registerChannelWebhook: deps.registerChannelWebhook }),
+    createChannelsRouter({
+      channels: deps.channels,
+      config,
+      registerChannelWebhook: deps.registerChannelWebhook,
+      webhookUrlOf: deps.webhookUrlOf,
+    }),
   );
   for (const router of deps.apiRouters ?? []) api.use(router);
   app.use('/api', api);

@@ -81,6 +81,11 @@ export function buildGateway(options: GatewayOptions): Gateway {
     lifecycle,
     pipeline,
     registerChannelWebhook: (channelId, webhook) => pipeline.registerChannelWebhook(channelId, webhook, 'create'),
+    webhookUrlOf: (channelId) =>
+      (
+        pipeline.subscriptions.forChannel(channelId)[0] ??
+        pipeline.subscriptions.list().find((s) => s.channelId === null)
+      )?.url ?? null,
     apiRouters: [
       createWebhookRoutes({ pipeline, resolveChannel }),
       createChannelEventRoutes({ pipeline, resolveChannel }),

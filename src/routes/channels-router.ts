@@ -16,6 +16,8 @@ export interface ChannelsRouterDeps {
   config: Config;
   /** Registers a per-channel webhook subscription given in a create body (`webhookUrl` or `webhook:{…}`). */
   registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => void;
+  /** The URL a channel's events go to (per-channel subscription, else the global one), for GET /channels/:id. */
+  webhookUrlOf?: (channelId: string) => string | null;
 }
 
 const createBody = z
@@ -91,7 +93,14 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
 
   router.get('/channels/:id', (req, res) => {
     const channel = channels.get(req.params.id);
-    res.json({ success: true, channel, status: channel.status, connected: channel.connected });
+    // The Hub's webhook script looks for channel.webhook or channel.webhook_url (hub-contract.md §2.10).
+    const webhook = deps.webhookUrlOf?.(channel.id) ?? null;
+    res.json({
+      success: true,
+      channel: { ...channel, webhook, webhook_url: webhook },
+      status: channel.status,
+      connected: channel.connected,
+    });
   });
 
   router.delete('/channels/:id', async (req, res) => {

@@ -127,6 +127,27 @@ describe('channel routes (nock engine)', () => {
       },
     );
 
+    test('When webhooks are registered, then secrets are never echoed and GET /channels/:id shows channel.webhook_url', async () => {
+      const global = await gw
+        .api('post', '/api/webhooks')
+        .send({ url: 'https://hub.example/api/whatsapp/webhook', secret: 'W' });
+      expect(global.status).toBe(201);
+      expect(JSON.stringify(global.body)).not.toContain('"W"');
+      const own = await gw
+        .api('post', '/api/channels/Pixel12%20Digital/webhook')
+        .send({ url: 'https://edge.example/hook' });
+      expect(own.status).toBe(201);
+      const res = await gw.api('get', '/api/channels/pixel12digital');
+      expect(res.body.channel.webhook_url).toBe('https://edge.example/hook');
+      expect((await gw.api('get', '/api/channels/imobsites')).body.channel.webhook).toBe(
+        'https://hub.example/api/whatsapp/webhook',
+      );
+      const rejected = await gw.api('post', '/api/webhooks').send({ url: 'javascript:alert(1)' });
+      expectHubError(rejected as any, 400, 'WEBHOOK_URL_REJECTED');
+      const list = await gw.api('get', '/api/webhooks');
+      expect(list.body.webhooks.every((w: any) => w.secret === undefined)).toBe(true);
+    });
+
     test('When the channel is unknown, then 404 "Canal não encontrado"', async () => {
       const res = await gw.api('get', '/api/channels/unknown');
       expectHubError(res as any, 404, 'CHANNEL_NOT_FOUND');
