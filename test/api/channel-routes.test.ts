@@ -324,6 +324,34 @@ describe('channel routes (nock engine)', () => {
     });
   });
 
+  describe('adoption', () => {
+    test('When the engine has sessions we did not create, then they are adopted with their state, connected without a new QR', async () => {
+      gw = buildTestGateway();
+      gw.repo.delete('gone');
+      engine()
+        .get(`/api/${ENGINE_SECRET}/show-all-sessions`)
+        .reply(200, { response: ['Pixel12Digital', 'imobsites', 'gone'] });
+      mockToken('Pixel12Digital');
+      mockToken('imobsites');
+      engine()
+        .get('/api/Pixel12Digital/status-session')
+        .reply(200, { status: 'CONNECTED', qrcode: null, version: '2.10.4' });
+      engine().get('/api/imobsites/status-session').reply(200, shapes.closed);
+      const adopted = await gw.channels.adopt();
+      expect(adopted).toEqual(['Pixel12Digital', 'imobsites']);
+      const list = (await gw.api('get', '/api/channels')).body.channels;
+      expect(list).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ id: 'Pixel12Digital', status: 'connected', adopted: true }),
+          expect.objectContaining({ id: 'imobsites', status: 'disconnected', adopted: true }),
+        ]),
+      );
+      // Deleted through us earlier: the engine's token store still lists it (logout bug), but it stays deleted.
+      expect(list.find((c: any) => c.id === 'gone')).toBeUndefined();
+      expect((await gw.api('get', '/api/channels/pixel12digital')).body.channel.id).toBe('Pixel12Digital');
+    });
+  });
+
   describe('delete, start-session, engine events', () => {
     beforeEach(() => {
       gw = buildTestGateway();
