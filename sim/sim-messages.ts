@@ -135,7 +135,10 @@ export function sentTextMessage(me: string, to: string, body: string): Record<st
 }
 
 /** An incoming message as the `onmessage` webhook carries it (the library's Message, §4). */
-export function inboundMessage(me: string, input: InboundInput): { message: Record<string, unknown>; stored: StoredMessage } {
+export function inboundMessage(
+  me: string,
+  input: InboundInput,
+): { message: Record<string, unknown>; stored: StoredMessage } {
   const type = input.type ?? 'chat';
   const isGroup = input.isGroup === true;
   const digitsOrId = input.from ?? '5511988887777';
@@ -143,7 +146,8 @@ export function inboundMessage(me: string, input: InboundInput): { message: Reco
     ? digitsOrId
     : `${digitsOrId.replace(/[^\w-]/g, '')}@${isGroup ? 'g.us' : 'c.us'}`;
   const author = isGroup ? (input.author ?? '5511977776666@c.us') : undefined;
-  const id = serializedMessageId(false, from, newKeyId());
+  // Group message ids carry the participant as a fourth part.
+  const id = serializedMessageId(false, from, newKeyId()) + (author ? `_${author}` : '');
   const t = nowSeconds();
   const isMedia = type !== 'chat';
   const mimetype = isMedia ? (input.mimetype ?? DEFAULT_MIME[type]) : undefined;

@@ -3,258 +3,518 @@ import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import QRCode from 'qrcode';
+import { type FailMode, isFailMode, launchFailure } from './launch-failures';
+import { qrDataUrl, qrPng } from './qr-png';
+import {
+  ackEvent,
+  contactToArray,
+  type InboundInput,
+  inboundMessage,
+  newKeyId,
+  sentTextMessage,
+  serializedMessageId,
+  type StoredMessage,
+} from './sim-messages';
+import { mintToken, verifyToken } from './sim-tokens';
+
+export type { FailMode } from './launch-failures';
+export type { InboundInput, InboundType } from './sim-messages';
 
 /**
- * A WPPConnect Server 2.10.4 simulator: the real HTTP API with its real shapes and quirks
- * (../shared/spec/wppconnect-engine.md), plus a `/_sim` control surface. Used by `npm run demo` and the
- * end-to-end tests. Production code never imports it.
+ * A WPPConnect Server 2.10.4 simulator: the engine's HTTP API with its real shapes, status codes and quirks
+ * (/work/shared/spec/wppconnect-engine.md, "the spec" below), plus a `/_sim` control surface that plays the
+ * phone and the browser. Used by `npm run demo` and the end-to-end tests; production code never imports it.
+ *
+ * The model mirrors the server's `clientsArray[session]` entry: before login it is a *placeholder* object
+ * (no isConnected/close), after the scan it is the library client. Most quirks fall out of that distinction.
  */
 
 export interface SimulatorOptions {
+  /** The engine's SECRET_KEY. @default 'THISISMYSECURETOKEN' */
   secretKey?: string;
   /** Time from start-session to the first QR. @default 1500 */
   qrDelayMs?: number;
-  /** A new QR (new urlcode) every this many ms while waiting for the scan. @default 20000 */
+  /** A new QR (new urlcode, new `qrcode` webhook) every this many ms while waiting for the scan. @default 20000 */
   qrRotateMs?: number;
-  /** QR-phase autoclose. @default 120000 */
+  /** QR-phase autoclose, counted from the first QR. @default 120000 */
   autoCloseMs?: number;
-  /** Engine log file to append launch-failure lines to. */
+  /** Engine log file; launch failures and a few lifecycle lines are appended to it. */
   logFile?: string;
+  /** @default '2.10.4' */
   version?: string;
-}
-
-type Status = 'INITIALIZING' | 'QRCODE' | 'CONNECTED' | 'CLOSED' | null;
-export type FailMode = 'code21' | 'browser-running' | 'eacces' | 'net' | 'stuck';
-
-interface SimSession {
-  name: string;
-  status: Status;
-  /** false = the placeholder client before login (close() is missing on it). */
-  loggedIn: boolean;
-  browserAlive: boolean;
-  urlcode: string | null;
-  /** The PNG of the current urlcode, rendered once per rotation (rendering is the slow part). */
-  png: Buffer | null;
-  config: Record<string, unknown>;
-  phone: string;
-  timers: NodeJS.Timeout[];
-  media: Map<string, { base64: string; mimetype: string }>;
-}
-
-export interface RecordedCall {
-  method: string;
-  path: string;
-  body: unknown;
-  at: number;
-}
-
-export interface SimulatorControl {
-  scan(session: string, phone?: string): Promise<void>;
-  inbound(session: string, input: InboundInput): Promise<{ id: string }>;
-  killBrowser(session: string): Promise<void>;
-  unlink(session: string): Promise<void>;
-  failNextStart(mode: FailMode, session?: string): void;
-  configure(patch: Partial<SimConfig>): void;
-  calls(): RecordedCall[];
-  clearCalls(): void;
-  sessions(): Array<{ name: string; status: Status; loggedIn: boolean; browserAlive: boolean }>;
+  /** The server-wide WEBHOOK_URL, used when a session's config has no `webhook`. */
+  webhookUrl?: string;
+  /** CUSTOM_USER_DATA_DIR, only used in log text. @default '/usr/src/wpp-server/userDataDir/' */
+  userDataDir?: string;
+  /** The phone number a scan logs in as. @default '5511999990000' */
+  phone?: string;
 }
 
 export interface SimConfig {
   qrDelayMs: number;
+  qrRotateMs: number;
+  autoCloseMs: number;
+  /** Sends never answer (a half-dead page waiting for an ack). Set back to false to drop the held requests. */
   hangSends: boolean;
   sendDelayMs: number;
+  /** Digits that checkNumberStatus reports as not on WhatsApp. */
   unknownNumbers: string[];
+  /** Every `/api/*` route hangs without answering (a wedged engine). Set back to false to drop held requests. */
   hangAll: boolean;
+  /** Delay before each authenticated route runs; the real bcrypt compare costs ~80 ms. @default 0 */
+  authDelayMs: number;
+  /** Delay between a send's reply and its `onack` (ack 2) webhook. @default 300 */
+  ackDelayMs: number;
+  /**
+   * Closing a pre-login session leaves its browser running (the real behaviour, spec §2.2): it keeps posting QR
+   * webhooks until its autoclose, and a new start of that session fails with "The browser is already running"
+   * while it lives. Off by default so close + start recovers, as the spec's recovery recipe assumes.
+   */
+  orphanBrowsersOnClose: boolean;
 }
 
-export interface InboundInput {
-  from?: string;
-  body?: string;
-  type?: 'chat' | 'image' | 'ptt' | 'document' | 'video';
-  caption?: string;
-  mimetype?: string;
-  media_base64?: string;
-  isGroup?: boolean;
-  author?: string;
+type Status = 'INITIALIZING' | 'QRCODE' | 'CONNECTED' | 'CLOSED' | null;
+type Browser = 'none' | 'running' | 'dead';
+
+interface Client {
+  name: string;
+  status: Status;
+  /** The `{status:null}` entry close-session leaves behind has no `session` field until the next login (§2.2). */
+  hasSessionField: boolean;
+  /** true once the library client replaced the placeholder (it has isConnected, close, send…). */
+  loggedIn: boolean;
+  browser: Browser;
+  phoneOnline: boolean;
+  /** The last start-session body; undefined on the reset entry (its webhooks then go to the global URL). */
+  config: Record<string, unknown> | undefined;
+  /** Never cleared once set: the source of the stale QR (§2.2). */
+  urlcode?: string;
+  qrAttempt: number;
+  /** The last launch failed (sim/launch-failures.ts): no QR will come and no scan is possible. */
+  launchFailed: boolean;
+  phone: string;
+  /** Bumped whenever the entry stops running; callbacks scheduled for an older epoch do nothing. */
+  epoch: number;
+  timers: Set<NodeJS.Timeout>;
+  /** start-session requests with waitQrCode:true waiting for the first QR. */
+  waiters: Response[];
+}
+
+export interface RecordedCall {
+  method: string;
+  /** The path with the secret key masked as `***`. */
+  path: string;
+  /** The request body; strings longer than 200 chars become `<first 48 chars>…[<length> chars]`. */
+  body: unknown;
+  at: number;
+  /** The response status, once answered. */
+  status?: number;
+}
+
+export interface RecordedWebhook {
+  session: string;
+  url: string;
+  event: string;
+  /** The payload, with long strings shortened like RecordedCall.body. */
+  body: Record<string, unknown>;
+  at: number;
+  /** The receiver's HTTP status, or 0 when the POST failed. Undefined while in flight. */
+  status?: number;
+}
+
+export interface SessionView {
+  name: string;
+  status: Status;
+  loggedIn: boolean;
+  browserAlive: boolean;
+  browser: Browser;
+  phoneOnline: boolean;
+  urlcode: string | null;
+  qrAttempt: number;
+  phone: string;
+  webhook: string | null;
+}
+
+export interface SimulatorControl {
+  /** The phone scans the QR: CONNECTED, webhooks status-find `qrReadSuccess` then `inChat`. */
+  scan(session: string, phone?: string): Promise<void>;
+  /** A message arrives: `onmessage` webhook; media is kept for get-media-by-message. */
+  inbound(session: string, input?: InboundInput): Promise<{ id: string }>;
+  /** Chromium dies: `browserClose` webhook; a logged-in session stays CONNECTED (a zombie, spec §3.5). */
+  killBrowser(session: string): Promise<void>;
+  /** The phone unlinks the device: `disconnectedMobile` (+ `browserClose`), the entry is dropped (CLOSED). */
+  unlink(session: string): Promise<void>;
+  /** Page alive, phone/WA socket offline (spec §3.5(3)): check-connection true, host-device 500, sends hang. */
+  setPhoneOnline(session: string, online: boolean): void;
+  /** The next start of that session (or of any session) fails the given way and stays INITIALIZING. */
+  failNextStart(mode: FailMode, session?: string): void;
+  /** A known LID ↔ phone mapping for contact/pn-lid. */
+  mapLid(lid: string, phone: string): void;
+  configure(patch: Partial<SimConfig>): SimConfig;
+  calls(): RecordedCall[];
+  clearCalls(): void;
+  webhooks(): RecordedWebhook[];
+  clearWebhooks(): void;
+  /** Resolves once every webhook queued so far has been answered (or failed). */
+  flushWebhooks(): Promise<void>;
+  sessions(): SessionView[];
+  /** A valid engine token for the session (same as calling generate-token). */
+  tokenFor(session: string): string;
 }
 
 const NOT_ACTIVE = { response: null, status: 'Disconnected', message: 'A sessão do WhatsApp não está ativa.' };
-const FAIL_LOG: Record<FailMode, string[]> = {
-  code21: [
-    'Failed to launch the browser process:  Code: 21',
-    '',
-    'stderr:',
-    "The profile appears to be in use by another Chromium process (12345) on another computer (otherhost). Chromium has locked the profile so that it doesn't get corrupted. If you are sure no other processes are using this profile, you can unlock the profile and relaunch Chromium.",
-    '',
-    'TROUBLESHOOTING: https://pptr.dev/troubleshooting',
-  ],
-  'browser-running': [
-    'The browser is already running for /usr/src/wpp-server/userDataDir/SESSION. Use a different `userDataDir` or stop the running browser first.',
-  ],
-  eacces: ['Failed to launch the browser process:  spawn /usr/bin/chromium EACCES'],
-  net: ['net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com'],
-  stuck: [],
-};
+const CLOSE_ERROR = { status: false, message: 'Error closing session', error: { level: 'error' } };
+const CLOSE_OK = { status: true, message: 'Session successfully closed' };
+const SEND_ERROR = { status: 'Error', message: 'Erro ao enviar a mensagem.', error: {} };
+const SESSION_NOT_ACTIVE = { status: 'error', message: 'The session is not active', error: { level: 'error' } };
+/** The server's default `webhook.ignore` (spec §4). */
+const WEBHOOK_IGNORE = ['status@broadcast'];
+const DATA_URI_RE = /^data:[\w.+-]+\/[\w.+-]+(;[^,]*)?;base64,/i;
+const LONG_STRING = 200;
 
-function randomToken(): string {
-  return `$2b$10$${crypto.randomBytes(40).toString('base64').slice(0, 53)}`.replace(/\//g, '_').replace(/\+/g, '-');
+function shorten(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value ?? {}, (_key, v: unknown) =>
+      typeof v === 'string' && v.length > LONG_STRING ? `${v.slice(0, 48)}…[${v.length} chars]` : v,
+    ),
+  ) as unknown;
 }
 
 function randomUrlcode(): string {
-  const part = () => crypto.randomBytes(18).toString('base64');
-  return `2@${part()},${part()},${part()},${part()}`;
+  // A WhatsApp multi-device QR ref: "2@<ref>,<noise key>,<identity key>,<adv secret>".
+  const part = (bytes: number) => crypto.randomBytes(bytes).toString('base64');
+  return `2@${part(45)},${part(32)},${part(32)},${part(32)}`;
 }
 
-function msgId(fromMe: boolean, chat: string): string {
-  return `${fromMe}_${chat}_3EB0${crypto.randomBytes(8).toString('hex').toUpperCase()}`;
+/** Renders each urlcode once per shape; the status routes are polled a lot. */
+class QrRenderCache {
+  private readonly entries = new Map<string, string | Buffer>();
+
+  get<T extends string | Buffer>(key: string, render: () => T): T {
+    let hit = this.entries.get(key);
+    if (hit === undefined) {
+      hit = render();
+      this.entries.set(key, hit);
+      if (this.entries.size > 64) this.entries.delete(this.entries.keys().next().value as string);
+    }
+    return hit as T;
+  }
 }
 
 export function createSimulator(options: SimulatorOptions = {}): {
   app: Express;
   control: SimulatorControl;
+  /** Clears every timer, aborts webhooks in flight and drops held requests (for tests and close()). */
   dispose(): void;
 } {
   const secretKey = options.secretKey ?? 'THISISMYSECURETOKEN';
   const version = options.version ?? '2.10.4';
-  const qrRotateMs = options.qrRotateMs ?? 20_000;
-  const autoCloseMs = options.autoCloseMs ?? 120_000;
+  const userDataDir = options.userDataDir ?? '/usr/src/wpp-server/userDataDir/';
+  const defaultPhone = options.phone ?? '5511999990000';
+  const startedAt = Date.now();
   const cfg: SimConfig = {
     qrDelayMs: options.qrDelayMs ?? 1500,
+    qrRotateMs: options.qrRotateMs ?? 20_000,
+    autoCloseMs: options.autoCloseMs ?? 120_000,
     hangSends: false,
     sendDelayMs: 0,
     unknownNumbers: [],
     hangAll: false,
+    authDelayMs: 0,
+    ackDelayMs: 300,
+    orphanBrowsersOnClose: false,
   };
-  const sessions = new Map<string, SimSession>();
-  const tokens = new Map<string, Set<string>>();
-  const tokenStore = new Set<string>();
+
+  /** The server's in-memory `clientsArray`. */
+  const clients = new Map<string, Client>();
+  /** Pre-login entries replaced by close-session whose browser may still run (orphanBrowsersOnClose). */
+  const orphans = new Map<string, Client[]>();
+  /** The token store (`tokens/<s>.data.json`): last config per session; logout does not remove it. */
+  const tokenStore = new Map<string, Record<string, unknown>>();
+  /** Every message the simulated pages have seen, per session, for get-media-by-message. */
+  const messages = new Map<string, Map<string, StoredMessage>>();
+  const lids = new Map<string, string>();
   const failNext = new Map<string, FailMode>();
   const calls: RecordedCall[] = [];
+  const sentWebhooks: RecordedWebhook[] = [];
   const held = new Set<Response>();
+  const timers = new Set<NodeJS.Timeout>();
+  const renders = new QrRenderCache();
+  const aborter = new AbortController();
+  let disposed = false;
 
-  const log = (session: string, lines: string[]) => {
+  // ---- plumbing ----------------------------------------------------------------------------------------------
+
+  const schedule = (client: Client | null, ms: number, fn: () => void) => {
+    if (disposed) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      client?.timers.delete(timer);
+      fn();
+    }, ms);
+    timer.unref();
+    timers.add(timer);
+    client?.timers.add(timer);
+  };
+
+  const stopTimers = (client: Client) => {
+    for (const timer of client.timers) {
+      clearTimeout(timer);
+      timers.delete(timer);
+    }
+    client.timers.clear();
+    client.epoch++;
+  };
+
+  const log = (level: 'info' | 'warn' | 'error', lines: string[]) => {
     if (!options.logFile || lines.length === 0) return;
-    const stamped = [
-      `[${session}:browser] Error no open browser`,
-      ...lines.map((l, i) => (i === 0 ? `[${session}:browser] ${l.replace('SESSION', session)}` : l)),
-    ];
-    fs.appendFileSync(options.logFile, `${stamped.join('\n')}\n`);
+    const stamp = new Date().toISOString();
+    fs.appendFileSync(options.logFile, `${stamp} ${level}: ${lines.join('\n')}\n`);
   };
 
-  // One chain per session: the real server fires each webhook as its own POST, which can arrive out of order;
-  // the simulator sends them in order so tests can assert the gateway keeps the order it received.
-  const chains = new Map<string, Promise<unknown>>();
-  const webhook = (s: SimSession, event: string, data: Record<string, unknown>, withSession = true) => {
-    const url = typeof s.config.webhook === 'string' ? s.config.webhook : null;
-    if (!url) return;
-    const body = JSON.stringify({ event, ...(withSession ? { session: s.name } : {}), ...data });
-    // Fire-and-forget, no retry, no auth: exactly what the real server does (wppconnect-engine.md §4).
-    const next = (chains.get(s.name) ?? Promise.resolve()).then(() =>
-      fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })
-        .then((res) => res.arrayBuffer())
-        .catch(() => undefined),
+  const hold = (res: Response) => {
+    held.add(res);
+    res.on('close', () => held.delete(res));
+  };
+
+  const releaseHeld = () => {
+    // The engine never answers these; dropping the connection is what a restarted engine does to them.
+    for (const res of held) if (!res.headersSent) res.destroy();
+    held.clear();
+  };
+
+  // One delivery chain per session. The real server fires each webhook as its own POST, which can arrive out of
+  // order; the simulator sends them in order so tests can assert the gateway keeps the order it received.
+  const chains = new Map<string, Promise<void>>();
+
+  /** `callWebHook` (spec §4): `{event, session, ...data}` to the session's webhook, no retry, errors swallowed. */
+  const webhook = (client: Client, event: string, data: Record<string, unknown>) => {
+    const configured = client.config?.webhook;
+    const url = typeof configured === 'string' && configured ? configured : options.webhookUrl;
+    if (!url || disposed) return;
+    if (
+      WEBHOOK_IGNORE.includes(event) ||
+      WEBHOOK_IGNORE.includes(String(data.from)) ||
+      WEBHOOK_IGNORE.includes(String(data.type))
+    )
+      return;
+    // The reset entry has no `session` field, so JSON.stringify drops the key (spec §2.2).
+    const payload = { event, session: client.hasSessionField ? client.name : undefined, ...data };
+    const record: RecordedWebhook = {
+      session: client.name,
+      url,
+      event,
+      body: shorten(payload) as Record<string, unknown>,
+      at: Date.now(),
+    };
+    sentWebhooks.push(record);
+    const body = JSON.stringify(payload);
+    const previous = chains.get(client.name) ?? Promise.resolve();
+    const next = previous.then(() =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'User-Agent': 'axios/1.7.9' },
+        body,
+        // The real POST has no timeout; this one has a long one only so a hung receiver cannot wedge the chain.
+        signal: AbortSignal.any([aborter.signal, AbortSignal.timeout(30_000)]),
+      })
+        .then(async (res) => {
+          record.status = res.status;
+          await res.arrayBuffer();
+        })
+        .catch(() => {
+          record.status = 0;
+        }),
     );
-    chains.set(s.name, next);
+    chains.set(client.name, next);
   };
 
-  const clearTimers = (s: SimSession) => {
-    for (const t of s.timers) clearTimeout(t);
-    s.timers = [];
-  };
-  const later = (s: SimSession, ms: number, fn: () => void) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    s.timers.push(t);
+  const newClient = (name: string, hasSessionField: boolean): Client => ({
+    name,
+    status: null,
+    hasSessionField,
+    loggedIn: false,
+    browser: 'none',
+    phoneOnline: true,
+    config: undefined,
+    qrAttempt: 0,
+    launchFailed: false,
+    phone: defaultPhone,
+    epoch: 0,
+    timers: new Set(),
+    waiters: [],
+  });
+
+  const messagesOf = (name: string) => {
+    let map = messages.get(name);
+    if (!map) {
+      map = new Map();
+      messages.set(name, map);
+    }
+    return map;
   };
 
-  const newQr = async (s: SimSession) => {
-    if (s.status !== 'INITIALIZING' && s.status !== 'QRCODE') return;
-    const urlcode = randomUrlcode();
-    const png = await QRCode.toBuffer(urlcode, { width: 264 });
-    if (s.status !== 'INITIALIZING' && s.status !== 'QRCODE') return;
-    s.urlcode = urlcode;
-    s.png = png;
-    s.status = 'QRCODE';
-    webhook(s, 'qrcode', { qrcode: png.toString('base64'), urlcode: s.urlcode });
-    later(s, qrRotateMs, () => void newQr(s));
+  // ---- the session state machine -----------------------------------------------------------------------------
+
+  /** `getSessionState` (spec §2.2); null means "no answer" (waitQrCode on a session with no entry). */
+  const stateReply = async (client: Client | undefined, waitQrCode: boolean) => {
+    if ((!client || client.status === null) && !waitQrCode) return { status: 'CLOSED', qrcode: null };
+    if (!client) return null;
+    const urlcode = client.urlcode;
+    // Re-rendered by the server from urlcode with the qrcode package's defaults (spec §2.2).
+    const qrcode = urlcode ? renders.get(`d:${urlcode}`, () => qrDataUrl(urlcode)) : null;
+    return { status: client.status, qrcode, ...(urlcode ? { urlcode } : {}), version };
   };
 
-  const startBrowser = (s: SimSession) => {
-    clearTimers(s);
-    s.status = 'INITIALIZING';
-    s.browserAlive = true;
-    s.loggedIn = false;
-    const mode = failNext.get(s.name) ?? failNext.get('*');
+  /** `createSessionUtil`: a no-op unless the status is null or CLOSED (idempotent, race-safe). */
+  const createSession = (name: string, config: Record<string, unknown>, waiter?: Response) => {
+    let client = clients.get(name);
+    if (!client) {
+      client = newClient(name, true);
+      clients.set(name, client);
+    }
+    if (client.status !== null && client.status !== 'CLOSED') return;
+    client.status = 'INITIALIZING';
+    client.config = config;
+    tokenStore.set(name, config);
+    if (waiter) {
+      client.waiters.push(waiter);
+      hold(waiter);
+    }
+    launch(client);
+  };
+
+  const launch = (client: Client) => {
+    stopTimers(client);
+    client.loggedIn = false;
+    client.qrAttempt = 0;
+    client.launchFailed = false;
+    const heldByOrphan = (orphans.get(client.name) ?? []).some((o) => o.browser === 'running');
+    const mode: FailMode | undefined = heldByOrphan
+      ? 'browser-running'
+      : (failNext.get(client.name) ?? failNext.get('*'));
     if (mode) {
-      failNext.delete(s.name);
-      failNext.delete('*');
-      // A launch/navigation failure leaves INITIALIZING forever with no webhook (wppconnect-engine.md §5.2).
-      s.browserAlive = mode === 'net' || mode === 'stuck';
-      log(s.name, FAIL_LOG[mode]);
+      if (!heldByOrphan) {
+        if (failNext.has(client.name)) failNext.delete(client.name);
+        else failNext.delete('*');
+      }
+      // create() rejects with a non-Timeout error: the status stays INITIALIZING forever, no webhook (§5.2).
+      const failure = launchFailure(mode, client.name, userDataDir);
+      client.launchFailed = true;
+      client.browser = failure.browserLeftRunning ? 'running' : 'none';
+      const prefix = `[${client.name}:browser]`;
+      if (failure.noOpenBrowser) log('error', [`${prefix} Error no open browser`]);
+      if (failure.lines.length > 0) log('error', [`${prefix} ${failure.lines[0]}`, ...failure.lines.slice(1)]);
       return;
     }
-    later(s, cfg.qrDelayMs, () => void newQr(s));
-    later(s, cfg.qrDelayMs + autoCloseMs, () => {
-      if (s.status !== 'QRCODE') return;
-      clearTimers(s);
-      // QR-phase autoclose: CLOSED with a stale urlcode; autocloseCalled never reaches the webhook (§3.3).
-      s.status = 'CLOSED';
-      s.browserAlive = false;
-      webhook(s, 'status-find', { status: 'qrReadError' });
-      webhook(s, 'status-find', { status: 'browserClose' });
-    });
+    client.browser = 'running';
+    const epoch = client.epoch;
+    schedule(client, cfg.qrDelayMs, () => emitQr(client, epoch));
   };
 
-  const qrDataUrl = async (s: SimSession) => (s.png ? `data:image/png;base64,${s.png.toString('base64')}` : null);
+  /** `catchQR` → `exportQR`: status QRCODE, new urlcode, webhook `qrcode`, and the held waitQrCode reply. */
+  const emitQr = (client: Client, epoch: number) => {
+    if (client.epoch !== epoch || client.loggedIn || client.browser !== 'running') return;
+    const urlcode = randomUrlcode();
+    // The library hands over WhatsApp Web's own 264 px canvas image, not the server's re-render (§2.2, §4), so
+    // the webhook's bytes differ from status-session's for the same urlcode.
+    const qrcode = qrPng(urlcode, { width: 264, margin: 1 }).toString('base64');
+    client.status = 'QRCODE';
+    client.urlcode = urlcode;
+    client.qrAttempt++;
+    webhook(client, 'qrcode', { qrcode, urlcode });
+    for (const res of client.waiters.splice(0)) {
+      if (!res.headersSent) res.json({ status: 'qrcode', qrcode, urlcode, session: client.name });
+    }
+    if (client.qrAttempt === 1) schedule(client, cfg.autoCloseMs, () => autoClose(client, epoch));
+    schedule(client, cfg.qrRotateMs, () => emitQr(client, epoch));
+  };
+
+  /**
+   * QR-phase autoclose (spec §3.3): CLOSED with the urlcode kept (stale QR). `autocloseCalled` never reaches the
+   * webhook because the handler throws on the placeholder first; the scan loop's `qrReadError` and the browser's
+   * `browserClose` do.
+   */
+  const autoClose = (client: Client, epoch: number) => {
+    if (client.epoch !== epoch || client.loggedIn) return;
+    stopTimers(client);
+    client.status = 'CLOSED';
+    client.browser = 'none';
+    log('error', [`[${client.name}:client] Auto Close Called`]);
+    webhook(client, 'status-find', { status: 'qrReadError' });
+    webhook(client, 'status-find', { status: 'browserClose' });
+  };
+
+  const login = (client: Client, phone: string | undefined) => {
+    const restored = client.status === 'INITIALIZING';
+    stopTimers(client);
+    client.loggedIn = true;
+    // Object.assign(wppClient, placeholder): the library client always carries `session`.
+    client.hasSessionField = true;
+    client.browser = 'running';
+    client.phoneOnline = true;
+    client.status = 'CONNECTED';
+    if (phone) client.phone = phone.replace(/\D/g, '');
+    log('info', [`Started Session: ${client.name}`]);
+    // There is no CONNECTED webhook; status-find is what the server forwards (spec §4).
+    webhook(client, 'status-find', { status: restored ? 'isLogged' : 'qrReadSuccess' });
+    webhook(client, 'status-find', { status: 'inChat' });
+  };
+
+  // ---- HTTP: global middleware -------------------------------------------------------------------------------
 
   const app = express();
+  app.disable('x-powered-by');
   app.use(express.json({ limit: '50mb' }));
+  app.use(express.urlencoded({ limit: '50mb', extended: true }));
 
   app.use((req, res, next) => {
     if (!req.path.startsWith('/_sim')) {
-      const body = JSON.parse(
-        JSON.stringify(req.body ?? {}, (_k, v: unknown) =>
-          typeof v === 'string' && v.length > 200 ? `${v.slice(0, 200)}…[${v.length}]` : v,
-        ),
-      ) as unknown;
-      calls.push({ method: req.method, path: req.path.split(secretKey).join('***'), body, at: Date.now() });
+      const call: RecordedCall = {
+        method: req.method,
+        path: secretKey ? req.path.split(secretKey).join('***') : req.path,
+        body: shorten(req.body),
+        at: Date.now(),
+      };
+      calls.push(call);
+      res.on('finish', () => {
+        call.status = res.statusCode;
+      });
     }
-    // The server adds `session` to JSON replies when the request says exactly application/json (§2.0).
-    if (req.get('content-type') === 'application/json') {
+    // The server wraps res.send: when the request says exactly `Content-Type: application/json`, a JSON reply
+    // without a truthy `session` gets `req.client ? req.client.session : ''` (spec §2.0).
+    if (req.get('content-type') === 'application/json' && !req.path.startsWith('/_sim')) {
       const json = res.json.bind(res);
       res.json = (body: unknown) => {
-        if (body && typeof body === 'object' && !Array.isArray(body) && !('session' in body)) {
-          const name = typeof req.params?.session === 'string' ? req.params.session : '';
-          return json({ ...(body as object), session: sessions.get(name)?.loggedIn ? name : '' });
+        if (body && typeof body === 'object' && !Array.isArray(body) && !(body as { session?: unknown }).session) {
+          const client = res.locals.client as Client | undefined;
+          const session = client ? (client.hasSessionField ? client.name : undefined) : '';
+          return json({ ...(body as object), session });
         }
         return json(body);
       };
     }
     if (cfg.hangAll && req.path.startsWith('/api/')) {
-      held.add(res);
+      hold(res);
       return;
     }
     next();
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ uptime: process.uptime(), message: 'OK', timestamp: Date.now() });
+    res.json({ uptime: (Date.now() - startedAt) / 1000, message: 'OK', timestamp: Date.now() });
   });
+
+  // ---- HTTP: routes keyed by the secret ----------------------------------------------------------------------
 
   app.post('/api/:session/:secretkey/generate-token', (req, res) => {
     if (req.params.secretkey !== secretKey) {
       res.status(400).json({ response: false, message: 'The SECRET_KEY is incorrect' });
       return;
     }
-    const token = randomToken();
-    const set = tokens.get(req.params.session) ?? new Set<string>();
-    set.add(token);
-    tokens.set(req.params.session, set);
-    res
-      .status(201)
-      .json({ status: 'success', session: req.params.session, token, full: `${req.params.session}:${token}` });
+    const session = String(req.params.session);
+    const token = mintToken(session, secretKey);
+    res.status(201).json({ status: 'success', session, token, full: `${session}:${token}` });
   });
 
   app.get('/api/:secretkey/show-all-sessions', (req, res) => {
@@ -262,374 +522,468 @@ export function createSimulator(options: SimulatorOptions = {}): {
       res.status(400).json({ response: false, message: 'The token is incorrect' });
       return;
     }
-    res.json({ response: [...tokenStore] });
+    // The token store's file names, not the sessions in memory, and no status (spec §2.2).
+    res.json({ response: [...tokenStore.keys()] });
   });
 
   app.post('/api/:secretkey/start-all', (req, res) => {
     if (req.params.secretkey !== secretKey) {
       res.status(400).json({ response: 'error', message: 'The token is incorrect' });
-      return;
+    } else {
+      res.status(201).json({ status: 'success', message: 'Starting all sessions' });
     }
-    for (const name of tokenStore) {
-      const s = sessions.get(name);
-      if (s && (s.status === null || s.status === 'CLOSED')) startBrowser(s);
-    }
-    res.status(201).json({ status: 'success', message: 'Starting all sessions' });
+    // The `return` is missing after the 400, so a wrong secret still starts everything (spec §2.2). Each start
+    // gets an empty body, so the config comes back from the token store.
+    for (const [name, config] of tokenStore) createSession(name, config);
   });
 
+  // ---- HTTP: session routes ----------------------------------------------------------------------------------
+
+  /** verifyToken (spec §1.2): `Authorization: Bearer <token>`, or `/api/<session>:<token>/…`. */
   const auth = (req: Request, res: Response, next: NextFunction) => {
-    const header = req.get('authorization') ?? '';
-    const parts = header.split(' ');
-    if (parts.length < 2 || parts[0] !== 'Bearer') {
-      res.status(401).json({ message: 'Token is not present. Check your header and try again' });
-      return;
+    const raw = String(req.params.session ?? '');
+    const [name, pathToken] = raw.split(':');
+    let token = pathToken;
+    if (token === undefined) {
+      // The server takes the second space-separated word, whatever the first one is.
+      token = String(req.headers.authorization ?? '').split(' ')[1];
+      if (!token) {
+        res.status(401).json({ message: 'Token is not present. Check your header and try again' });
+        return;
+      }
     }
-    if (!tokens.get(String(req.params.session))?.has(parts[1])) {
+    if (!verifyToken(name, secretKey, token)) {
       res.status(401).json({ error: 'Check that the Session and Token are correct' });
       return;
     }
-    next();
+    res.locals.name = name;
+    res.locals.client = clients.get(name);
+    if (cfg.authDelayMs > 0) setTimeout(next, cfg.authDelayMs).unref();
+    else next();
   };
-  const session = (req: Request) => sessions.get(String(req.params.session));
-  const connected = (req: Request, res: Response, next: NextFunction) => {
-    const s = session(req);
-    if (!s || !s.loggedIn || !s.browserAlive) {
+
+  const nameOf = (res: Response) => String(res.locals.name);
+  const clientOf = (res: Response) => res.locals.client as Client | undefined;
+  const bodyOf = (req: Request) =>
+    (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
+
+  /** statusConnection (spec §2.1): needs the library client and a live page; checks every number in `phone`. */
+  const statusConnection = (req: Request, res: Response, next: NextFunction) => {
+    const client = clientOf(res);
+    if (!client?.loggedIn || client.browser !== 'running') {
       res.status(404).json(NOT_ACTIVE);
       return;
     }
-    const phone = typeof req.body?.phone === 'string' ? req.body.phone : null;
-    if (phone && !req.body.isGroup && cfg.unknownNumbers.includes(phone.replace(/\D/g, ''))) {
-      res.status(400).json({ response: null, status: 'Connected', message: `O número ${phone} não existe.` });
-      return;
+    const body = bodyOf(req);
+    const flags = { isGroup: body.isGroup, isNewsletter: body.isNewsletter, isLid: body.isLid };
+    const phones = contactToArray(body.phone ?? [], flags);
+    for (const contact of phones) {
+      if (flags.isGroup || flags.isNewsletter || contact.includes('@lid')) continue;
+      const digits = contact.split('@')[0];
+      if (cfg.unknownNumbers.includes(digits)) {
+        res.status(400).json({ response: null, status: 'Connected', message: `O número ${digits} não existe.` });
+        return;
+      }
     }
+    req.body = { ...body, phone: phones };
     next();
   };
 
-  app.post('/api/:session/start-session', auth, (req, res) => {
-    const name = String(req.params.session);
-    let s = sessions.get(name);
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    if (!s || s.status === null || s.status === 'CLOSED') {
-      const fresh = !s || !s.browserAlive;
-      s ??= {
-        name,
-        status: null,
-        loggedIn: false,
-        browserAlive: false,
-        urlcode: null,
-        png: null,
-        config: {},
-        phone: '5511999990000',
-        timers: [],
-        media: new Map(),
-      };
-      // The whole body is stored as the config and overwrites the previous one (§3.4).
-      s.config = body;
-      sessions.set(name, s);
-      tokenStore.add(name);
-      const wasNull = s.status === null || fresh;
-      startBrowser(s);
-      if (body.waitQrCode === true && wasNull) {
-        const target = s;
-        const poll = setInterval(() => {
-          if (target.status === 'QRCODE' && target.urlcode) {
-            clearInterval(poll);
-            res.json({
-              status: 'qrcode',
-              qrcode: target.png?.toString('base64'),
-              urlcode: target.urlcode,
-              session: name,
-            });
-          }
-        }, 50);
-        return;
-      }
-      res.json({ status: 'CLOSED', qrcode: null });
-      return;
-    }
-    void qrDataUrl(s).then((qrcode) =>
-      res.json({ status: s.status, qrcode, ...(s.urlcode ? { urlcode: s.urlcode } : {}), version }),
-    );
+  app.post('/api/:session/start-session', auth, async (req, res) => {
+    const name = nameOf(res);
+    const body = bodyOf(req);
+    const waitQrCode = body.waitQrCode === true;
+    // getSessionState answers first, from the state before this start; then createSessionUtil runs.
+    const reply = await stateReply(clients.get(name), waitQrCode);
+    createSession(name, body, reply ? undefined : res);
+    if (reply) res.json(reply);
+    // else: held until the first QR, or forever if the launch fails (spec §2.2).
   });
 
-  app.get('/api/:session/status-session', auth, (req, res) => {
-    const s = session(req);
-    if (!s || s.status === null) {
-      res.json({ status: 'CLOSED', qrcode: null });
-      return;
-    }
-    // The QR stays after login and after autoclose: the real server never clears urlcode (§2.2).
-    void qrDataUrl(s).then((qrcode) => res.json({ status: s.status, qrcode, urlcode: s.urlcode, version }));
+  app.get('/api/:session/status-session', auth, async (_req, res) => {
+    res.json(await stateReply(clients.get(nameOf(res)), false));
   });
 
-  app.get('/api/:session/qrcode-session', auth, (req, res) => {
-    const s = session(req);
-    if (!s) {
+  app.get('/api/:session/qrcode-session', auth, (_req, res) => {
+    const client = clients.get(nameOf(res));
+    if (client?.urlcode) {
+      // Whatever the status: stale after CONNECTED or CLOSED (spec §2.2).
+      const urlcode = client.urlcode;
+      const png = renders.get(`p:${urlcode}`, () => qrPng(urlcode, { width: 500, errorCorrectionLevel: 'M' }));
+      res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Length': png.length });
+      res.end(png);
+      return;
+    }
+    if (!client) {
       res.json({
         status: null,
         message: 'Session not started. Please, use the /start-session route, for initialization your session',
       });
       return;
     }
-    if (s.png) {
-      res.setHeader('Content-Type', 'image/png');
-      res.end(s.png);
-      return;
-    }
-    res.json({ status: s.status, message: 'QRCode is not available...' });
+    res.json({ status: client.status, message: 'QRCode is not available...' });
   });
 
-  app.get('/api/:session/check-connection-session', auth, (req, res) => {
-    const s = session(req);
-    if (s?.loggedIn && s.browserAlive) res.json({ status: true, message: 'Connected' });
+  app.get('/api/:session/check-connection-session', auth, (_req, res) => {
+    // isConnected() only throws for a placeholder or a dead page; its boolean result is ignored (spec §2.2).
+    const client = clients.get(nameOf(res));
+    if (client?.loggedIn && client.browser === 'running') res.json({ status: true, message: 'Connected' });
     else res.json({ status: false, message: 'Disconnected' });
   });
 
-  app.get('/api/:session/host-device', auth, connected, (req, res) => {
-    const s = session(req)!;
+  app.get('/api/:session/host-device', auth, statusConnection, (_req, res) => {
+    const client = clientOf(res) as Client;
+    if (!client.phoneOnline) {
+      res.status(500).json({ status: 'error', message: 'Erro ao recuperar dados do telefone', error: {} });
+      return;
+    }
+    const wid = `${client.phone}@c.us`;
     res.json({
       status: 'success',
-      response: { phoneNumber: `${s.phone}@c.us`, pushname: 'Simulated' },
+      response: {
+        id: { server: 'c.us', user: client.phone, _serialized: wid },
+        pushname: 'Simulated Phone',
+        platform: 'android',
+        isBusiness: false,
+        phoneNumber: wid,
+      },
       mapper: 'device',
     });
   });
 
-  app.post('/api/:session/close-session', auth, (req, res) => {
-    const s = session(req);
-    if (!s) {
-      res.status(500).json({ status: false, message: 'Error closing session', error: { level: 'error' } });
+  app.post('/api/:session/close-session', auth, (_req, res) => {
+    const name = nameOf(res);
+    const client = clients.get(name);
+    if (!client) {
+      res.status(500).json(CLOSE_ERROR);
       return;
     }
-    if (s.status === null) {
-      res.json({ status: true, message: 'Session successfully closed' });
+    if (client.status === null) {
+      res.json(CLOSE_OK);
       return;
     }
-    const placeholder = !s.loggedIn;
-    clearTimers(s);
-    s.status = null;
-    if (placeholder) {
-      // close() does not exist on the placeholder: 500, but the entry is already reset (§2.2). The browser
-      // stays up (it keeps holding the profile); the simulator models it as gone so a restart works.
-      s.browserAlive = false;
-      res.status(500).json({ status: false, message: 'Error closing session', error: { level: 'error' } });
+    // The entry is replaced by `{status:null}` (no session, no config) before close() is even tried.
+    clients.set(name, newClient(name, false));
+    if (!client.loggedIn) {
+      // The placeholder has no close(): TypeError → 500, but the reset already happened.
+      if (cfg.orphanBrowsersOnClose && client.browser === 'running') {
+        orphans.set(name, [...(orphans.get(name) ?? []), client]);
+      } else {
+        stopTimers(client);
+        client.browser = 'none';
+      }
+      res.status(500).json(CLOSE_ERROR);
       return;
     }
-    s.browserAlive = false;
-    s.loggedIn = false;
-    webhook(s, 'closesession', { message: `Session: ${s.name} disconnected`, connected: false });
-    res.json({ status: true, message: 'Session successfully closed' });
+    stopTimers(client);
+    // close() closes page and browser; puppeteer's `disconnected` event becomes status-find browserClose.
+    if (client.browser === 'running') webhook(client, 'status-find', { status: 'browserClose' });
+    client.browser = 'none';
+    client.status = null;
+    webhook(client, 'closesession', { message: `Session: ${name} disconnected`, connected: false });
+    res.json(CLOSE_OK);
   });
 
-  app.post('/api/:session/logout-session', auth, connected, (req, res) => {
-    const s = session(req)!;
-    clearTimers(s);
-    sessions.delete(s.name);
-    // The token file is not deleted (wrong path in the server), so show-all-sessions keeps listing it (§2.2).
-    webhook(s, 'logoutsession', { message: `Session: ${s.name} logged out`, connected: false });
-    res.json({ status: true, message: 'Session successfully closed' });
-  });
-
-  const send = (kind: 'text' | 'file' | 'voice') => (req: Request, res: Response) => {
-    const s = session(req)!;
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    if (kind === 'file' && typeof body.base64 !== 'string' && typeof body.path !== 'string') {
-      res.status(401).json({ message: 'Sending the file is mandatory' });
-      return;
-    }
-    const data = kind === 'voice' ? body.base64Ptt : body.base64;
-    if (kind !== 'text' && typeof body.path !== 'string' && (typeof data !== 'string' || !data.startsWith('data:'))) {
-      res.status(500).json({ status: 'Error', message: 'Erro ao enviar a mensagem.', error: {} });
-      return;
-    }
-    if (cfg.hangSends) {
-      held.add(res);
-      return;
-    }
-    const phone = String(body.phone ?? '').replace(/\D/g, '');
-    const chat = `${phone}@${body.isGroup ? 'g.us' : 'c.us'}`;
-    const id = msgId(true, chat);
-    const reply = () => {
-      const response =
-        kind === 'text'
-          ? [
-              {
-                id,
-                body: body.message,
-                type: 'chat',
-                fromMe: true,
-                to: chat,
-                from: `${s.phone}@c.us`,
-                t: Math.floor(Date.now() / 1000),
-                ack: 1,
-              },
-            ]
-          : [{ ack: 1, id }];
-      res.status(201).json({ status: 'success', response, mapper: 'return' });
-      const serialized = { fromMe: true, remote: chat, id: id.split('_').pop(), _serialized: id };
-      setTimeout(
-        () =>
-          webhook(s, 'onack', {
-            id: serialized,
-            ack: 2,
-            from: `${s.phone}@c.us`,
-            to: chat,
-            t: Math.floor(Date.now() / 1000),
-          }),
-        50,
-      ).unref();
-    };
-    if (cfg.sendDelayMs > 0) setTimeout(reply, cfg.sendDelayMs).unref();
-    else reply();
-  };
-  app.post('/api/:session/send-message', auth, connected, send('text'));
-  for (const route of ['send-file-base64', 'send-image', 'send-file'])
-    app.post(`/api/:session/${route}`, auth, connected, send('file'));
-  app.post('/api/:session/send-voice-base64', auth, connected, send('voice'));
-
-  app.get('/api/:session/get-media-by-message/:messageId', auth, (req, res) => {
-    const s = session(req);
-    if (!s?.loggedIn) {
-      res.status(500).json({ status: 'error', message: 'The session is not active', error: { level: 'error' } });
-      return;
-    }
-    const media = s.media.get(String(req.params.messageId));
-    if (!media) {
-      res.status(400).json({ status: 'error', message: 'Message not found' });
-      return;
-    }
-    res.json(media);
-  });
-
-  app.get('/api/:session/contact/pn-lid/:pnLid', auth, (req, res) => {
-    const pnLid = String(req.params.pnLid).replace(/\D/g, '');
-    if (pnLid.startsWith('0')) {
-      res.json({});
-      return;
-    }
-    res.json({
-      lid: `${pnLid}@lid`,
-      phoneNumber: { server: 'c.us', user: `55119${pnLid.slice(-8)}`, _serialized: `55119${pnLid.slice(-8)}@c.us` },
+  app.post('/api/:session/logout-session', auth, statusConnection, (_req, res) => {
+    const name = nameOf(res);
+    const client = clientOf(res) as Client;
+    stopTimers(client);
+    clients.delete(name);
+    // The token file survives (wrong path in the server), so show-all-sessions and start-all keep it (§2.2).
+    hold(res);
+    schedule(null, 500, () => {
+      held.delete(res);
+      webhook(client, 'logoutsession', { message: `Session: ${name} logged out`, connected: false });
+      if (!res.headersSent) res.json(CLOSE_OK);
+    });
+    // The browser is left open, but the library's 1 s isRegistered poll then sees the logout: disconnectedMobile,
+    // client.close() and so browserClose (spec §3.1). The entry is already gone, so nothing else changes.
+    schedule(null, 1500, () => {
+      log('info', [`[${name}:client] Session Unpaired`]);
+      webhook(client, 'status-find', { status: 'disconnectedMobile' });
+      webhook(client, 'status-find', { status: 'browserClose' });
+      client.browser = 'none';
     });
   });
 
-  // ---- control surface ---------------------------------------------------------------------------------------
+  type SendKind = 'text' | 'file' | 'voice-base64' | 'voice-path';
+
+  const sendHandler = (kind: SendKind) => (req: Request, res: Response) => {
+    const client = clientOf(res) as Client;
+    const body = bodyOf(req);
+    const phones = Array.isArray(body.phone) ? (body.phone as string[]) : [];
+    const isHttpPath = typeof body.path === 'string' && /^https?:\/\//i.test(body.path);
+    let mimetype: string | undefined;
+    let base64: string | undefined;
+    if (kind === 'file') {
+      if (body.base64 === undefined && body.path === undefined) {
+        res.status(401).json({ message: 'Sending the file is mandatory' });
+        return;
+      }
+      // A bare base64 string is taken for a path and fails with "Empty or invalid file or base64" (spec §2.3).
+      const data = typeof body.base64 === 'string' ? body.base64 : null;
+      if (data !== null ? !DATA_URI_RE.test(data) : !isHttpPath) {
+        res.status(500).json(SEND_ERROR);
+        return;
+      }
+      if (data) {
+        mimetype = data.slice(5, data.indexOf(';'));
+        base64 = data.slice(data.indexOf(',') + 1);
+      }
+    } else if (kind === 'voice-base64') {
+      const data = typeof body.base64Ptt === 'string' ? body.base64Ptt : '';
+      if (!DATA_URI_RE.test(data)) {
+        res.status(500).json(SEND_ERROR);
+        return;
+      }
+      mimetype = data.slice(5, data.indexOf(';'));
+      base64 = data.slice(data.indexOf(',') + 1);
+    } else if (kind === 'voice-path' && !isHttpPath) {
+      res.status(500).json(SEND_ERROR);
+      return;
+    }
+    if (phones.length === 0) {
+      res.status(400).json('Error sending message');
+      return;
+    }
+    if (cfg.hangSends || !client.phoneOnline) {
+      // Each send waits for the ack inside the page with no server-side timeout (spec §2.3).
+      hold(res);
+      return;
+    }
+    const epoch = client.epoch;
+    const answer = () => {
+      if (res.headersSent || client.epoch !== epoch) return;
+      const me = `${client.phone}@c.us`;
+      const store = messagesOf(client.name);
+      const response = phones.map((to) => {
+        if (kind === 'text') {
+          const message = sentTextMessage(me, to, String(body.message ?? ''));
+          store.set(String(message.id), { id: String(message.id), type: 'chat' });
+          return message;
+        }
+        const id = serializedMessageId(true, to, newKeyId());
+        const type = kind === 'file' ? 'document' : 'ptt';
+        store.set(id, { id, type, mimetype: mimetype ?? 'application/octet-stream', base64: base64 ?? '' });
+        return { ack: 1, id };
+      });
+      res.status(201).json({ status: 'success', response, mapper: 'return' });
+      for (const item of response) {
+        const id = String(item.id);
+        schedule(client, cfg.ackDelayMs, () => {
+          if (client.epoch === epoch) webhook(client, 'onack', ackEvent(id, 2, me));
+        });
+      }
+    };
+    if (cfg.sendDelayMs > 0) {
+      hold(res);
+      schedule(client, cfg.sendDelayMs, answer);
+    } else answer();
+  };
+
+  app.post('/api/:session/send-message', auth, statusConnection, sendHandler('text'));
+  for (const route of ['send-image', 'send-file', 'send-file-base64'])
+    app.post(`/api/:session/${route}`, auth, statusConnection, sendHandler('file'));
+  app.post('/api/:session/send-voice-base64', auth, statusConnection, sendHandler('voice-base64'));
+  app.post('/api/:session/send-voice', auth, statusConnection, sendHandler('voice-path'));
+
+  const mediaReply = (res: Response, name: string, messageId: string) => {
+    const message = messagesOf(name).get(messageId);
+    if (!message) {
+      res.status(400).json({ status: 'error', message: 'Message not found' });
+      return;
+    }
+    if (!message.mimetype) {
+      res.status(400).json({ status: 'error', message: 'Message does not contain media' });
+      return;
+    }
+    res.json({ base64: message.base64 ?? '', mimetype: message.mimetype });
+  };
+
+  // No statusConnection here: anything but a live library client throws, and the catch says 500 (spec §2.3).
+  app.get('/api/:session/get-media-by-message/:messageId', auth, (req, res) => {
+    const client = clientOf(res);
+    if (!client?.loggedIn || client.browser !== 'running') {
+      res.status(500).json(SESSION_NOT_ACTIVE);
+      return;
+    }
+    mediaReply(res, client.name, String(req.params.messageId));
+  });
+
+  app.post('/api/:session/download-media', auth, statusConnection, (req, res) => {
+    const messageId = bodyOf(req).messageId;
+    const id = typeof messageId === 'object' && messageId ? (messageId as { id?: unknown }).id : messageId;
+    mediaReply(res, nameOf(res), String(id ?? ''));
+  });
+
+  /**
+   * contact/pn-lid (contactController + WA-JS getPnLidEntry): 200 with the raw entry. An id ending in `@lid` is
+   * looked up as a LID; anything that is only digits becomes `<digits>@c.us` (WA-JS createWid), so a bare LID
+   * number comes back as a *phone* entry. Unknown mappings give 200 with only the side that was asked. Groups and
+   * other servers throw → 500 "Error on get contact by PN-LID".
+   */
+  app.get('/api/:session/contact/pn-lid/:pnLid', auth, statusConnection, (req, res) => {
+    const raw = String(req.params.pnLid).trim();
+    const [user, server = 'c.us'] = raw.split('@');
+    const phoneWid = (phone: string) => ({ server: 'c.us', user: phone, _serialized: `${phone}@c.us` });
+    if (/^\w*lid$/.test(server) && user) {
+      const phone = lids.get(user);
+      res.json({ lid: `${user}@lid`, ...(phone ? { phoneNumber: phoneWid(phone) } : {}) });
+      return;
+    }
+    if ((server === 'c.us' || server === 's.whatsapp.net') && /^\d+$/.test(user)) {
+      const lid = [...lids].find(([, phone]) => phone === user)?.[0];
+      res.json({ ...(lid ? { lid: `${lid}@lid` } : {}), phoneNumber: phoneWid(user) });
+      return;
+    }
+    res.status(500).json({ status: 'error', message: 'Error on get contact by PN-LID', error: {} });
+  });
+
+  // ---- control -----------------------------------------------------------------------------------------------
+
+  const need = (name: string) => {
+    const client = clients.get(name);
+    if (!client) throw new Error(`session ${name} has no engine entry`);
+    return client;
+  };
 
   const control: SimulatorControl = {
     async scan(name, phone) {
-      const s = sessions.get(name);
-      if (!s || (s.status !== 'QRCODE' && s.status !== 'INITIALIZING'))
-        throw new Error(`session ${name} is not waiting for a scan`);
-      clearTimers(s);
-      s.phone = phone ?? s.phone;
-      s.status = 'CONNECTED';
-      s.loggedIn = true;
-      s.browserAlive = true;
-      // There is no CONNECTED webhook; status-find inChat is what the server forwards (§4).
-      webhook(s, 'status-find', { status: 'inChat' });
+      const client = need(name);
+      // INITIALIZING counts as a restored login (the profile still holds one): isLogged instead of a scan.
+      const waiting = client.status === 'QRCODE' || client.status === 'INITIALIZING';
+      if (!waiting || client.browser !== 'running' || client.launchFailed)
+        throw new Error(`session ${name} is not waiting for a scan (status ${client.status})`);
+      login(client, phone);
     },
-    async inbound(name, input) {
-      const s = sessions.get(name);
-      if (!s?.loggedIn) throw new Error(`session ${name} is not connected`);
-      const from = `${(input.from ?? '5511988887777').replace(/\D/g, '')}@${input.isGroup ? 'g.us' : 'c.us'}`;
-      const type = input.type ?? 'chat';
-      const id = msgId(false, from);
-      const isMedia = type !== 'chat';
-      if (isMedia)
-        s.media.set(id, {
-          base64: input.media_base64 ?? Buffer.from('simulated media').toString('base64'),
-          mimetype: input.mimetype ?? 'application/octet-stream',
-        });
-      const author = input.isGroup ? (input.author ?? '5511977776666@c.us') : undefined;
-      webhook(s, 'onmessage', {
-        id,
-        body: isMedia ? (input.media_base64 ?? '') : (input.body ?? ''),
-        type,
-        t: Math.floor(Date.now() / 1000),
-        notifyName: 'Simulated Contact',
-        from,
-        to: `${s.phone}@c.us`,
-        author,
-        self: 'in',
-        ack: 1,
-        isNewMsg: true,
-        isGroupMsg: !!input.isGroup,
-        isMedia,
-        chatId: from,
-        fromMe: false,
-        sender: { id: author ?? from, name: 'Simulated Contact', pushname: 'Simulated Contact', isMe: false },
-        ...(isMedia ? { mimetype: input.mimetype ?? 'application/octet-stream', caption: input.caption } : {}),
-      });
-      return { id };
+    async inbound(name, input = {}) {
+      const client = need(name);
+      if (!client.loggedIn || client.browser !== 'running') throw new Error(`session ${name} is not connected`);
+      const { message, stored } = inboundMessage(`${client.phone}@c.us`, input);
+      messagesOf(name).set(stored.id, stored);
+      webhook(client, 'onmessage', message);
+      return { id: stored.id };
     },
     async killBrowser(name) {
-      const s = sessions.get(name);
-      if (!s) throw new Error(`no session ${name}`);
-      s.browserAlive = false;
-      // status stays CONNECTED: the only signal is the browserClose webhook (§3.5).
-      webhook(s, 'status-find', { status: 'browserClose' });
+      const client = need(name);
+      if (client.browser === 'none') throw new Error(`session ${name} has no browser running`);
+      stopTimers(client);
+      // Logged in: the status stays CONNECTED and browserClose is the only signal (spec §3.5(2)). Before login,
+      // create() rejects instead: the status stays where it was and no more QRs come.
+      client.browser = client.loggedIn ? 'dead' : 'none';
+      webhook(client, 'status-find', { status: 'browserClose' });
     },
     async unlink(name) {
-      const s = sessions.get(name);
-      if (!s) throw new Error(`no session ${name}`);
-      clearTimers(s);
-      s.status = 'CLOSED';
-      s.loggedIn = false;
-      s.browserAlive = false;
-      webhook(s, 'status-find', { status: 'disconnectedMobile' });
+      const client = need(name);
+      log('info', [`[${name}:client] Session Unpaired`]);
+      if (!client.loggedIn) {
+        // Before login the handler throws on the placeholder: CLOSED, no webhook, and the QR loop carries on (the
+        // startup "INITIALIZING -> CLOSED" flip of issue #2083, spec §3.2).
+        client.status = 'CLOSED';
+        return;
+      }
+      stopTimers(client);
+      client.status = 'CLOSED';
+      clients.delete(name);
+      webhook(client, 'status-find', { status: 'disconnectedMobile' });
+      if (client.browser === 'running') webhook(client, 'status-find', { status: 'browserClose' });
+      client.browser = 'none';
+    },
+    setPhoneOnline(name, online) {
+      const client = need(name);
+      client.phoneOnline = online;
+      if (online) releaseHeld();
     },
     failNextStart(mode, name) {
       failNext.set(name ?? '*', mode);
     },
-    configure(patch) {
-      Object.assign(cfg, patch);
-      if (patch.hangAll === false || patch.hangSends === false) {
-        for (const res of held) if (!res.headersSent) res.destroy();
-        held.clear();
-      }
+    mapLid(lid, phone) {
+      lids.set(lid.split('@')[0], phone.split('@')[0].replace(/\D/g, ''));
     },
-    calls: () => [...calls],
+    configure(patch) {
+      const releasing = (patch.hangAll === false && cfg.hangAll) || (patch.hangSends === false && cfg.hangSends);
+      for (const key of Object.keys(cfg) as Array<keyof SimConfig>) {
+        if (patch[key] !== undefined) (cfg as unknown as Record<string, unknown>)[key] = patch[key];
+      }
+      if (releasing) releaseHeld();
+      return { ...cfg };
+    },
+    calls: () => calls.map((c) => ({ ...c })),
     clearCalls: () => {
       calls.length = 0;
     },
+    webhooks: () => sentWebhooks.map((w) => ({ ...w })),
+    clearWebhooks: () => {
+      sentWebhooks.length = 0;
+    },
+    flushWebhooks: async () => {
+      await Promise.all([...chains.values()]);
+    },
     sessions: () =>
-      [...sessions.values()].map((s) => ({
-        name: s.name,
-        status: s.status,
-        loggedIn: s.loggedIn,
-        browserAlive: s.browserAlive,
+      [...clients.values()].map((c) => ({
+        name: c.name,
+        status: c.status,
+        loggedIn: c.loggedIn,
+        browserAlive: c.browser === 'running',
+        browser: c.browser,
+        phoneOnline: c.phoneOnline,
+        urlcode: c.urlcode ?? null,
+        qrAttempt: c.qrAttempt,
+        phone: c.phone,
+        webhook: typeof c.config?.webhook === 'string' ? c.config.webhook : null,
       })),
+    tokenFor: (name) => mintToken(name, secretKey),
   };
 
-  const ctl = (fn: (req: Request) => Promise<unknown> | unknown) => async (req: Request, res: Response) => {
+  const ctl = (fn: (req: Request) => unknown) => async (req: Request, res: Response) => {
     try {
       res.json((await fn(req)) ?? { ok: true });
     } catch (error) {
-      res.status(409).json({ ok: false, error: String((error as Error).message) });
+      res.status(409).json({ ok: false, error: (error as Error).message });
     }
   };
+  const param = (req: Request) => String(req.params.session);
+
   app.post(
     '/_sim/sessions/:session/scan',
-    ctl((req) => control.scan(String(req.params.session), req.body?.phone)),
+    ctl((req) => control.scan(param(req), bodyOf(req).phone as string | undefined)),
   );
   app.post(
     '/_sim/sessions/:session/inbound',
-    ctl((req) => control.inbound(String(req.params.session), req.body ?? {})),
+    ctl((req) => control.inbound(param(req), bodyOf(req) as InboundInput)),
   );
   app.post(
     '/_sim/sessions/:session/kill-browser',
-    ctl((req) => control.killBrowser(String(req.params.session))),
+    ctl((req) => control.killBrowser(param(req))),
   );
   app.post(
     '/_sim/sessions/:session/unlink',
-    ctl((req) => control.unlink(String(req.params.session))),
+    ctl((req) => control.unlink(param(req))),
   );
   app.post(
-    '/_sim/fail-next-start',
-    ctl((req) => control.failNextStart(req.body?.mode ?? 'stuck', req.body?.session)),
+    '/_sim/sessions/:session/phone-offline',
+    ctl((req) => control.setPhoneOnline(param(req), false)),
+  );
+  app.post(
+    '/_sim/sessions/:session/phone-online',
+    ctl((req) => control.setPhoneOnline(param(req), true)),
+  );
+  app.post('/_sim/fail-next-start', (req, res) => {
+    const { mode = 'stuck', session } = bodyOf(req);
+    if (!isFailMode(mode)) {
+      res.status(400).json({ ok: false, error: `unknown mode ${String(mode)}` });
+      return;
+    }
+    control.failNextStart(mode, typeof session === 'string' ? session : undefined);
+    res.json({ ok: true });
+  });
+  app.post(
+    '/_sim/lids',
+    ctl((req) => control.mapLid(String(bodyOf(req).lid), String(bodyOf(req).phone))),
   );
   app.patch(
     '/_sim/config',
-    ctl((req) => control.configure(req.body ?? {})),
+    ctl((req) => control.configure(bodyOf(req) as Partial<SimConfig>)),
   );
   app.get(
     '/_sim/calls',
@@ -640,25 +994,30 @@ export function createSimulator(options: SimulatorOptions = {}): {
     ctl(() => control.clearCalls()),
   );
   app.get(
+    '/_sim/webhooks',
+    ctl(() => control.webhooks()),
+  );
+  app.delete(
+    '/_sim/webhooks',
+    ctl(() => control.clearWebhooks()),
+  );
+  app.get(
     '/_sim/sessions',
     ctl(() => control.sessions()),
   );
 
-  // The real server answers unknown routes with Express's HTML 404 (§2.0).
-  app.use((req, res) => {
-    res
-      .status(404)
-      .type('html')
-      .send(`<!DOCTYPE html><html><body><pre>Cannot ${req.method} ${req.path}</pre></body></html>`);
-  });
+  // Unknown routes fall through to Express's own 404: text/html "Cannot GET /path", as on the real server.
 
   return {
     app,
     control,
     dispose() {
-      for (const s of sessions.values()) clearTimers(s);
-      for (const res of held) if (!res.headersSent) res.destroy();
-      held.clear();
+      disposed = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      for (const client of clients.values()) client.epoch++;
+      aborter.abort();
+      releaseHeld();
     },
   };
 }
@@ -667,20 +1026,21 @@ export async function startSimulator(
   options: SimulatorOptions & { port?: number; host?: string } = {},
 ): Promise<{ url: string; control: SimulatorControl; close(): Promise<void> }> {
   const sim = createSimulator(options);
-  const server: Server = sim.app.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  const host = options.host ?? '127.0.0.1';
+  const server: Server = sim.app.listen(options.port ?? 0, host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url: `http://${host}:${port}`,
     control: sim.control,
     close: () =>
       new Promise<void>((resolve) => {
         sim.dispose();
-        server.closeAllConnections();
         server.close(() => resolve());
+        server.closeAllConnections();
       }),
   };
 }

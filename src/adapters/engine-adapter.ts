@@ -18,6 +18,8 @@ export interface SessionState {
   status: EngineStatus;
   /** PNG data URL (`data:image/png;base64,iVBOR…`), only ever set while `status === 'QRCODE'`. */
   qr: string | null;
+  /** The WhatsApp QR reference behind `qr`: the identity of a QR (the same urlcode can come as different PNGs). */
+  urlcode?: string;
   /** The engine's version when it reports one. */
   version?: string;
   /** Free text the engine gave (e.g. "QRCode is not available..."), for diagnosis. */

@@ -60,7 +60,7 @@ function info(code: ErrorCode, message?: string): ErrorInfo {
 export class ChannelSupervisor {
   readonly mutex = new Mutex();
   private readonly flights = new SingleFlight();
-  private qr: { dataUrl: string; at: number; attempt: number } | null = null;
+  private qr: { dataUrl: string; urlcode?: string; at: number; attempt: number } | null = null;
   private startedAt: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private restarts: number[] = [];
@@ -317,7 +317,7 @@ export class ChannelSupervisor {
         break;
       case 'QRCODE':
       case 'PHONECODE':
-        if (state.qr) this.setQr(state.qr);
+        if (state.qr) this.setQr(state.qr, state.urlcode);
         this.transition('qr_required', {
           cause: `engine ${state.status} (${source})`,
           requestId,
@@ -376,7 +376,7 @@ export class ChannelSupervisor {
     if (event.kind === 'qr') {
       if (status === 'connected') return;
       this.startedAt ??= this.deps.now();
-      this.setQr(event.qr);
+      this.setQr(event.qr, event.urlcode);
       this.transition('qr_required', {
         cause: 'engine qrcode webhook',
         requestId,
@@ -563,14 +563,17 @@ export class ChannelSupervisor {
 
   // ---- helpers -----------------------------------------------------------------------------------------------
 
-  private setQr(dataUrl: string): void {
-    if (this.qr?.dataUrl === dataUrl) {
+  private setQr(dataUrl: string, urlcode?: string): void {
+    // The same QR arrives as different PNGs (the webhook's image vs status-session's re-render), so a QR's
+    // identity is its urlcode when we know it; without one, its image.
+    const same = this.qr && (urlcode && this.qr.urlcode ? this.qr.urlcode === urlcode : this.qr.dataUrl === dataUrl);
+    if (this.qr && same) {
       this.qr.at = this.deps.now();
       return;
     }
     const attempt = (this.qr?.attempt ?? 0) + 1;
     const at = this.deps.now();
-    this.qr = { dataUrl, at, attempt };
+    this.qr = { dataUrl, urlcode, at, attempt };
     this.deps.events.publish(this.id, 'qr.update', {
       channel: this.id,
       qr: dataUrl,

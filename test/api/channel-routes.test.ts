@@ -1,5 +1,5 @@
 import nock from 'nock';
-import { engine, mockToken, qrPng, shapes, statusWithQr } from '../helpers/engine-shapes';
+import { engine, mockToken, qrPng, shapes, statusWithQr, URLCODE } from '../helpers/engine-shapes';
 import { freePort } from '../helpers/processes';
 import { buildTestGateway, ENGINE_SECRET, type TestGateway } from '../helpers/test-gateway';
 
@@ -402,6 +402,23 @@ describe('channel routes (nock engine)', () => {
       const res = await gw.api('get', '/api/channels/w1/qr');
       expect(res.body.status).toBe('QRCODE');
       expect(res.body.qr).toBe(`data:image/png;base64,${png}`);
+    });
+
+    test('When the same QR arrives as a webhook image and as a re-rendered poll image, then it is one qr.update', async () => {
+      const rec = gw.repo.create('w4', { status: 'starting' });
+      const { default: request } = await import('supertest');
+      const webhookPng = (await qrPng()).toString('base64');
+      await request(gw.app)
+        .post(`/engine-events/w4/${rec.intakeToken}`)
+        .send({ event: 'qrcode', qrcode: webhookPng, urlcode: URLCODE });
+      mockToken('w4');
+      // status-session re-renders the same urlcode at another size: different bytes, same QR.
+      engine()
+        .get('/api/w4/status-session')
+        .reply(200, await statusWithQr('QRCODE'));
+      await gw.channels.supervisor('w4').refresh();
+      const updates = gw.pipeline.outbox.eventsSince('w4', 0, ['qr.update']);
+      expect(updates).toHaveLength(1);
     });
 
     test('When the engine posts status-find inChat, then the channel is connected', async () => {

@@ -357,7 +357,7 @@ describe('GET /api/media and pn-lid', () => {
 
   test('When the engine knows the @lid, then the reply is reshaped to phone/number/lid', async () => {
     engine()
-      .get(`/api/${CH}/contact/pn-lid/208989199560861`)
+      .get(`/api/${CH}/contact/pn-lid/208989199560861%40lid`)
       .reply(200, {
         lid: { server: 'lid', user: '208989199560861', _serialized: '208989199560861@lid' },
         phoneNumber: { server: 'c.us', user: '5511999998888', _serialized: '5511999998888@c.us' },
@@ -373,7 +373,7 @@ describe('GET /api/media and pn-lid', () => {
   });
 
   test('When the engine does not know the @lid, then 404', async () => {
-    engine().get(`/api/${CH}/contact/pn-lid/1`).reply(200, {});
+    engine().get(`/api/${CH}/contact/pn-lid/1%40lid`).reply(200, {});
     const res = await gw.api('get', '/api/pixel12digital/contact/pn-lid/1');
     expect(res.status).toBe(404);
     expect(res.body.error_code).toBe('CONTACT_NOT_FOUND');

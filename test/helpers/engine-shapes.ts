@@ -13,7 +13,8 @@ export async function qrPng(urlcode = URLCODE): Promise<Buffer> {
 }
 
 export async function qrDataUrl(urlcode = URLCODE): Promise<string> {
-  return `data:image/png;base64,${(await qrPng(urlcode)).toString('base64')}`;
+  // status-session re-renders the urlcode at the engine's own size (500 px), unlike the webhook's image.
+  return `data:image/png;base64,${(await QRCode.toBuffer(urlcode, { width: 500 })).toString('base64')}`;
 }
 
 export function engine(): nock.Scope {

@@ -124,6 +124,39 @@ function bareMime(mime: string | undefined): string {
   return bare || 'application/octet-stream';
 }
 
+/** Below this, JSON.stringify is cheaper than checking the payload. */
+const MEDIA_JSON_MIN_CHARS = 64 * 1024;
+
+/**
+ * The JSON body of a media send, written straight into one Buffer. With JSON.stringify a 22 MB data URI is flattened,
+ * scanned for characters to escape, produced again as a second string, and then copied into a Buffer by axios; base64
+ * needs no escaping, so only the small fields go through JSON.stringify. A full-length decode proves the payload is
+ * plain base64 (the decoder skips anything else); otherwise, and for small payloads, the plain object is returned.
+ */
+export function mediaJson(
+  fields: Record<string, unknown>,
+  key: string,
+  dataUri: string,
+): Record<string, unknown> | Buffer {
+  const comma = dataUri.indexOf(',');
+  const payload = comma < 0 ? '' : dataUri.slice(comma + 1);
+  const padding = payload.endsWith('==') ? 2 : payload.endsWith('=') ? 1 : 0;
+  if (
+    payload.length < MEDIA_JSON_MIN_CHARS ||
+    payload.length % 4 !== 0 ||
+    Buffer.from(payload, 'base64').length !== (payload.length / 4) * 3 - padding
+  ) {
+    return { ...fields, [key]: dataUri };
+  }
+  // `{…fields,"key":"data:<mime>;base64,"}` minus its closing `"}`, then the payload, then `"}` again.
+  const open = JSON.stringify({ ...fields, [key]: dataUri.slice(0, comma + 1) }).slice(0, -2);
+  const body = Buffer.allocUnsafe(Buffer.byteLength(open) + payload.length + 2);
+  let offset = body.write(open, 0, 'utf8');
+  offset += body.write(payload, offset, 'latin1');
+  body.write('"}', offset, 'latin1');
+  return body;
+}
+
 export class WppconnectAdapter implements EngineAdapter {
   readonly name = 'wppconnect';
   private readonly client: WppconnectClient;
@@ -286,7 +319,12 @@ export class WppconnectAdapter implements EngineAdapter {
     options: CallOptions = {},
   ): Promise<SendResult> {
     // base64Ptt must be a data URI; a bare base64 string is read as a path (wppconnect-engine.md §2.3).
-    return this.sendCall(session, 'send-voice-base64', { ...this.target(input), base64Ptt: input.dataUri }, options);
+    return this.sendCall(
+      session,
+      'send-voice-base64',
+      mediaJson(this.target(input), 'base64Ptt', input.dataUri),
+      options,
+    );
   }
 
   async sendFile(session: string, input: SendFileInput, options: CallOptions = {}): Promise<SendResult> {
@@ -296,22 +334,23 @@ export class WppconnectAdapter implements EngineAdapter {
       ...(input.caption ? { caption: input.caption } : {}),
     };
     if ('dataUri' in input.file)
-      return this.sendCall(session, 'send-file-base64', { ...common, base64: input.file.dataUri }, options);
+      return this.sendCall(session, 'send-file-base64', mediaJson(common, 'base64', input.file.dataUri), options);
     return this.sendCall(session, 'send-file', { ...common, path: input.file.url }, options);
   }
 
   async getMedia(session: string, messageId: string, options: CallOptions = {}): Promise<MediaFile> {
-    const res = await this.read(
-      {
-        method: 'GET',
-        path: `get-media-by-message/${encodeURIComponent(messageId)}`,
-        session,
-        auth: 'bearer',
-        route: 'get-media-by-message',
-      },
-      options,
-      [500],
-    );
+    // One attempt with the caller's whole budget: the engine downloads and decrypts the file from WhatsApp before it
+    // answers, so a video can take far longer than the per-attempt timeout (the Hub waits 120 s, hub-contract.md
+    // §1.3). Not retried on 500, which carries "session not active".
+    const res = await this.client.request({
+      method: 'GET',
+      path: `get-media-by-message/${encodeURIComponent(messageId)}`,
+      session,
+      auth: 'bearer',
+      route: 'get-media-by-message',
+      signal: options.signal,
+      timeoutMs: options.deadlineMs ?? this.options.requestTimeoutMs,
+    });
     const message = engineMessage(res.data);
     if (res.status === 400 || res.status === 404)
       throw new GatewayError('MEDIA_NOT_FOUND', { message: message || undefined });
@@ -325,11 +364,12 @@ export class WppconnectAdapter implements EngineAdapter {
     return { base64: body.base64, mimeType: bareMime(body.mimetype), fileName };
   }
 
+  // The engine reads bare digits as a phone (<digits>@c.us); the Hub sends the digits of an @lid.
   async lookupContact(session: string, pnLid: string, options: CallOptions = {}): Promise<ContactIds | null> {
     const res = await this.read(
       {
         method: 'GET',
-        path: `contact/pn-lid/${encodeURIComponent(pnLid)}`,
+        path: `contact/pn-lid/${encodeURIComponent(/^\d+$/.test(pnLid) ? `${pnLid}@lid` : pnLid)}`,
         session,
         auth: 'bearer',
         route: 'contact-pn-lid',
@@ -426,6 +466,7 @@ export class WppconnectAdapter implements EngineAdapter {
     return {
       status,
       qr,
+      ...(qr && body.urlcode ? { urlcode: body.urlcode } : {}),
       ...(body.version ? { version: body.version } : {}),
       ...(body.message ? { message: body.message } : {}),
     };
@@ -434,7 +475,7 @@ export class WppconnectAdapter implements EngineAdapter {
   private async sendCall(
     session: string,
     path: string,
-    body: Record<string, unknown>,
+    body: Record<string, unknown> | Buffer,
     options: CallOptions,
   ): Promise<SendResult> {
     let res: EngineResponse;
@@ -470,8 +511,10 @@ export class WppconnectAdapter implements EngineAdapter {
         details: { engineStatus: res.status },
       });
     }
-    const parsed = parseBody(sendSchema, res, path);
-    const first = Array.isArray(parsed.response) ? parsed.response[0] : parsed.response;
+    // A 2xx means the engine sent it: an odd body shape must not turn into a failure the caller would retry.
+    const parsed = sendSchema.safeParse(res.data);
+    const response = parsed.success ? parsed.data.response : undefined;
+    const first = Array.isArray(response) ? response[0] : response;
     const item = (first ?? {}) as Record<string, unknown>;
     // The engine answers one entry per phone in a `response` array; the old wrapper read `.response.id`
     // and lost every message id (hub-contract.md §3.3).
