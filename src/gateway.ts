@@ -4,9 +4,10 @@ import { createWppconnectAdapter, type WppconnectAdapter } from './adapters/wppc
 import { createApp, type Lifecycle } from './app';
 import { ChannelService } from './channels/channel-service';
 import { EventPipeline } from './events/event-pipeline';
-import { IdempotencyStore } from './messages/idempotency-store';
-import { MessageService } from './messages/message-service';
-import { createMessageRoutes } from './routes/message-routes';
+import { createIdempotency } from './messages/idempotency';
+import { createMessageService } from './messages/send-message';
+import { createMediaRouter } from './routes/media-router';
+import { createMessagesRouter } from './routes/messages-router';
 import { createChannelEventRoutes, createWebhookRoutes } from './routes/webhook-routes';
 import type { Config } from './config';
 import type { Logger, RequestContext } from './logger';
@@ -61,12 +62,13 @@ export function buildGateway(options: GatewayOptions): Gateway {
   });
   engine.onCall((record) => channels.recordEngineCall(record));
   const resolveChannel = (id: string) => channels.resolve(id);
-  const messages = new MessageService({
+  const messages = createMessageService({
     engine,
     channels,
-    idempotency: new IdempotencyStore(db, config.messages.idempotencyWindowMs, now),
+    idempotency: createIdempotency({ db, windowMs: config.messages.idempotencyWindowMs, now, logger }),
     config,
     logger: logger.child({ component: 'messages' }),
+    now,
   });
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp({
@@ -89,7 +91,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     apiRouters: [
       createWebhookRoutes({ pipeline, resolveChannel }),
       createChannelEventRoutes({ pipeline, resolveChannel }),
-      createMessageRoutes({ messages, engine, channels, sendDeadlineMs: config.messages.sendDeadlineMs }),
+      createMessagesRouter({ messages, logger }),
+      createMediaRouter({ engine, channels }),
     ],
   });
   return {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,11 @@ export interface ConvertOptions {
   requestId?: string;
   /** Where the per-conversion temp dir is created. @default os.tmpdir() */
   tmpRoot?: string;
+  /**
+   * The input file's name. ffmpeg trusts the extension as a hint, so non-WebM audio (MP3, WAV) is written under a
+   * neutral name and recognised by its content. @default 'in.webm'
+   */
+  inputName?: string;
 }
 
 /** The contract caps `stderr_preview` at 500 characters (hub-contract.md §3.2). */
@@ -44,7 +49,7 @@ export async function convertWebmToOgg(input: Buffer, options: ConvertOptions): 
   const log = options.logger.child({ requestId: options.requestId, stage: 'convert' });
   const started = Date.now();
   const dir = await mkdtemp(path.join(options.tmpRoot ?? os.tmpdir(), 'gw-webm2ogg-'));
-  const inFile = path.join(dir, 'in.webm');
+  const inFile = path.join(dir, path.basename(options.inputName ?? 'in.webm'));
   const outFile = path.join(dir, 'out.ogg');
   try {
     await writeFile(inFile, input);
@@ -85,10 +90,21 @@ export async function convertWebmToOgg(input: Buffer, options: ConvertOptions): 
 
 function runFfmpeg(ffmpegPath: string, args: string[], timeLimitMs: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (error) {
+      // An empty or malformed path throws synchronously instead of emitting 'error'.
+      reject(failure('FFMPEG_NOT_FOUND', `${ffmpegPath}: ${(error as Error).message}`));
+      return;
+    }
     let stderr = '';
     let timedOut = false;
     let settled = false;
-    let timer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeLimitMs);
     const settle = (error?: GatewayError) => {
       if (settled) return;
       settled = true;
@@ -96,20 +112,8 @@ function runFfmpeg(ffmpegPath: string, args: string[], timeLimitMs: number): Pro
       if (error) reject(error);
       else resolve();
     };
-    let child: ReturnType<typeof spawn>;
-    try {
-      child = spawn(ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    } catch (error) {
-      // An empty or malformed path throws synchronously instead of emitting 'error'.
-      settle(failure('FFMPEG_NOT_FOUND', `${ffmpegPath}: ${(error as Error).message}`));
-      return;
-    }
-    timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeLimitMs);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-STDERR_KEEP_CHARS);
     });
     child.on('error', (error: NodeJS.ErrnoException) => {

@@ -3,8 +3,8 @@ import { GatewayError } from '../errors';
 /**
  * Media payloads arrive as raw base64 or data URIs of up to ~22 MB (16 MB of audio, hub-contract.md §1.6), and
  * images and documents can be larger. We avoid needless copies: the caller's base64 string is kept as it is when it
- * is already clean (only the `data:` prefix is sliced off, which V8 does without copying), the bytes are decoded at
- * most once and only when someone needs all of them (ffmpeg), and sniffing reads just the first bytes.
+ * is already clean (only the `data:` prefix is sliced off, which V8 does without copying) and forwarded as is; the
+ * bytes are decoded exactly once, which also validates the string, and serve sniffing, hashing and ffmpeg.
  */
 
 export interface MediaInput {
@@ -12,11 +12,11 @@ export interface MediaInput {
   readonly base64: string;
   /** The bare, lowercase MIME type a `data:` prefix declared, or null. */
   readonly declaredMime: string | null;
-  /** Decoded size in bytes, computed from the length (no decoding). */
+  /** Decoded size in bytes. */
   readonly size: number;
   /** The first decoded bytes (up to {@link HEAD_BYTES}), enough for every magic number below. */
   readonly head: Buffer;
-  /** All decoded bytes; decoded on first use, then kept. */
+  /** All decoded bytes (decoded once, while parsing). */
   bytes(): Buffer;
 }
 
@@ -24,7 +24,6 @@ export interface MediaInput {
 export const HEAD_BYTES = 16 * 1024;
 
 const DATA_URI_PREFIX = /^data:([^;,]*)((?:;[^;,]*)*),/i;
-const CLEAN_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Strips `; codecs=opus` and friends: the Hub looks MIME types up exactly (hub-contract.md §2.9). */
 export function bareMime(mime: string | null | undefined): string | null {
@@ -48,45 +47,40 @@ export function parseMediaInput(input: string, field = 'base64'): MediaInput {
     declaredMime = bareMime(prefix[1]);
     value = input.trimStart().slice(prefix[0].length);
   }
-  if (!CLEAN_BASE64.test(value)) {
-    // Line breaks (PHP chunk_split) or the URL-safe alphabet: Node's decoder accepts both, so decode once and
-    // re-encode to the standard alphabet the engine's data URI parser expects. Anything else is rejected, because
-    // the decoder would silently skip it and we would forward damaged media.
-    const cleaned = value.replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(cleaned)) {
-      throw new GatewayError('VALIDATION_FAILED', { message: `${field}: not valid base64` });
+  // Fast path, the normal case: decode once (native, ~1 ms per MB) and check the length. Node's decoder skips
+  // characters outside the alphabet, so a decoded length short of what the string length promises means the string
+  // was not clean; that is ~7× faster than a regex over 22 MB. URL-safe characters decode fine but the engine's data
+  // URI parser wants the standard alphabet, hence the two indexOf scans.
+  if (value.length > 0 && value.length % 4 === 0) {
+    const decoded = Buffer.from(value, 'base64');
+    if (decoded.length === expectedSize(value) && value.indexOf('-') < 0 && value.indexOf('_') < 0) {
+      return createMediaInput(value, declaredMime, decoded);
     }
-    value = Buffer.from(cleaned, 'base64').toString('base64');
-  } else if (value.length % 4 !== 0) {
-    if (value.length % 4 === 1) throw new GatewayError('VALIDATION_FAILED', { message: `${field}: not valid base64` });
-    // Unpadded base64 decodes fine in Node, but the engine's data URI parser wants it padded.
-    value = value + '='.repeat(4 - (value.length % 4));
   }
-  if (value.length === 0) throw new GatewayError('VALIDATION_FAILED', { message: `${field}: empty media data` });
-  return createMediaInput(value, declaredMime);
+  // Line breaks (PHP chunk_split), the URL-safe alphabet or missing padding: rebuild the string once. Anything else is
+  // rejected, because the decoder would silently skip it and we would forward damaged media.
+  const cleaned = value.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(cleaned) || cleaned.replace(/=+$/, '').length % 4 === 1) {
+    throw new GatewayError('VALIDATION_FAILED', { message: `${field}: not valid base64` });
+  }
+  const decoded = Buffer.from(cleaned, 'base64');
+  if (decoded.length === 0) throw new GatewayError('VALIDATION_FAILED', { message: `${field}: empty media data` });
+  return createMediaInput(decoded.toString('base64'), declaredMime, decoded);
 }
 
-/** Wraps an already clean base64 string (e.g. ffmpeg output re-encoded) or a buffer. */
-export function mediaFromBuffer(bytes: Buffer, declaredMime: string | null = null): MediaInput {
-  return createMediaInput(bytes.toString('base64'), declaredMime, bytes);
-}
-
-function createMediaInput(base64: string, declaredMime: string | null, decoded?: Buffer): MediaInput {
-  let all = decoded;
+/** The decoded size a clean, padded base64 string promises. */
+function expectedSize(base64: string): number {
   const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
-  const size = (base64.length / 4) * 3 - padding;
-  const head = all
-    ? all.subarray(0, HEAD_BYTES)
-    : Buffer.from(base64.slice(0, Math.ceil(HEAD_BYTES / 3) * 4), 'base64').subarray(0, HEAD_BYTES);
+  return (base64.length / 4) * 3 - padding;
+}
+
+function createMediaInput(base64: string, declaredMime: string | null, decoded: Buffer): MediaInput {
   return {
     base64,
     declaredMime,
-    size,
-    head,
-    bytes() {
-      all ??= Buffer.from(base64, 'base64');
-      return all;
-    },
+    size: decoded.length,
+    head: decoded.subarray(0, HEAD_BYTES),
+    bytes: () => decoded,
   };
 }
 

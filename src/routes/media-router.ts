@@ -1,0 +1,65 @@
+import { Router } from 'express';
+import type { CallOptions, EngineAdapter } from '../adapters/engine-adapter';
+import { GatewayError } from '../errors';
+import type { ChannelGate } from '../messages/channel-gate';
+import { isOgg, sniffMime } from '../messages/media-sniff';
+
+export interface MediaRouterDeps {
+  engine: EngineAdapter;
+  channels: Pick<ChannelGate, 'resolve'>;
+  /** Budget for a media download (the Hub waits 120 s, hub-contract.md §1.3). @default 60000 */
+  mediaDeadlineMs?: number;
+  /** Budget for a pn-lid lookup (the Hub waits 10 s). @default 8000 */
+  contactDeadlineMs?: number;
+}
+
+const DATA_URI_PREFIX = /^data:[^,]{0,200},/;
+
+function callOptions(res: { locals: Record<string, unknown> }, ms: number): CallOptions {
+  (res.locals.rearmDeadline as ((ms: number) => void) | undefined)?.(ms + 1_000);
+  return { signal: res.locals.signal as AbortSignal | undefined, deadlineMs: ms };
+}
+
+/**
+ * GET /media/:channel/:messageId (hub-contract.md §2.9) and GET /:session/contact/pn-lid/:pnLid (§2.11). Reads only:
+ * neither needs the channel to be believed connected; the engine says when its session is not active.
+ */
+export function createMediaRouter(deps: MediaRouterDeps): Router {
+  const router = Router();
+  const mediaMs = deps.mediaDeadlineMs ?? 60_000;
+  const contactMs = deps.contactDeadlineMs ?? 8_000;
+
+  router.get('/media/:channel/:messageId', async (req, res) => {
+    const channel = deps.channels.resolve(String(req.params.channel));
+    const media = await deps.engine.getMedia(channel, String(req.params.messageId), callOptions(res, mediaMs));
+    // The file itself, base64, never the engine's JSON wrapped again (the old wrapper's bug, §2.9).
+    const prefix = DATA_URI_PREFIX.exec(media.base64.slice(0, 256));
+    const base64 = prefix ? media.base64.slice(prefix[0].length) : media.base64;
+    const head = Buffer.from(base64.slice(0, 64), 'base64');
+    const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
+    // The Hub saves by an exact, bare MIME lookup and forces audio/ogg for OggS bytes itself; agree with it.
+    let mimeType = media.mimeType;
+    if (isOgg(head)) mimeType = 'audio/ogg';
+    else if (mimeType === 'application/octet-stream') mimeType = sniffMime(head, media.fileName) ?? mimeType;
+    res.json({
+      success: true,
+      media_base64: base64,
+      mime_type: mimeType,
+      filename: media.fileName,
+      size: Math.floor((base64.length * 3) / 4) - padding,
+    });
+  });
+
+  router.get('/:session/contact/pn-lid/:pnLid', async (req, res) => {
+    const channel = deps.channels.resolve(String(req.params.session));
+    const pnLid = String(req.params.pnLid);
+    const contact = await deps.engine.lookupContact(channel, pnLid, callOptions(res, contactMs));
+    if (!contact) throw new GatewayError('CONTACT_NOT_FOUND');
+    const asked = pnLid.replace(/\D/g, '');
+    // The Hub reads `phone` or `number` (§2.11); `lid` is the engine's, or what was asked when it was a lid.
+    const lid = contact.lid ?? (/@lid$/i.test(pnLid) || asked.length > 14 ? `${asked}@lid` : null);
+    res.json({ success: true, phone: contact.phone, number: contact.phone, lid });
+  });
+
+  return router;
+}
