@@ -545,7 +545,10 @@ describe('WPPConnect Server simulator', () => {
       expect((await status('s1')).status).toBe('INITIALIZING');
       expect(fs.readFileSync(logFile, 'utf8')).toContain('[s1:browser] The browser is already running for');
       const qrsAfterClose = hooks.received.filter((b) => b.event === 'qrcode').length;
-      await sleep(100);
+      // The orphaned browser keeps rotating its QR; poll rather than sleep a fixed time (CI machines are slow).
+      const until = Date.now() + 3000;
+      while (hooks.received.filter((b) => b.event === 'qrcode').length <= qrsAfterClose && Date.now() < until)
+        await sleep(20);
       expect(hooks.received.filter((b) => b.event === 'qrcode').length).toBeGreaterThan(qrsAfterClose);
 
       await hooks.waitFor((b) => b.status === 'browserClose', 2000); // the orphan's autoclose frees the profile
