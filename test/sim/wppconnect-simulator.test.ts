@@ -534,7 +534,8 @@ describe('WPPConnect Server simulator', () => {
 
     test('When orphan browsers are on and a pre-login session is closed, then its browser keeps posting QRs and blocks a new start until it autocloses', async () => {
       const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'wppsim-')), 'engine.log');
-      make({ logFile, qrRotateMs: 40, autoCloseMs: 300 });
+      // autoClose long enough that the orphan is still rotating QRs when we count them, even on a loaded machine.
+      make({ logFile, qrRotateMs: 40, autoCloseMs: 1500 });
       sim.control.configure({ orphanBrowsersOnClose: true });
       await start('s1');
       await waitStatus('s1', 'QRCODE');
@@ -551,7 +552,7 @@ describe('WPPConnect Server simulator', () => {
         await sleep(20);
       expect(hooks.received.filter((b) => b.event === 'qrcode').length).toBeGreaterThan(qrsAfterClose);
 
-      await hooks.waitFor((b) => b.status === 'browserClose', 2000); // the orphan's autoclose frees the profile
+      await hooks.waitFor((b) => b.status === 'browserClose', 5000); // the orphan's autoclose frees the profile
       await api().post('/api/s1/close-session').set(bearer('s1'));
       await start('s1');
       await waitStatus('s1', 'QRCODE');
