@@ -1,0 +1,65 @@
+import type { AddressInfo } from 'node:net';
+import { buildTestGateway, TEST_SECRET, type TestGateway } from '../helpers/test-gateway';
+
+async function readUntil(res: Response, needle: string, timeoutMs = 3000): Promise<string> {
+  const reader = res.body!.getReader();
+  let text = '';
+  const until = Date.now() + timeoutMs;
+  while (!text.includes(needle) && Date.now() < until) {
+    const chunk = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), 200))]);
+    if (chunk && !chunk.done) text += Buffer.from(chunk.value).toString('utf8');
+  }
+  await reader.cancel();
+  return text;
+}
+
+describe('GET /api/channels/:id/events (SSE)', () => {
+  let gw: TestGateway;
+  let url: string;
+  let server: import('node:http').Server;
+  beforeEach(async () => {
+    gw = buildTestGateway();
+    server = gw.app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    gw.repo.create('sse1', { status: 'starting' });
+  });
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await gw.close();
+  });
+
+  test('When a client reconnects with Last-Event-ID, then it gets exactly the events after that id, then live ones', async () => {
+    gw.pipeline.publish('sse1', 'qr.update', { channel: 'sse1', qr: 'data:image/png;base64,AAA', attempt: 1 });
+    gw.pipeline.publish('sse1', 'qr.update', { channel: 'sse1', qr: 'data:image/png;base64,BBB', attempt: 2 });
+    gw.pipeline.publish('other', 'qr.update', { channel: 'other', attempt: 9 });
+    const [first] = gw.pipeline.outbox.eventsSince('sse1', 0, ['qr.update']);
+    const res = await fetch(`${url}/api/channels/SSE1/events`, {
+      headers: { 'X-Gateway-Secret': TEST_SECRET, 'Last-Event-ID': String(first.seq) },
+    });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    setTimeout(
+      () =>
+        gw.pipeline.publish('sse1', 'session.status', {
+          channel: 'sse1',
+          status: 'connected',
+          previous: 'qr_required',
+        }),
+      100,
+    );
+    const text = await readUntil(res, 'event: session.status');
+    expect(text).not.toContain('"attempt":1');
+    expect(text).toContain('"attempt":2');
+    expect(text).not.toContain('"attempt":9');
+    expect(text).toMatch(
+      /id: \d+\nevent: session\.status\ndata: \{"channel":"sse1","status":"connected","previous":"qr_required"\}/,
+    );
+  });
+
+  test('When the stream is asked without the secret, then 401 JSON', async () => {
+    const res = await fetch(`${url}/api/channels/sse1/events`);
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error_code: string }).error_code).toBe('UNAUTHORIZED');
+  });
+});
