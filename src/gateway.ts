@@ -2,7 +2,9 @@ import type { Server } from 'node:http';
 import type { Express } from 'express';
 import { createWppconnectAdapter, type WppconnectAdapter } from './adapters/wppconnect/wppconnect-adapter';
 import { createApp, type Lifecycle } from './app';
+import { createBrowserFailureDiagnostics } from './channels/browser-failure-diagnostics';
 import { ChannelService } from './channels/channel-service';
+import type { StartFailureDiagnostics } from './channels/diagnostics';
 import { EventPipeline } from './events/event-pipeline';
 import { createIdempotency } from './messages/idempotency';
 import { createMessageService } from './messages/send-message';
@@ -21,6 +23,8 @@ export interface GatewayOptions {
   logger: Logger;
   context: RequestContext;
   now?: () => number;
+  /** Explains and heals failed browser starts; without it every stuck start is ENGINE_START_STUCK. */
+  diagnostics?: StartFailureDiagnostics;
 }
 
 export interface Gateway {
@@ -59,6 +63,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     config,
     logger: logger.child({ component: 'channels' }),
     now,
+    diagnostics:
+      options.diagnostics ?? createBrowserFailureDiagnostics(config, logger.child({ component: 'diagnostics' })),
   });
   engine.onCall((record) => channels.recordEngineCall(record));
   const resolveChannel = (id: string) => channels.resolve(id);

@@ -112,17 +112,26 @@ export class ChannelService {
   async create(rawId: string, options: { waitMs: number; requestId?: string }): Promise<CreateOutcome> {
     const existing = this.deps.repo.findByAlias(rawId);
     const id = existing?.id ?? this.validateNewId(rawId);
-    const sup = this.supervisor(id);
     let created = false;
-    await sup.mutex.run(async () => {
-      const record = this.deps.repo.get(id);
-      if (record?.status === 'connected') throw new GatewayError('CHANNEL_ALREADY_CONNECTED');
-      if (!record) {
-        this.deps.repo.create(id);
-        created = true;
-        this.deps.logger.info('channel created', { channel: id, requestId: options.requestId });
-      }
-    });
+    const claim = (candidate: ChannelSupervisor) =>
+      candidate.mutex.run(async () => {
+        if (candidate.isDisposed) return false;
+        const record = this.deps.repo.get(id);
+        if (record?.status === 'connected') throw new GatewayError('CHANNEL_ALREADY_CONNECTED');
+        if (!record) {
+          this.deps.repo.create(id);
+          created = true;
+          this.deps.logger.info('channel created', { channel: id, requestId: options.requestId });
+        }
+        return true;
+      });
+    let sup = this.supervisor(id);
+    // A delete that held the lock before us disposed that supervisor: the channel starts over with a fresh one.
+    while (!(await claim(sup))) {
+      const fresh = this.supervisor(id);
+      if (fresh === sup) throw new GatewayError('SHUTTING_DOWN');
+      sup = fresh;
+    }
     const started = this.now();
     const starting = sup.start('create', options.requestId, { explicit: true });
     // A create waits for the start-session answer (bounded): an engine that refuses us must fail the create.

@@ -67,6 +67,8 @@ export class ChannelSupervisor {
   private engineTexts: string[] = [];
   private lastLivenessAt = 0;
   private disposed = false;
+  /** The request that began the current start attempt: a deadline or a poll during it is logged under it. */
+  private attemptRequestId: string | undefined;
 
   constructor(
     readonly id: string,
@@ -98,6 +100,11 @@ export class ChannelSupervisor {
     this.clearTimer();
   }
 
+  /** A delete disposed this supervisor; lifecycle work for the channel must use a fresh one. */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
   // ---- lifecycle -------------------------------------------------------------------------------------------
 
   /** Start the engine session unless it is connected or a start is already running. Idempotent. */
@@ -113,8 +120,10 @@ export class ChannelSupervisor {
     if (record.status === 'connected') return;
     if ((record.status === 'starting' || record.status === 'qr_required') && this.startInProgress()) return;
     this.startedAt = this.deps.now();
+    this.attemptRequestId = requestId;
     this.qr = null;
-    this.transition('starting', { cause, requestId, lastError: record.status === 'failed' ? null : undefined });
+    // The last failure stays visible (GET /qr, diagnose) until this attempt shows a QR or connects.
+    this.transition('starting', { cause, requestId });
     try {
       const state = await this.deps.engine.startSession(
         this.id,
@@ -128,7 +137,7 @@ export class ChannelSupervisor {
       this.transition('disconnected', { cause: `start failed: ${err.code}`, requestId, lastError: toErrorInfo(err) });
       throw err;
     } finally {
-      this.scheduleWatch(STARTING_POLL_MS);
+      this.scheduleWatch(this.startingPollMs());
     }
   }
 
@@ -186,6 +195,7 @@ export class ChannelSupervisor {
     const record = this.record;
     if (!record || this.disposed) return;
     this.startedAt = this.deps.now();
+    this.attemptRequestId = requestId;
     this.qr = null;
     try {
       const state = await this.deps.engine.startSession(this.id, { webhookUrl: this.deps.webhookUrlFor(record) }, opts);
@@ -195,7 +205,7 @@ export class ChannelSupervisor {
       this.deps.logger.warn('start-session failed during recovery', { channel: this.id, code: err.code, requestId });
       this.noteEngineText(err.message);
     } finally {
-      this.scheduleWatch(STARTING_POLL_MS);
+      this.scheduleWatch(this.startingPollMs());
     }
   }
 
@@ -218,6 +228,9 @@ export class ChannelSupervisor {
       return this.answer();
     }
     if (record.status === 'disconnected' || record.status === 'failed') {
+      // A failed channel's reason is what the user must see (not an endless "Gerando QR code…"); this request
+      // still begins a fresh attempt, which later polls show.
+      const failed = record.status === 'failed' ? this.answer() : null;
       const starting = this.start('GET /qr on a stopped channel', requestId, { explicit: record.status === 'failed' });
       starting.catch(() => undefined);
       await within(
@@ -228,7 +241,8 @@ export class ChannelSupervisor {
         if (isGatewayError(outcome) && ['ENGINE_UNREACHABLE', 'ENGINE_AUTH_FAILED'].includes(outcome.code))
           throw outcome;
       });
-      return this.answer();
+      const answer = this.answer();
+      return failed && answer.status !== 'QRCODE' && answer.status !== 'CONNECTED' ? failed : answer;
     }
     if (record.status === 'qr_required' && this.qr && this.deps.now() - this.qr.at <= QR_FRESH_MS) return this.answer();
     await within(
@@ -466,6 +480,13 @@ export class ChannelSupervisor {
 
   // ---- watching ----------------------------------------------------------------------------------------------
 
+  /** Poll a starting channel every STARTING_POLL_MS, but wake at its deadline rather than up to a poll later. */
+  private startingPollMs(): number {
+    if (this.startedAt === null) return STARTING_POLL_MS;
+    const untilDeadline = this.startedAt + this.deps.config.engine.startDeadlineMs - this.deps.now();
+    return Math.min(STARTING_POLL_MS, Math.max(0, untilDeadline) + 10);
+  }
+
   private startInProgress(): boolean {
     return this.startedAt !== null && this.deps.now() - this.startedAt < this.deps.config.engine.startDeadlineMs;
   }
@@ -500,12 +521,16 @@ export class ChannelSupervisor {
     }
     const status = this.status;
     if (status === 'starting') {
-      if (this.startedAt !== null && !this.startInProgress()) {
+      // A channel found starting (adopted, or resumed after a gateway restart) gets the deadline from now on.
+      this.startedAt ??= this.deps.now();
+      if (!this.startInProgress()) {
         await this.onStartDeadline();
       } else {
-        await this.refresh().catch((error: unknown) => this.noteEngineText(String((error as Error).message ?? error)));
+        await this.refresh(this.attemptRequestId).catch((error: unknown) =>
+          this.noteEngineText(String((error as Error).message ?? error)),
+        );
       }
-      this.scheduleWatch(STARTING_POLL_MS);
+      this.scheduleWatch(this.startingPollMs());
     } else if (status === 'qr_required') {
       await this.refresh().catch(() => undefined);
       this.scheduleWatch(QR_POLL_MS);
@@ -525,7 +550,11 @@ export class ChannelSupervisor {
       deadlineMs: this.deps.config.engine.startDeadlineMs,
     });
     this.startedAt = null;
-    await this.recover(explanation.code, `no QR or CONNECTED within ${this.deps.config.engine.startDeadlineMs} ms`);
+    await this.recover(
+      explanation.code,
+      `no QR or CONNECTED within ${this.deps.config.engine.startDeadlineMs} ms`,
+      this.attemptRequestId,
+    );
   }
 
   private checkLivenessSoon(requestId?: string): void {
@@ -546,9 +575,16 @@ export class ChannelSupervisor {
         if (!alive) signal = 'check-connection-session false';
         else await this.deps.engine.probeHost(this.id, opts);
       } catch (error) {
-        if (isGatewayError(error) && (error.code === 'ENGINE_UNREACHABLE' || error.code === 'ENGINE_AUTH_FAILED')) {
+        const code = isGatewayError(error) ? error.code : undefined;
+        // A timeout is this channel's hung page only if the engine itself still answers: an unreachable engine
+        // exhausts the read's retry budget and surfaces as ENGINE_TIMEOUT too.
+        const engineDown =
+          code === 'ENGINE_UNREACHABLE' ||
+          code === 'ENGINE_AUTH_FAILED' ||
+          (code === 'ENGINE_TIMEOUT' && !(await this.engineAnswers()));
+        if (engineDown) {
           // The engine being down is not this channel's zombie; report it, do not restart.
-          this.noteEngineText(error.message);
+          this.noteEngineText((error as Error).message);
           return;
         }
         signal = `liveness probe failed: ${isGatewayError(error) ? error.code : String(error)}`;
@@ -559,6 +595,13 @@ export class ChannelSupervisor {
         await this.recover('ENGINE_PAGE_CLOSED', signal, requestId);
       }
     });
+  }
+
+  private engineAnswers(): Promise<boolean> {
+    return this.deps.engine.health({ deadlineMs: this.deps.config.channels.livenessTimeoutMs }).then(
+      (health) => health.reachable,
+      () => false,
+    );
   }
 
   // ---- helpers -----------------------------------------------------------------------------------------------

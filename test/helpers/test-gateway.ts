@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { loadConfig, type Config, type Env } from '../../src/config';
-import { buildGateway, type Gateway } from '../../src/gateway';
+import { buildGateway, type Gateway, type GatewayOptions } from '../../src/gateway';
 import { createMemoryLogger, createRequestContext } from '../../src/logger';
 
 export const TEST_SECRET = 'test-gateway-secret-0123456789abcdef';
@@ -34,13 +34,17 @@ export function testEnv(overrides: Env = {}): Env {
   };
 }
 
-/** A gateway built exactly as main.ts builds it, on a temp DATA_DIR, logging into memory. */
-export function buildTestGateway(overrides: Env = {}): TestGateway {
+/** A gateway built exactly as main.ts builds it, on a temp DATA_DIR, logging into memory. `options` swaps the clock
+ * or the start-failure diagnostics. */
+export function buildTestGateway(
+  overrides: Env = {},
+  options: Pick<GatewayOptions, 'now' | 'diagnostics'> = {},
+): TestGateway {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-test-'));
   const config = loadConfig(testEnv({ DATA_DIR: dataDir, ...overrides }));
   const logger = createMemoryLogger();
   const context = createRequestContext();
-  const gateway = buildGateway({ config, logger, context });
+  const gateway = buildGateway({ config, logger, context, ...options });
   return {
     ...gateway,
     config,

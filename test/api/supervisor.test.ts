@@ -1,0 +1,681 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import nock from 'nock';
+import request from 'supertest';
+import { classifyBrowserFailure } from '../../src/channels/browser-failure';
+import type { StartFailureDiagnostics } from '../../src/channels/diagnostics';
+import { ERROR_CATALOG } from '../../src/errors';
+import { engine, statusWithQr, qrPng, URLCODE } from '../helpers/engine-shapes';
+import { NockEngine } from '../helpers/nock-engine';
+import { waitFor } from '../helpers/processes';
+import { buildTestGateway, type TestGateway } from '../helpers/test-gateway';
+
+/**
+ * The channel supervisor through the gateway's own routes and engine-event intake, with WPPConnect played by a
+ * stateful nock engine (real reply shapes, wppconnect-engine.md §2.2) and small real timers.
+ */
+
+const CH = 'c1';
+const LIFECYCLE = ['start-session', 'close-session', 'logout-session'];
+
+let gw: TestGateway | undefined;
+let eng: NockEngine;
+let clockOffset = 0;
+const now = () => Date.now() + clockOffset;
+const rejections: unknown[] = [];
+const onRejection = (reason: unknown) => rejections.push(reason);
+
+beforeAll(() => {
+  nock.disableNetConnect();
+  nock.enableNetConnect('127.0.0.1');
+  process.on('unhandledRejection', onRejection);
+});
+
+afterAll(() => {
+  process.off('unhandledRejection', onRejection);
+});
+
+beforeEach(async () => {
+  clockOffset = 0;
+  rejections.length = 0;
+  eng = await new NockEngine().install();
+});
+
+afterEach(async () => {
+  await gw?.close();
+  gw = undefined;
+  eng.dispose();
+  nock.cleanAll();
+  expect(eng.unmatched).toEqual([]);
+  expect(rejections).toEqual([]);
+});
+
+function gateway(env: Record<string, string> = {}, diagnostics?: StartFailureDiagnostics): TestGateway {
+  gw = buildTestGateway({ LIVENESS_PROBE_INTERVAL_MS: '600000', ...env }, { now, diagnostics });
+  return gw;
+}
+
+const g = () => gw!;
+const status = (id = CH) => g().repo.get(id)?.status;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Posts an engine webhook to the channel's intake URL, as WPPConnect does. */
+async function engineEvent(body: Record<string, unknown>, id = CH, requestId?: string) {
+  const token = g().repo.get(id)!.intakeToken;
+  const req = request(g().app).post(`/engine-events/${id}/${token}`).set('Content-Type', 'application/json');
+  if (requestId) req.set('X-Request-Id', requestId);
+  const res = await req.send({ session: id, ...body });
+  expect(res.status).toBe(200);
+  return res;
+}
+
+/** Lifecycle calls (start/close/logout) the engine saw for the channel since `from`. */
+function lifecycle(from = 0, id = CH): string[] {
+  return eng
+    .routes(id)
+    .slice(from)
+    .filter((r) => LIFECYCLE.includes(r));
+}
+
+function transitions(id = CH) {
+  return g()
+    .logger.lines.filter((l) => l.message === 'channel transition' && l.meta.channel === id)
+    .map((l) => l.meta as { from: string; to: string; cause: string; requestId?: string; reason?: string });
+}
+
+/** A channel logged in and connected, as after a scan: the engine says CONNECTED and posted `inChat`. */
+async function connectedChannel(id = CH): Promise<void> {
+  g().repo.create(id);
+  eng.session(id).status = 'CONNECTED';
+  await engineEvent({ event: 'status-find', status: 'inChat' }, id);
+  expect(status(id)).toBe('connected');
+}
+
+/** A start that restores the saved login: INITIALIZING, then (like the engine) `isLogged` a moment later. */
+function restoreLoginOnStart(): void {
+  eng.onStart = (s, id) => {
+    s.status = 'INITIALIZING';
+    setTimeout(() => {
+      s.status = 'CONNECTED';
+      void engineEvent({ event: 'status-find', status: 'isLogged' }, id).catch(() => undefined);
+    }, 40).unref();
+  };
+}
+
+/**
+ * Start-failure diagnostics over engine log lines, classified by the real table (browser-failure.ts), the way the
+ * real implementation reads WPPCONNECT_LOG_FILE (lines tagged `[<session>:browser]`, wppconnect-engine.md §5.2).
+ */
+function logDiagnostics(log: string[], healed: string[] = []): StartFailureDiagnostics {
+  const linesOf = (session: string) => log.filter((l) => l.includes(`[${session}:browser]`));
+  return {
+    explain: (session, engineTexts) => {
+      const match = classifyBrowserFailure([...linesOf(session), ...engineTexts]);
+      return match
+        ? { code: match.code, matched: match.matched, evidence: { rule: match.rule, logLines: linesOf(session) } }
+        : { code: 'ENGINE_START_STUCK', evidence: {} };
+    },
+    heal: (session) => {
+      eng.calls.push({ session, route: 'heal', at: Date.now() });
+      healed.push(session);
+      return [`removed SingletonLock for ${session}`];
+    },
+    evidence: (session) => ({ logLines: linesOf(session) }),
+  };
+}
+
+const CODE_21_LOG = [
+  `error: [${CH}:browser] Error no open browser`,
+  `error: [${CH}:browser] Failed to launch the browser process:  Code: 21`,
+  `error: [${CH}:browser] stderr: The profile appears to be in use by another Chromium process (12345) on another computer (otherhost). Chromium has locked the profile so that it doesn't get corrupted.`,
+];
+
+describe('start deadline', () => {
+  test('When the engine stays INITIALIZING past the deadline with no evidence, then the channel is failed with ENGINE_START_STUCK and GET /qr says so', async () => {
+    // Arrange: a launch failure shows nothing on the HTTP API: INITIALIZING forever (wppconnect-engine.md §5.2).
+    gateway({ ENGINE_START_DEADLINE_MS: '300', RESTART_MAX: '0' });
+    g().repo.create(CH);
+
+    // Act
+    const started = await g().api('post', `/api/channels/${CH}/start-session`).set('X-Request-Id', 'rid-start');
+    await waitFor(() => status() === 'failed', 4_000, 'failed');
+
+    // Assert
+    expect(started.body).toMatchObject({ success: true, status: 'INITIALIZING' });
+    const stuck = ERROR_CATALOG.ENGINE_START_STUCK;
+    expect(g().repo.get(CH)!.lastError).toEqual({
+      code: 'ENGINE_START_STUCK',
+      message: stuck.message,
+      hint: stuck.hint,
+    });
+    expect(eng.count(CH, 'start-session')).toBe(1);
+    const view = await g().api('get', `/api/channels/${CH}`);
+    expect(view.body.channel ?? view.body).toMatchObject({
+      status: 'failed',
+      lastError: { code: 'ENGINE_START_STUCK' },
+    });
+    const qr = await g().api('get', `/api/channels/${CH}/qr`);
+    expect(qr.status).toBe(200);
+    expect(qr.body).toMatchObject({
+      success: true,
+      status: 'FAILED',
+      qr: null,
+      message: stuck.message,
+      lastError: { code: 'ENGINE_START_STUCK', hint: stuck.hint },
+    });
+    expect(
+      g().logger.lines.some((l) => l.message === 'start deadline passed' && l.meta.code === 'ENGINE_START_STUCK'),
+    ).toBe(true);
+  });
+
+  test('When a channel failed, then the next GET /qr and a later explicit start each try again', async () => {
+    // Arrange
+    gateway({ ENGINE_START_DEADLINE_MS: '300', RESTART_MAX: '0' });
+    g().repo.create(CH);
+    await g().api('post', `/api/channels/${CH}/start-session`);
+    await waitFor(() => status() === 'failed', 4_000, 'first failure');
+
+    // Act: GET /qr reports the failure and starts a fresh attempt (hub-contract.md §2.6 side effect).
+    const qr = await g().api('get', `/api/channels/${CH}/qr`);
+    await waitFor(() => status() === 'failed', 4_000, 'second failure');
+    const again = await g().api('post', `/api/channels/${CH}/start-session`);
+
+    // Assert
+    expect(qr.body).toMatchObject({ status: 'FAILED', lastError: { code: 'ENGINE_START_STUCK' } });
+    expect(again.body).toMatchObject({ status: 'INITIALIZING', lastError: { code: 'ENGINE_START_STUCK' } });
+    expect(again.body.message).toContain(ERROR_CATALOG.ENGINE_START_STUCK.message);
+    expect(status()).toBe('starting');
+    expect(eng.count(CH, 'start-session')).toBe(3);
+    expect(eng.count(CH, 'logout-session')).toBe(0);
+  });
+
+  test('When the engine log holds a Code 21 line for the channel, then the failure is BROWSER_PROFILE_LOCKED with the hint', async () => {
+    // Arrange
+    gateway({ ENGINE_START_DEADLINE_MS: '300', RESTART_MAX: '0' }, logDiagnostics(CODE_21_LOG));
+    g().repo.create(CH);
+
+    // Act
+    await g().api('post', `/api/channels/${CH}/start-session`);
+    await waitFor(() => status() === 'failed', 4_000, 'failed');
+    const qr = await g().api('get', `/api/channels/${CH}/qr`);
+    eng.session(CH).status = 'INITIALIZING';
+    const diagnose = await g().api('get', `/api/channels/${CH}/diagnose`);
+
+    // Assert
+    const locked = ERROR_CATALOG.BROWSER_PROFILE_LOCKED;
+    expect(qr.body).toMatchObject({
+      status: 'FAILED',
+      message: locked.message,
+      lastError: { code: 'BROWSER_PROFILE_LOCKED', message: locked.message, hint: locked.hint },
+    });
+    expect(diagnose.status).toBe(200);
+    expect(diagnose.body).toMatchObject({ reason: 'BROWSER_PROFILE_LOCKED' });
+    expect(JSON.stringify(diagnose.body)).toContain('Code: 21');
+    const deadline = g().logger.lines.find((l) => l.message === 'start deadline passed');
+    expect(deadline?.meta).toMatchObject({ channel: CH, code: 'BROWSER_PROFILE_LOCKED' });
+    expect(String(deadline?.meta.matched)).toContain('Code: 21');
+  });
+
+  test('When the gateway resumes a channel the engine keeps INITIALIZING, then the deadline applies to it too', async () => {
+    // Arrange: a channel left starting by a previous gateway process (or adopted while INITIALIZING).
+    gateway({ ENGINE_START_DEADLINE_MS: '300', RESTART_MAX: '0' });
+    g().repo.create(CH, { status: 'starting' });
+    eng.session(CH).status = 'INITIALIZING';
+
+    // Act
+    await g().start();
+    await waitFor(() => status() === 'failed', 5_000, 'failed');
+
+    // Assert
+    expect(g().repo.get(CH)!.lastError?.code).toBe('ENGINE_START_STUCK');
+    expect(eng.count(CH, 'status-session')).toBeGreaterThan(0);
+  });
+
+  test('When a locked profile can be retried, then the restart closes, heals and starts in that order, never logging out', async () => {
+    // Arrange
+    const healed: string[] = [];
+    gateway({ ENGINE_START_DEADLINE_MS: '300', RESTART_MAX: '1' }, logDiagnostics(CODE_21_LOG, healed));
+    g().repo.create(CH);
+
+    // Act
+    await g().api('post', `/api/channels/${CH}/start-session`);
+    await waitFor(() => status() === 'failed', 6_000, 'failed after one restart');
+
+    // Assert
+    expect(eng.routes(CH).filter((r) => [...LIFECYCLE, 'heal'].includes(r))).toEqual([
+      'start-session',
+      'close-session',
+      'heal',
+      'start-session',
+    ]);
+    expect(healed).toEqual([CH]);
+    expect(g().repo.get(CH)!.lastError?.code).toBe('BROWSER_PROFILE_LOCKED');
+    expect(g().logger.lines.some((l) => l.message === 'profile lock healed' && l.meta.channel === CH)).toBe(true);
+  });
+});
+
+describe('restart on zombie', () => {
+  test('When the engine posts browserClose while connected, then exactly one restart: close-session then start-session with our webhook, no logout', async () => {
+    // Arrange: the engine keeps saying CONNECTED for a dead browser; browserClose is the only signal (§3.5(2)).
+    gateway();
+    await connectedChannel();
+    restoreLoginOnStart();
+    // Our own close-session makes the engine echo closesession and browserClose; they are not news.
+    eng.onClose = async (id) => {
+      await engineEvent({ event: 'closesession', message: `Session: ${id} disconnected`, connected: false }, id);
+      await engineEvent({ event: 'status-find', status: 'browserClose' }, id);
+    };
+    eng.session(CH).pageAlive = false;
+    const mark = eng.routes(CH).length;
+
+    // Act
+    await engineEvent({ event: 'status-find', status: 'browserClose' }, CH, 'rid-zombie');
+    const right_after = status();
+    await waitFor(() => status() === 'connected' && lifecycle(mark).length >= 2, 4_000, 'recovered');
+    await sleep(300);
+
+    // Assert
+    expect(right_after).not.toBe('connected');
+    expect(lifecycle(mark)).toEqual(['close-session', 'start-session']);
+    const start = eng.calls.filter((c) => c.session === CH && c.route === 'start-session').at(-1);
+    expect(start?.body).toMatchObject({
+      webhook: `http://gateway.test/engine-events/${CH}/${g().repo.get(CH)!.intakeToken}`,
+      waitQrCode: false,
+    });
+    expect(transitions().map((t) => `${t.from}->${t.to}`)).toEqual([
+      'disconnected->connected',
+      'connected->starting',
+      'starting->connected',
+    ]);
+    expect(transitions()[1]).toMatchObject({ requestId: 'rid-zombie', reason: 'ENGINE_PAGE_CLOSED' });
+    expect(g().logger.lines.some((l) => l.message === 'zombie detected' && l.meta.requestId === 'rid-zombie')).toBe(
+      true,
+    );
+  });
+
+  test.each([
+    ['check-connection-session answers false', (s: { pageAlive: boolean }) => (s.pageAlive = false)],
+    ['host-device fails with 500', (s: { hostOk: boolean }) => (s.hostOk = false)],
+  ])('When the liveness probe finds %s, then exactly one restart and no logout', async (_name, kill) => {
+    // Arrange
+    gateway({ LIVENESS_PROBE_INTERVAL_MS: '100' });
+    await connectedChannel();
+    restoreLoginOnStart();
+    await sleep(250);
+    const mark = eng.routes(CH).length;
+    expect(eng.count(CH, 'check-connection-session')).toBeGreaterThan(0);
+
+    // Act
+    kill(eng.session(CH) as never);
+    await waitFor(() => lifecycle(mark).length >= 2 && status() === 'connected', 4_000, 'recovered');
+    await sleep(500);
+
+    // Assert: healthy again and probed again, never restarted twice.
+    expect(lifecycle(mark)).toEqual(['close-session', 'start-session']);
+    expect(status()).toBe('connected');
+    expect(g().logger.lines.filter((l) => l.message === 'zombie detected')).toHaveLength(1);
+  });
+
+  test('When a send is answered "não está ativa" while connected, then one restart', async () => {
+    // Arrange
+    gateway();
+    await connectedChannel();
+    restoreLoginOnStart();
+    eng.session(CH).pageAlive = false;
+    const mark = eng.routes(CH).length;
+
+    // Act
+    const send = await g().api('post', '/api/messages').send({ channel: CH, to: '5511999999999', text: 'oi' });
+    await waitFor(() => lifecycle(mark).length >= 2 && status() === 'connected', 4_000, 'recovered');
+    const sent = await g().api('post', '/api/messages').send({ channel: CH, to: '5511999999999', text: 'oi' });
+
+    // Assert
+    expect(send.status).toBe(409);
+    expect(send.body.error_code).toBe('SESSION_DISCONNECTED');
+    expect(lifecycle(mark)).toEqual(['close-session', 'start-session']);
+    expect(sent.status).toBe(200);
+  });
+
+  test('When the supervisor is told of a send zombie directly, then one restart', async () => {
+    // Arrange
+    gateway();
+    await connectedChannel();
+    restoreLoginOnStart();
+    const mark = eng.routes(CH).length;
+
+    // Act
+    g().channels.reportNotActive(CH, 'rid-send');
+    g().channels.reportNotActive(CH, 'rid-send-2');
+    await waitFor(() => lifecycle(mark).length >= 2 && status() === 'connected', 4_000, 'recovered');
+    await sleep(200);
+
+    // Assert
+    expect(lifecycle(mark)).toEqual(['close-session', 'start-session']);
+  });
+
+  test('When zombie signals keep coming past RESTART_MAX, then the channel is failed with the reason and restarts stop', async () => {
+    // Arrange
+    gateway({ RESTART_MAX: '2', RESTART_BACKOFF_MS: '10' });
+    await connectedChannel();
+    restoreLoginOnStart();
+    const mark = eng.routes(CH).length;
+
+    // Act: three dead browsers in a row.
+    for (let i = 1; i <= 3; i++) {
+      await engineEvent({ event: 'status-find', status: 'browserClose' });
+      if (i < 3)
+        await waitFor(() => status() === 'connected' && eng.count(CH, 'start-session') === i, 4_000, `up ${i}`);
+    }
+    await waitFor(() => status() === 'failed', 2_000, 'failed');
+    await sleep(300);
+
+    // Assert
+    expect(eng.count(CH, 'start-session')).toBe(2);
+    expect(lifecycle(mark)).toEqual(['close-session', 'start-session', 'close-session', 'start-session']);
+    expect(g().repo.get(CH)!.lastError?.code).toBe('ENGINE_PAGE_CLOSED');
+    expect(transitions().at(-1)).toMatchObject({ to: 'failed', reason: 'ENGINE_PAGE_CLOSED' });
+    expect(String(transitions().at(-1)?.cause)).toMatch(/restart budget exhausted/);
+  });
+
+  test('When every restart gets stuck, then at most RESTART_MAX start-sessions and the channel is failed with ENGINE_START_STUCK', async () => {
+    // Arrange: the browser died and every new launch hangs INITIALIZING (a locked profile with no evidence).
+    gateway({ RESTART_MAX: '2', RESTART_BACKOFF_MS: '10', ENGINE_START_DEADLINE_MS: '250' });
+    await connectedChannel();
+    eng.onStart = (s) => {
+      s.status = 'INITIALIZING';
+    };
+    const mark = eng.routes(CH).length;
+
+    // Act
+    await engineEvent({ event: 'status-find', status: 'browserClose' });
+    await waitFor(() => status() === 'failed', 6_000, 'failed');
+    await sleep(800);
+
+    // Assert
+    expect(eng.count(CH, 'start-session')).toBe(2);
+    expect(lifecycle(mark)).toEqual(['close-session', 'start-session', 'close-session', 'start-session']);
+    expect(status()).toBe('failed');
+    expect(g().repo.get(CH)!.lastError?.code).toBe('ENGINE_START_STUCK');
+  });
+
+  test('When a connected channel is healthy, then probes pass and it is never restarted, and GET /qr never touches it', async () => {
+    // Arrange
+    gateway({ LIVENESS_PROBE_INTERVAL_MS: '50' });
+    await connectedChannel();
+    const mark = eng.routes(CH).length;
+
+    // Act
+    await sleep(500);
+    const answers = await Promise.all(Array.from({ length: 10 }, () => g().api('get', `/api/channels/${CH}/qr`)));
+    await sleep(200);
+
+    // Assert
+    expect(eng.count(CH, 'check-connection-session')).toBeGreaterThanOrEqual(3);
+    expect(eng.count(CH, 'host-device')).toBeGreaterThanOrEqual(3);
+    expect(lifecycle(mark)).toEqual([]);
+    expect(status()).toBe('connected');
+    for (const res of answers) expect(res.body).toMatchObject({ success: true, status: 'CONNECTED', qr: null });
+    expect(g().logger.lines.some((l) => l.message === 'zombie detected')).toBe(false);
+  });
+});
+
+describe('GET /qr', () => {
+  test('When 100 GET /qr arrive together on a channel in QRCODE with a stale cache, then the engine gets one status-session', async () => {
+    // Arrange: a QR cached from the webhook, then aged past the freshness window.
+    gateway();
+    nock.cleanAll();
+    g().repo.create(CH, { status: 'qr_required' });
+    g().repo.tokenStore().set(CH, '$2b$10$c1tok');
+    const png = (await qrPng()).toString('base64');
+    const intake = `/engine-events/${CH}/${g().repo.get(CH)!.intakeToken}`;
+    await request(g().app).post(intake).send({ event: 'qrcode', session: CH, qrcode: png, urlcode: URLCODE });
+    clockOffset += 10_000;
+    const once = engine()
+      .get(`/api/${CH}/status-session`)
+      .times(1)
+      .delay(150)
+      .reply(200, await statusWithQr('QRCODE'));
+    const second = engine().get(`/api/${CH}/status-session`).reply(500, { message: 'a second status-session call' });
+    const server = http.createServer(g().app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    // Act
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        request(base).get(`/api/channels/${CH}/qr`).set('X-Gateway-Secret', g().config.auth.secret),
+      ),
+    ).finally(() => new Promise((resolve) => server.close(resolve)));
+
+    // Assert
+    expect(once.isDone()).toBe(true);
+    expect(second.isDone()).toBe(false);
+    expect(nock.pendingMocks()).toHaveLength(1);
+    for (const res of answers) {
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ status: 'QRCODE', qr: expect.stringMatching(/^data:image\/png;base64,/) });
+    }
+  });
+
+  test('When the engine autocloses the QR phase (status-session CLOSED with a stale QR), then disconnected with QR_EXPIRED, and the next GET /qr starts again', async () => {
+    // Arrange
+    gateway();
+    g().repo.create(CH);
+    await g().api('post', `/api/channels/${CH}/start-session`);
+    eng.session(CH).status = 'QRCODE';
+    await engineEvent({ event: 'qrcode', qrcode: (await qrPng()).toString('base64'), urlcode: URLCODE });
+    expect(status()).toBe('qr_required');
+    eng.session(CH).hadQr = true;
+    eng.session(CH).status = 'CLOSED';
+    clockOffset += 70_000;
+
+    // Act
+    const expired = await g().api('get', `/api/channels/${CH}/qr`);
+    const startsBefore = eng.count(CH, 'start-session');
+    const next = await g().api('get', `/api/channels/${CH}/qr`);
+
+    // Assert
+    expect(expired.body).toMatchObject({ status: 'CLOSED', qr: null, lastError: { code: 'QR_EXPIRED' } });
+    expect(transitions().find((t) => t.to === 'disconnected')).toMatchObject({
+      from: 'qr_required',
+      reason: 'QR_EXPIRED',
+    });
+    expect(next.body).toMatchObject({ status: 'INITIALIZING', qr: null });
+    expect(eng.count(CH, 'start-session')).toBe(startsBefore + 1);
+    expect(status()).toBe('starting');
+  });
+
+  test.each(['qrReadError', 'qrReadFail', 'browserClose'])(
+    'When status-find %s arrives while waiting for the scan, then disconnected with QR_EXPIRED and GET /qr starts again',
+    async (statusFind) => {
+      // Arrange
+      gateway();
+      g().repo.create(CH);
+      await g().api('post', `/api/channels/${CH}/start-session`);
+      eng.session(CH).status = 'QRCODE';
+      await engineEvent({ event: 'qrcode', qrcode: (await qrPng()).toString('base64'), urlcode: URLCODE });
+      eng.session(CH).status = 'CLOSED';
+
+      // Act
+      await engineEvent({ event: 'status-find', status: statusFind });
+      const afterEvent = g().repo.get(CH)!;
+      const qr = await g().api('get', `/api/channels/${CH}/qr`);
+
+      // Assert
+      expect(afterEvent).toMatchObject({ status: 'disconnected', lastError: { code: 'QR_EXPIRED' } });
+      expect(eng.count(CH, 'start-session')).toBe(2);
+      expect(eng.count(CH, 'close-session')).toBe(0);
+      expect(qr.body).toMatchObject({ status: 'INITIALIZING' });
+    },
+  );
+
+  test('When the engine flips CLOSED during the first minute of a start, then it is not final: CLOSED, INITIALIZING, QRCODE ends in qr_required', async () => {
+    // Arrange: wppconnect-server#2083, the startup disconnectedMobile flip.
+    gateway();
+    g().repo.create(CH);
+    await g().api('post', `/api/channels/${CH}/start-session`);
+    eng.session(CH).script = ['CLOSED', 'INITIALIZING', 'QRCODE'];
+
+    // Act
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await g().api('get', `/api/channels/${CH}/qr`);
+      seen.push(`${res.body.status}/${status()}`);
+    }
+
+    // Assert
+    expect(seen.slice(0, 2)).toEqual(['INITIALIZING/starting', 'INITIALIZING/starting']);
+    expect(seen[2]).toBe('QRCODE/qr_required');
+    expect(transitions().map((t) => t.to)).toEqual(['starting', 'qr_required']);
+    expect(eng.count(CH, 'start-session')).toBe(1);
+  });
+
+  test('When the engine says CLOSED after the first minute of a start, then the channel is disconnected', async () => {
+    // Arrange
+    gateway({ ENGINE_START_DEADLINE_MS: '300000' });
+    g().repo.create(CH);
+    await g().api('post', `/api/channels/${CH}/start-session`);
+    eng.session(CH).script = ['CLOSED'];
+    clockOffset += 61_000;
+
+    // Act
+    const res = await g().api('get', `/api/channels/${CH}/qr`);
+
+    // Assert
+    expect(res.body).toMatchObject({ status: 'CLOSED' });
+    expect(status()).toBe('disconnected');
+  });
+});
+
+describe('create and delete', () => {
+  function consistent(): 'deleted' | 'started' {
+    const record = g().repo.get(CH);
+    if (!record) {
+      expect(eng.session(CH).status).toBe('CLOSED');
+      return 'deleted';
+    }
+    expect(['starting', 'qr_required']).toContain(record.status);
+    expect(eng.session(CH).status).not.toBe('CLOSED');
+    return 'started';
+  }
+
+  /**
+   * The delete's engine calls (tagged with its request id, which the adapter forwards) form one block in time: no
+   * lifecycle call of the create (start-session) is in flight between the delete's first call and its last answer.
+   */
+  function expectNotInterleaved(deleteRid: string, createRid: string): void {
+    const calls = eng.calls.filter((c) => c.session === CH);
+    const mine = calls.filter((c) => c.requestId === deleteRid);
+    expect(mine.length).toBeGreaterThan(0);
+    const from = mine[0].at;
+    const to = Math.max(...mine.map((c) => c.doneAt ?? Infinity));
+    const overlapping = calls.filter(
+      (c) => c.requestId === createRid && LIFECYCLE.includes(c.route) && c.at <= to && (c.doneAt ?? Infinity) >= from,
+    );
+    expect(overlapping).toEqual([]);
+  }
+
+  test('When a DELETE arrives while a create is starting the session, then it waits, and the channel ends deleted with no engine session', async () => {
+    // Arrange
+    gateway({ CREATE_WAIT_MS: '300' });
+    eng.delayMs = 60;
+
+    // Act
+    const creating = g().api('post', '/api/channels').set('X-Request-Id', 'rid-create').send({ channel: CH });
+    const creatingDone = creating.then((r) => r);
+    await waitFor(() => eng.count(CH, 'start-session') === 1, 2_000, 'start-session sent');
+    const deleted = await g().api('delete', `/api/channels/${CH}`).set('X-Request-Id', 'rid-delete');
+    const created = await creatingDone;
+
+    // Assert
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toMatchObject({ success: true, deleted: true, verified: true });
+    expect([200, 201, 202, 404]).toContain(created.status);
+    expect(created.body.success === true || created.body.error_code === 'CHANNEL_NOT_FOUND').toBe(true);
+    expect(consistent()).toBe('deleted');
+    expectNotInterleaved('rid-delete', 'rid-create');
+    // The create's start-session answered before the delete's first call; the delete then ran as one block. (The
+    // create's wait-for-QR may still read status-session meanwhile: a disposed supervisor ignores the answer.)
+    const byDelete = eng.calls.filter((c) => c.requestId === 'rid-delete');
+    expect(byDelete.map((c) => c.route)).toEqual(['status-session', 'close-session', 'status-session']);
+    const start = eng.calls.find((c) => c.route === 'start-session')!;
+    expect(start.requestId).toBe('rid-create');
+    expect(start.doneAt).toBeLessThanOrEqual(byDelete[0].at);
+    expect(eng.count(CH, 'logout-session')).toBe(0);
+  });
+
+  test('When a create arrives while a delete is tearing the session down, then it waits and starts a fresh session afterwards', async () => {
+    // Arrange: a channel showing a QR.
+    gateway({ CREATE_WAIT_MS: '300' });
+    g().repo.create(CH, { status: 'qr_required' });
+    eng.session(CH).status = 'QRCODE';
+    eng.delayMs = 60;
+
+    // Act
+    const deleting = g()
+      .api('delete', `/api/channels/${CH}`)
+      .set('X-Request-Id', 'rid-delete')
+      .then((r) => r);
+    await waitFor(() => eng.count(CH, 'status-session') === 1, 2_000, 'delete under way');
+    const created = await g().api('post', '/api/channels').set('X-Request-Id', 'rid-create').send({ channel: CH });
+    const deleted = await deleting;
+    await waitFor(() => status() === 'starting' || status() === 'qr_required', 2_000, 'started');
+
+    // Assert
+    expect(deleted.body).toMatchObject({ success: true, deleted: true });
+    expect([200, 201, 202]).toContain(created.status);
+    const routes = eng.routes(CH);
+    const start = routes.indexOf('start-session');
+    expect(routes.slice(0, start)).toEqual(['status-session', 'close-session', 'status-session']);
+    expect(consistent()).toBe('started');
+    expectNotInterleaved('rid-delete', 'rid-create');
+    expect(eng.count(CH, 'start-session')).toBe(1);
+  });
+
+  test('When create and delete are fired together, then the engine sees them one after the other and the end state is consistent', async () => {
+    // Arrange
+    gateway({ CREATE_WAIT_MS: '300' });
+    eng.delayMs = 30;
+
+    // Act
+    const [created, deleted] = await Promise.all([
+      g().api('post', '/api/channels').set('X-Request-Id', 'rid-create').send({ channel: CH }),
+      g().api('delete', `/api/channels/${CH}`).set('X-Request-Id', 'rid-delete'),
+    ]);
+    await sleep(200);
+
+    // Assert
+    expect(created.status).not.toBe(500);
+    expect(deleted.status).toBe(200);
+    expect(['deleted', 'started']).toContain(consistent());
+    expectNotInterleaved('rid-delete', 'rid-create');
+  });
+});
+
+describe('transition log', () => {
+  test('When a channel goes through its states, then every transition is logged with the channel, the cause and the request id', async () => {
+    // Arrange
+    gateway({ ENGINE_START_DEADLINE_MS: '600', RESTART_MAX: '0' });
+    g().repo.create(CH);
+    const png = (await qrPng()).toString('base64');
+
+    // Act
+    await g().api('post', `/api/channels/${CH}/start-session`).set('X-Request-Id', 'rid-start');
+    await engineEvent({ event: 'qrcode', qrcode: png, urlcode: URLCODE }, CH, 'rid-qr');
+    await engineEvent({ event: 'status-find', status: 'qrReadError' }, CH, 'rid-expire');
+    await g().api('get', `/api/channels/${CH}/qr`).set('X-Request-Id', 'rid-qr-route');
+    await waitFor(() => status() === 'failed', 4_000, 'failed');
+
+    // Assert
+    const log = transitions();
+    expect(log.map((t) => [t.from, t.to, t.requestId])).toEqual([
+      ['disconnected', 'starting', 'rid-start'],
+      ['starting', 'qr_required', 'rid-qr'],
+      ['qr_required', 'disconnected', 'rid-expire'],
+      ['disconnected', 'starting', 'rid-qr-route'],
+      ['starting', 'failed', 'rid-qr-route'],
+    ]);
+    for (const t of log) expect(typeof t.cause).toBe('string');
+    expect(log.at(-1)?.reason).toBe('ENGINE_START_STUCK');
+  });
+});
