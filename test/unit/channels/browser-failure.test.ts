@@ -220,10 +220,10 @@ describe('browserFailureError', () => {
   });
 });
 
-describe('docs/browser-failures.md', () => {
+describe.each(['browser-failures.md', 'errors.md'])('docs/%s', (file) => {
   test('When the docs are read, then every rule id and its code appear in the classification table', () => {
     // Arrange
-    const doc = fs.readFileSync(path.join(__dirname, '../../../docs/browser-failures.md'), 'utf8');
+    const doc = fs.readFileSync(path.join(__dirname, '../../../docs', file), 'utf8');
 
     // Assert
     for (const rule of BROWSER_FAILURE_RULES) {
