@@ -78,7 +78,6 @@ async function main(): Promise<void> {
       '',
       `  Gateway:           ${url}`,
       `  Gateway secret:    ${secret}`,
-      `  Operator page:     ${url}/ui   (log in with the secret)`,
       `  Simulated engine:  ${sim.url}   (WPPConnect Server API + /_sim controls)`,
       `  Data and logs:     ${dataDir}`,
       '',
