@@ -170,7 +170,7 @@ describe('start deadline', () => {
 
   test('When a channel failed, then the next GET /qr and a later explicit start each try again', async () => {
     // Arrange
-    gateway({ ENGINE_START_DEADLINE_MS: '300', RESTART_MAX: '0' });
+    gateway({ ENGINE_START_DEADLINE_MS: '600', RESTART_MAX: '0' });
     g().repo.create(CH);
     await g().api('post', `/api/channels/${CH}/start-session`);
     await waitFor(() => status() === 'failed', 4_000, 'first failure');
@@ -422,6 +422,7 @@ describe('restart on zombie', () => {
 describe('GET /qr', () => {
   test('When 100 GET /qr arrive together on a channel in QRCODE with a stale cache, then the engine gets one status-session', async () => {
     // Arrange: a QR cached from the webhook, then aged past the freshness window.
+    const qrcodeStatus = await statusWithQr('QRCODE');
     gateway();
     nock.cleanAll();
     g().repo.create(CH, { status: 'qr_required' });
@@ -430,11 +431,7 @@ describe('GET /qr', () => {
     const intake = `/engine-events/${CH}/${g().repo.get(CH)!.intakeToken}`;
     await request(g().app).post(intake).send({ event: 'qrcode', session: CH, qrcode: png, urlcode: URLCODE });
     clockOffset += 10_000;
-    const once = engine()
-      .get(`/api/${CH}/status-session`)
-      .times(1)
-      .delay(150)
-      .reply(200, await statusWithQr('QRCODE'));
+    const once = engine().get(`/api/${CH}/status-session`).times(1).delay(150).reply(200, qrcodeStatus);
     const second = engine().get(`/api/${CH}/status-session`).reply(500, { message: 'a second status-session call' });
     const server = http.createServer(g().app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -655,7 +652,7 @@ describe('create and delete', () => {
 describe('transition log', () => {
   test('When a channel goes through its states, then every transition is logged with the channel, the cause and the request id', async () => {
     // Arrange
-    gateway({ ENGINE_START_DEADLINE_MS: '600', RESTART_MAX: '0' });
+    gateway({ ENGINE_START_DEADLINE_MS: '1200', RESTART_MAX: '0' });
     g().repo.create(CH);
     const png = (await qrPng()).toString('base64');
 

@@ -1,0 +1,585 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import nock from 'nock';
+import { WppconnectAdapter } from '../../../src/adapters/wppconnect/wppconnect-adapter';
+import { ChannelService } from '../../../src/channels/channel-service';
+import type { ChannelSupervisor } from '../../../src/channels/channel-supervisor';
+import { Mutex, SingleFlight } from '../../../src/channels/concurrency';
+import type { StartFailureDiagnostics } from '../../../src/channels/diagnostics';
+import { loadConfig } from '../../../src/config';
+import { ERROR_CATALOG } from '../../../src/errors';
+import { createMemoryLogger, createRequestContext } from '../../../src/logger';
+import { ChannelRepository } from '../../../src/store/channel-repository';
+import { openDatabase, type Db } from '../../../src/store/database';
+import { engine } from '../../helpers/engine-shapes';
+import { NockEngine } from '../../helpers/nock-engine';
+import { waitFor } from '../../helpers/processes';
+import { ENGINE_SECRET, testEnv } from '../../helpers/test-gateway';
+
+/**
+ * The supervisor state machine, built by hand around the real WPPConnect adapter (engine played by nock), with a
+ * recording event sink, counters and start-failure diagnostics, and small real timers.
+ */
+
+const CH = 'c1';
+
+interface Harness {
+  service: ChannelService;
+  repo: ChannelRepository;
+  sup: ChannelSupervisor;
+  logger: ReturnType<typeof createMemoryLogger>;
+  events: { type: string; data: Record<string, unknown> }[];
+  counted: { restarts: string[]; zombies: string[] };
+  explained: { session: string; texts: string[] }[];
+}
+
+let db: Db | undefined;
+let dataDir: string | undefined;
+let service: ChannelService | undefined;
+let eng: NockEngine;
+
+beforeAll(() => {
+  nock.disableNetConnect();
+});
+
+beforeEach(async () => {
+  eng = await new NockEngine().install();
+});
+
+afterEach(() => {
+  service?.stop();
+  service = undefined;
+  db?.close();
+  db = undefined;
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  eng.dispose();
+  nock.cleanAll();
+  expect(eng.unmatched).toEqual([]);
+});
+
+function harness(env: Record<string, string> = {}, diagnostics?: Partial<StartFailureDiagnostics>): Harness {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sup-unit-'));
+  const config = loadConfig(testEnv({ DATA_DIR: dataDir, LIVENESS_PROBE_INTERVAL_MS: '600000', ...env }));
+  const logger = createMemoryLogger();
+  db = openDatabase(dataDir);
+  const repo = new ChannelRepository(db);
+  const adapter = new WppconnectAdapter({
+    baseUrl: config.engine.baseUrl,
+    secretKey: config.engine.secretKey,
+    requestTimeoutMs: config.engine.requestTimeoutMs,
+    tokens: repo.tokenStore(),
+    logger,
+    context: createRequestContext(),
+  });
+  const events: Harness['events'] = [];
+  const counted: Harness['counted'] = { restarts: [], zombies: [] };
+  const explained: Harness['explained'] = [];
+  service = new ChannelService({
+    engine: adapter,
+    repo,
+    config,
+    logger,
+    events: { publish: (_channel, type, data) => events.push({ type, data }) },
+    counters: {
+      restart: (_channel, reason) => counted.restarts.push(reason),
+      zombie: (_channel, signal) => counted.zombies.push(signal),
+    },
+    diagnostics: {
+      explain: (session, texts) => {
+        explained.push({ session, texts: [...texts] });
+        return { code: 'ENGINE_START_STUCK', evidence: {} };
+      },
+      heal: () => [],
+      evidence: () => ({}),
+      ...diagnostics,
+    },
+  });
+  repo.create(CH);
+  repo.tokenStore().set(CH, '$2b$10$c1tok');
+  return { service, repo, sup: service.supervisor(CH), logger, events, counted, explained };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const lifecycle = () => eng.routes(CH).filter((r) => ['start-session', 'close-session', 'logout-session'].includes(r));
+
+/** Connected as after a scan: the engine says CONNECTED and posted inChat. */
+async function connect(h: Harness): Promise<void> {
+  eng.session(CH).status = 'CONNECTED';
+  await h.sup.onEngineEvent({ kind: 'status', statusFind: 'inChat', raw: 'inChat' }, 'rid-inchat');
+  expect(h.sup.status).toBe('connected');
+}
+
+/** Every start restores the saved login: the engine reports isLogged shortly after start-session. */
+function restoreOnStart(h: Harness): void {
+  eng.onStart = (s) => {
+    s.status = 'INITIALIZING';
+    setTimeout(() => {
+      s.status = 'CONNECTED';
+      void h.sup.onEngineEvent({ kind: 'status', statusFind: 'isLogged', raw: 'isLogged' });
+    }, 30).unref();
+  };
+}
+
+describe('ChannelSupervisor start deadline', () => {
+  test('When no QR or CONNECTED comes before the deadline, then diagnostics are asked with the engine texts and the channel fails with their code', async () => {
+    // Arrange
+    const h = harness({ ENGINE_START_DEADLINE_MS: '200', RESTART_MAX: '0' });
+
+    // Act
+    await h.sup.start('test', 'rid-1', { explicit: true });
+    await waitFor(() => h.sup.status === 'failed', 3_000, 'failed');
+
+    // Assert
+    expect(h.explained).toHaveLength(1);
+    expect(h.explained[0].session).toBe(CH);
+    expect(h.repo.get(CH)!.lastError).toEqual({
+      code: 'ENGINE_START_STUCK',
+      message: ERROR_CATALOG.ENGINE_START_STUCK.message,
+      hint: ERROR_CATALOG.ENGINE_START_STUCK.hint,
+    });
+    expect(h.events.filter((e) => e.type === 'session.status').map((e) => e.data.status)).toEqual([
+      'starting',
+      'failed',
+    ]);
+    expect(h.events.at(-1)?.data).toMatchObject({ status: 'failed', reason: 'ENGINE_START_STUCK' });
+  });
+
+  test('When the deadline passes, then it is noticed at the deadline, not a poll interval later', async () => {
+    // Arrange
+    const h = harness({ ENGINE_START_DEADLINE_MS: '150', RESTART_MAX: '0' });
+    const started = Date.now();
+
+    // Act
+    await h.sup.start('test', undefined, { explicit: true });
+    await waitFor(() => h.sup.status === 'failed', 3_000, 'failed');
+
+    // Assert: the engine is polled every 2 s while starting; the deadline must not wait for that.
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  test('When diagnostics find a Code 21 line, then lastError is BROWSER_PROFILE_LOCKED and the restart heals between close and start', async () => {
+    // Arrange
+    const heals: string[] = [];
+    const h = harness(
+      { ENGINE_START_DEADLINE_MS: '150', RESTART_MAX: '1', RESTART_BACKOFF_MS: '5' },
+      {
+        explain: () => ({
+          code: 'BROWSER_PROFILE_LOCKED',
+          matched: 'Failed to launch the browser process:  Code: 21',
+          evidence: {},
+        }),
+        heal: (session) => {
+          heals.push(`${session} after ${eng.routes(CH).at(-1)}`);
+          return ['removed userDataDir/c1/SingletonLock (otherhost-12345)'];
+        },
+      },
+    );
+
+    // Act
+    await h.sup.start('test', undefined, { explicit: true });
+    await waitFor(() => h.sup.status === 'failed', 3_000, 'failed');
+
+    // Assert
+    expect(lifecycle()).toEqual(['start-session', 'close-session', 'start-session']);
+    expect(heals).toEqual(['c1 after close-session']);
+    expect(h.repo.get(CH)!.lastError).toMatchObject({
+      code: 'BROWSER_PROFILE_LOCKED',
+      hint: ERROR_CATALOG.BROWSER_PROFILE_LOCKED.hint,
+    });
+    expect(h.counted.restarts).toEqual(['BROWSER_PROFILE_LOCKED']);
+    expect(h.logger.lines.find((l) => l.message === 'profile lock healed')?.meta).toMatchObject({
+      channel: CH,
+      action: 'removed userDataDir/c1/SingletonLock (otherhost-12345)',
+    });
+  });
+
+  test('When restarts keep getting stuck, then they back off exponentially and stop at RESTART_MAX', async () => {
+    // Arrange
+    const h = harness({ ENGINE_START_DEADLINE_MS: '100', RESTART_MAX: '3', RESTART_BACKOFF_MS: '60' });
+
+    // Act
+    await h.sup.start('test', undefined, { explicit: true });
+    await waitFor(() => h.sup.status === 'failed', 6_000, 'failed');
+    await sleep(300);
+
+    // Assert: 1 start + 3 restarts, each restart waiting 60·2^n ms after its deadline.
+    const starts = eng.calls.filter((c) => c.route === 'start-session').map((c) => c.at);
+    expect(starts).toHaveLength(4);
+    for (let n = 1; n < starts.length; n++) {
+      expect(starts[n] - starts[n - 1]).toBeGreaterThanOrEqual(100 + 60 * 2 ** (n - 1) - 5);
+    }
+    expect(h.counted.restarts).toEqual(['ENGINE_START_STUCK', 'ENGINE_START_STUCK', 'ENGINE_START_STUCK']);
+    expect(h.events.filter((e) => e.type === 'channel.degraded')).toHaveLength(3);
+    expect(eng.count(CH, 'logout-session')).toBe(0);
+  });
+
+  test('When start-session itself fails, then the channel is disconnected with the engine error and the caller sees it', async () => {
+    // Arrange
+    const h = harness();
+    nock.cleanAll();
+    engine().post(`/api/${CH}/start-session`).reply(401, { message: 'Unauthorized' });
+    engine().post(`/api/${CH}/${ENGINE_SECRET}/generate-token`).reply(400, { message: 'The token is incorrect' });
+
+    // Act
+    const outcome = await h.sup.start('test', 'rid-x', { explicit: true }).catch((error: unknown) => error);
+
+    // Assert
+    expect(outcome).toMatchObject({ code: 'ENGINE_AUTH_FAILED' });
+    expect(h.repo.get(CH)).toMatchObject({ status: 'disconnected', lastError: { code: 'ENGINE_AUTH_FAILED' } });
+    expect(nock.isDone()).toBe(true);
+  });
+});
+
+describe('ChannelSupervisor zombies', () => {
+  test('When our own close-session makes the engine echo closesession and browserClose, then they do not flip the channel', async () => {
+    // Arrange
+    const h = harness();
+    await connect(h);
+    restoreOnStart(h);
+    eng.onClose = async () => {
+      await h.sup.onEngineEvent({ kind: 'session-closed', reason: 'closesession' });
+      await h.sup.onEngineEvent({ kind: 'status', statusFind: 'browserClose', raw: 'browserClose' });
+    };
+
+    // Act
+    await h.sup.restart('operator', 'rid-restart');
+    await waitFor(() => h.sup.status === 'connected', 2_000, 'connected');
+
+    // Assert
+    expect(lifecycle()).toEqual(['close-session', 'start-session']);
+    expect(
+      h.logger.lines.filter((l) => l.message === 'engine event ignored during a lifecycle operation'),
+    ).toHaveLength(2);
+    expect(h.counted.zombies).toEqual([]);
+    expect(h.counted.restarts).toEqual([]);
+  });
+
+  test('When an explicit restart is asked, then it is not counted against the budget and resets it', async () => {
+    // Arrange
+    const h = harness({ RESTART_MAX: '1' });
+    await connect(h);
+    restoreOnStart(h);
+    h.sup.reportNotActive('rid-z1');
+    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
+
+    // Act
+    await h.sup.restart('operator');
+    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 2, 2_000, 'restarted');
+    h.sup.reportNotActive('rid-z2');
+    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 3, 2_000, 'recovered');
+
+    // Assert: the budget of 1 was spent on the first zombie, refilled by the operator's restart.
+    expect(h.counted.restarts).toEqual(['ENGINE_PAGE_CLOSED', 'ENGINE_PAGE_CLOSED']);
+    expect(eng.count(CH, 'logout-session')).toBe(0);
+    expect(h.events.filter((e) => e.type === 'channel.recovered').length).toBeGreaterThanOrEqual(2);
+  });
+
+  test('When many zombie signals arrive at once, then they coalesce into one restart', async () => {
+    // Arrange
+    const h = harness();
+    await connect(h);
+    restoreOnStart(h);
+    eng.session(CH).pageAlive = false;
+
+    // Act
+    h.sup.reportNotActive('a');
+    void h.sup.onEngineEvent({ kind: 'status', statusFind: 'browserClose', raw: 'browserClose' });
+    h.sup.reportNotActive('b');
+    await Promise.all([h.sup.checkLiveness(), h.sup.checkLiveness()]);
+    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
+    await sleep(150);
+
+    // Assert
+    expect(lifecycle()).toEqual(['close-session', 'start-session']);
+  });
+
+  test('When the phone unlinks the device (disconnectedMobile), then disconnected without a restart', async () => {
+    // Arrange
+    const h = harness();
+    await connect(h);
+
+    // Act
+    await h.sup.onEngineEvent({ kind: 'status', statusFind: 'disconnectedMobile', raw: 'disconnectedMobile' });
+    await sleep(100);
+
+    // Assert
+    expect(h.repo.get(CH)).toMatchObject({ status: 'disconnected', lastError: { code: 'SESSION_DISCONNECTED' } });
+    expect(lifecycle()).toEqual([]);
+  });
+
+  test('When the engine itself is unreachable during a liveness probe, then the channel is not restarted', async () => {
+    // Arrange
+    const h = harness({ LIVENESS_PROBE_TIMEOUT_MS: '400' });
+    await connect(h);
+    nock.cleanAll();
+    engine()
+      .get(`/api/${CH}/check-connection-session`)
+      .times(3)
+      .replyWithError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    engine()
+      .get('/healthz')
+      .optionally()
+      .replyWithError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+
+    // Act
+    await h.sup.checkLiveness('rid-probe');
+
+    // Assert
+    expect(h.sup.status).toBe('connected');
+    expect(h.counted.zombies).toEqual([]);
+    expect(eng.calls).toEqual([]);
+  });
+
+  test('When host-device hangs past the probe timeout while the engine answers, then it is a zombie and restarted', async () => {
+    // Arrange: page alive for check-connection, but WhatsApp calls hang (wppconnect-engine.md §3.5(3)).
+    const h = harness({ LIVENESS_PROBE_TIMEOUT_MS: '200' });
+    await connect(h);
+    restoreOnStart(h);
+    eng.session(CH).hostHangMs = 600;
+
+    // Act
+    await h.sup.checkLiveness('rid-probe');
+    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
+
+    // Assert
+    expect(h.counted.zombies).toEqual(['liveness probe failed: ENGINE_TIMEOUT']);
+    expect(eng.routes('')).toContain('healthz');
+    expect(lifecycle()).toEqual(['close-session', 'start-session']);
+  });
+
+  test('When a liveness probe finds a dead page, then one zombie is counted and one restart runs', async () => {
+    // Arrange
+    const h = harness();
+    await connect(h);
+    restoreOnStart(h);
+    eng.session(CH).pageAlive = false;
+
+    // Act
+    await Promise.all(Array.from({ length: 10 }, () => h.sup.checkLiveness('rid-probe')));
+    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
+
+    // Assert
+    expect(eng.count(CH, 'check-connection-session')).toBe(1);
+    expect(h.counted.zombies).toEqual(['check-connection-session false']);
+    expect(lifecycle()).toEqual(['close-session', 'start-session']);
+  });
+
+  test('When the restart start-session keeps failing, then the deadline retries within the budget and the channel fails', async () => {
+    // Arrange
+    const h = harness({ RESTART_MAX: '2', RESTART_BACKOFF_MS: '5', ENGINE_START_DEADLINE_MS: '150' });
+    await connect(h);
+    nock.cleanAll();
+    const starts = engine()
+      .post(`/api/${CH}/start-session`)
+      .times(2)
+      .reply(500, { status: 'error', message: 'Error starting session' });
+    engine()
+      .post(`/api/${CH}/close-session`)
+      .times(2)
+      .reply(200, { status: true, message: 'Session successfully closed' });
+    engine().get(`/api/${CH}/status-session`).optionally().times(20).reply(200, { status: 'CLOSED', qrcode: null });
+
+    // Act
+    h.sup.reportNotActive('rid-send');
+    await waitFor(() => h.sup.status === 'failed', 3_000, 'failed');
+    await sleep(300);
+
+    // Assert
+    expect(starts.isDone()).toBe(true);
+    expect(h.counted.restarts).toEqual(['ENGINE_PAGE_CLOSED', 'ENGINE_START_STUCK']);
+    expect(h.explained.at(-1)?.texts.join(' ')).toContain('Error starting session');
+    expect(h.logger.lines.filter((l) => l.message === 'start-session failed during recovery')).toHaveLength(2);
+    expect(h.repo.get(CH)!.lastError?.code).toBe('ENGINE_START_STUCK');
+  });
+
+  test('When browserClose arrives while a start is in progress, then the start is retried once', async () => {
+    // Arrange
+    const h = harness();
+    await h.sup.start('test', 'rid-start', { explicit: true });
+
+    // Act
+    await h.sup.onEngineEvent({ kind: 'status', statusFind: 'browserClose', raw: 'browserClose' }, 'rid-bc');
+    await waitFor(() => eng.count(CH, 'start-session') === 2, 2_000, 'restarted');
+
+    // Assert
+    expect(lifecycle()).toEqual(['start-session', 'close-session', 'start-session']);
+    expect(h.counted.restarts).toEqual(['ENGINE_PAGE_CLOSED']);
+    expect(h.sup.status).toBe('starting');
+  });
+
+  test('When the engine posts closesession on its own while connected, then the channel is disconnected', async () => {
+    // Arrange
+    const h = harness();
+    await connect(h);
+
+    // Act
+    await h.sup.onEngineEvent({ kind: 'session-closed', reason: 'closesession' }, 'rid-closed');
+
+    // Assert
+    expect(h.repo.get(CH)).toMatchObject({ status: 'disconnected', engineStatus: 'CLOSED' });
+    expect(lifecycle()).toEqual([]);
+  });
+
+  test('When a channel is not connected, then a "não está ativa" report is not a zombie', async () => {
+    // Arrange
+    const h = harness();
+
+    // Act
+    h.sup.reportNotActive('rid');
+    await sleep(50);
+
+    // Assert
+    expect(h.counted.zombies).toEqual([]);
+    expect(lifecycle()).toEqual([]);
+  });
+});
+
+describe('ChannelSupervisor single-flight and lifecycle', () => {
+  test('When 50 starts arrive together, then the engine gets one start-session', async () => {
+    // Arrange
+    const h = harness();
+    eng.delayMs = 50;
+
+    // Act
+    await Promise.all(Array.from({ length: 50 }, (_, i) => h.sup.start(`caller ${i}`, `rid-${i}`)));
+
+    // Assert
+    expect(eng.count(CH, 'start-session')).toBe(1);
+    expect(h.sup.status).toBe('starting');
+  });
+
+  test('When 50 refreshes arrive together, then the engine gets one status-session', async () => {
+    // Arrange
+    const h = harness();
+    eng.session(CH).status = 'QRCODE';
+    eng.delayMs = 50;
+
+    // Act
+    await Promise.all(Array.from({ length: 50 }, () => h.sup.refresh()));
+
+    // Assert
+    expect(eng.count(CH, 'status-session')).toBe(1);
+    expect(h.sup.answer()).toMatchObject({ status: 'QRCODE', qr: expect.stringMatching(/^data:image\/png/) });
+    expect(h.events.filter((e) => e.type === 'qr.update')).toHaveLength(1);
+  });
+
+  test('When a poll finds the engine CONNECTED (a login restored without a webhook), then the channel is connected', async () => {
+    // Arrange
+    const h = harness();
+    eng.onStart = (s) => {
+      s.status = 'CONNECTED';
+    };
+    await h.sup.start('test', 'rid-start', { explicit: true });
+
+    // Act
+    const answer = await h.sup.qrAnswer('rid-qr', 2_000);
+
+    // Assert
+    expect(answer).toMatchObject({ status: 'CONNECTED', qr: null });
+    expect(h.repo.get(CH)).toMatchObject({ status: 'connected', engineStatus: 'CONNECTED', lastError: null });
+  });
+
+  test('When a poll finds the engine INITIALIZING again after a QR, then the channel is starting with a fresh deadline', async () => {
+    // Arrange
+    const h = harness();
+    eng.session(CH).status = 'QRCODE';
+    await h.sup.refresh();
+    expect(h.sup.status).toBe('qr_required');
+    eng.session(CH).status = 'INITIALIZING';
+
+    // Act
+    await h.sup.refresh('rid-poll');
+
+    // Assert
+    expect(h.sup.status).toBe('starting');
+    expect(h.sup.answer()).toMatchObject({ status: 'INITIALIZING', qr: null });
+  });
+
+  test('When the supervisor is disposed, then its timers stop and it calls the engine no more', async () => {
+    // Arrange
+    const h = harness({ LIVENESS_PROBE_INTERVAL_MS: '30' });
+    await connect(h);
+    await sleep(100);
+
+    // Act
+    h.sup.dispose();
+    const calls = eng.calls.length;
+    await sleep(150);
+
+    // Assert
+    expect(calls).toBeGreaterThan(0);
+    expect(eng.calls.length).toBe(calls);
+  });
+
+  test('When a transition happens, then it is logged with the channel, from, to, cause, request id and reason', async () => {
+    // Arrange
+    const h = harness();
+    await connect(h);
+
+    // Act
+    await h.sup.onEngineEvent({ kind: 'status', statusFind: 'disconnectedMobile', raw: 'x' }, 'rid-unlink');
+
+    // Assert
+    const lines = h.logger.lines.filter((l) => l.message === 'channel transition').map((l) => l.meta);
+    expect(lines).toEqual([
+      expect.objectContaining({ channel: CH, from: 'disconnected', to: 'connected', requestId: 'rid-inchat' }),
+      expect.objectContaining({
+        channel: CH,
+        from: 'connected',
+        to: 'disconnected',
+        cause: 'phone unlinked the device (disconnectedMobile)',
+        requestId: 'rid-unlink',
+        reason: 'SESSION_DISCONNECTED',
+      }),
+    ]);
+  });
+});
+
+describe('concurrency primitives', () => {
+  test('When work is queued on a Mutex, then each runs after the previous one settled, even a failed one', async () => {
+    // Arrange
+    const mutex = new Mutex();
+    const order: string[] = [];
+    const job =
+      (name: string, ms: number, fail = false) =>
+      async () => {
+        order.push(`${name}:start`);
+        await sleep(ms);
+        order.push(`${name}:end`);
+        if (fail) throw new Error(name);
+      };
+
+    // Act
+    const results = await Promise.allSettled([
+      mutex.run(job('a', 30, true)),
+      mutex.run(job('b', 5)),
+      mutex.run(job('c', 1)),
+    ]);
+
+    // Assert
+    expect(order).toEqual(['a:start', 'a:end', 'b:start', 'b:end', 'c:start', 'c:end']);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
+    expect(mutex.busy).toBe(false);
+  });
+
+  test('When a SingleFlight call settles, then the next call runs afresh', async () => {
+    // Arrange
+    const flights = new SingleFlight();
+    let runs = 0;
+    const work = async () => {
+      runs++;
+      await sleep(10);
+      return runs;
+    };
+
+    // Act
+    const first = await Promise.all([flights.run('k', work), flights.run('k', work)]);
+    const second = await flights.run('k', work);
+
+    // Assert
+    expect(first).toEqual([1, 1]);
+    expect(second).toBe(2);
+    expect(flights.has('k')).toBe(false);
+  });
+});
