@@ -52,9 +52,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', 'loopback');
 
   app.use(requestIdMiddleware(deps.context));
-  app.use((_req, res, next) => {
+  app.use((_req, _res, next) => {
     if (deps.lifecycle.draining) throw new GatewayError('SHUTTING_DOWN');
-    res.on('finish', () => undefined);
     next();
   });
   if (deps.observe) app.use(deps.observe);

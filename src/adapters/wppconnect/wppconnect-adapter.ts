@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { GatewayError } from '../../errors';
-import type { Logger, RequestContext } from '../../logger';
 import type {
   CallOptions,
   ContactIds,
@@ -15,7 +14,6 @@ import type {
   SendTarget,
   SessionState,
   StartSessionInput,
-  TokenStore,
 } from '../engine-adapter';
 import { base64PngToDataUrl, normalizeQr, pngToDataUrl, renderUrlcode } from './qr';
 import {
@@ -25,17 +23,11 @@ import {
   type EngineResponse,
   parseBody,
   WppconnectClient,
+  type WppconnectClientOptions,
 } from './wppconnect-client';
 
-export interface WppconnectAdapterOptions {
-  baseUrl: string;
-  secretKey: string;
-  /** Per-attempt timeout for engine calls. @default 10000 */
-  requestTimeoutMs: number;
-  tokens: TokenStore;
-  logger: Logger;
-  context?: RequestContext;
-}
+/** The adapter needs exactly what its HTTP client needs. */
+export type WppconnectAdapterOptions = WppconnectClientOptions;
 
 const NOT_ACTIVE_RE = /não está ativa|nao esta ativa|not active/i;
 const NUMBER_MISSING_RE = /O número .* não existe|does not exist|não existe/i;
@@ -386,7 +378,7 @@ export class WppconnectAdapter implements EngineAdapter {
     const phoneNumber = body.phoneNumber as Record<string, unknown> | undefined;
     const user = typeof phoneNumber?.user === 'string' ? phoneNumber.user : serializedId(phoneNumber)?.split('@')[0];
     if (!user) return null;
-    const lid = serializedId(body.lid) ?? (typeof body.lid === 'object' ? null : null);
+    const lid = serializedId(body.lid);
     return { phone: user.replace(/\D/g, ''), lid };
   }
 
