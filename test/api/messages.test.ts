@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +16,7 @@ import { createMessageService } from '../../src/messages/send-message';
 import { createMediaRouter } from '../../src/routes/media-router';
 import { createMessagesRouter } from '../../src/routes/messages-router';
 import { openDatabase, type Db } from '../../src/store/database';
+import { makeWebmClip } from '../helpers/media-fixtures';
 
 const ENGINE = 'http://engine.test';
 const CH = 'pixel12digital';
@@ -150,20 +150,7 @@ beforeAll(() => {
   nock.disableNetConnect();
   nock.enableNetConnect('127.0.0.1');
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-messages-api-'));
-  const file = path.join(workDir, 'clip.webm');
-  execFileSync(FFMPEG, [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:duration=1',
-    '-c:a',
-    'libopus',
-    file,
-  ]);
-  webm = fs.readFileSync(file);
+  webm = makeWebmClip(FFMPEG);
 });
 
 afterAll(() => {

@@ -1,10 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import nock from 'nock';
 import { engine, mockToken, shapes } from '../helpers/engine-shapes';
 import { buildTestGateway, type TestGateway } from '../helpers/test-gateway';
+import { makeWebmClip } from '../helpers/media-fixtures';
 
 const CH = 'pixel12digital';
 const OGG = Buffer.concat([Buffer.from('OggS'), Buffer.alloc(3000, 1)]).toString('base64');
@@ -28,22 +25,7 @@ let webm: string;
 beforeAll(() => {
   nock.disableNetConnect();
   nock.enableNetConnect('127.0.0.1');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-webm-'));
-  const file = path.join(dir, 'clip.webm');
-  execFileSync('ffmpeg', [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:duration=1',
-    '-c:a',
-    'libopus',
-    file,
-  ]);
-  webm = fs.readFileSync(file).toString('base64');
-  fs.rmSync(dir, { recursive: true, force: true });
+  webm = makeWebmClip().toString('base64');
 });
 
 describe('POST /api/messages', () => {

@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { convertWebmToOgg } from '../../../src/messages/audio-convert';
 import { createMemoryLogger } from '../../../src/logger';
+import { makeWebmClip } from '../../helpers/media-fixtures';
 
 /** Real ffmpeg (FFMPEG_PATH or the one on PATH; `.ci/run` installs it). */
 const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
@@ -13,20 +13,7 @@ let webm: Buffer;
 
 beforeAll(() => {
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-audio-test-'));
-  const file = path.join(workDir, 'clip.webm');
-  execFileSync(FFMPEG, [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:duration=1',
-    '-c:a',
-    'libopus',
-    file,
-  ]);
-  webm = fs.readFileSync(file);
+  webm = makeWebmClip(FFMPEG);
 });
 
 afterAll(() => fs.rmSync(workDir, { recursive: true, force: true }));
