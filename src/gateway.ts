@@ -10,6 +10,7 @@ import { createIdempotency } from './messages/idempotency';
 import { createMessageService } from './messages/send-message';
 import { createMediaRouter } from './routes/media-router';
 import { createMessagesRouter } from './routes/messages-router';
+import { createOpenApiRouter } from './routes/openapi-router';
 import { createChannelEventRoutes, createWebhookRoutes } from './routes/webhook-routes';
 import type { Config } from './config';
 import type { Logger, RequestContext } from './logger';
@@ -99,6 +100,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       createChannelEventRoutes({ pipeline, resolveChannel }),
       createMessagesRouter({ messages, logger }),
       createMediaRouter({ engine, channels }),
+      createOpenApiRouter({ version: GATEWAY_VERSION }),
     ],
   });
   return {
