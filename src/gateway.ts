@@ -8,8 +8,10 @@ import type { StartFailureDiagnostics } from './channels/diagnostics';
 import { EventPipeline } from './events/event-pipeline';
 import { createIdempotency } from './messages/idempotency';
 import { createMessageService } from './messages/send-message';
+import { GatewayMetrics } from './metrics/metrics';
 import { createMediaRouter } from './routes/media-router';
 import { createMessagesRouter } from './routes/messages-router';
+import { createMetricsRouter } from './routes/metrics-router';
 import { createOpenApiRouter } from './routes/openapi-router';
 import { createChannelEventRoutes, createWebhookRoutes } from './routes/webhook-routes';
 import type { Config } from './config';
@@ -35,6 +37,7 @@ export interface Gateway {
   channels: ChannelService;
   repo: ChannelRepository;
   pipeline: EventPipeline;
+  metrics: GatewayMetrics;
   lifecycle: Lifecycle;
   /** Background work: adoption, supervisors, the outbox worker. */
   start(): Promise<void>;
@@ -56,18 +59,33 @@ export function buildGateway(options: GatewayOptions): Gateway {
     logger: logger.child({ component: 'engine' }),
     context,
   });
-  const pipeline = new EventPipeline({ db, config, logger: logger.child({ component: 'events' }), now });
-  const channels = new ChannelService({
+  // Sources are read at scrape time, after everything below exists.
+  const metrics: GatewayMetrics = new GatewayMetrics({
+    channelStatuses: (): string[] => channels.list().map((c) => c.status),
+    outboxStats: () => pipeline.stats(),
+  });
+  const pipeline = new EventPipeline({
+    db,
+    config,
+    logger: logger.child({ component: 'events' }),
+    now,
+    onOutcome: (outcome) => metrics.delivery(outcome),
+  });
+  const channels: ChannelService = new ChannelService({
     engine,
     repo,
     events: pipeline,
     config,
     logger: logger.child({ component: 'channels' }),
     now,
+    counters: metrics.counters(),
     diagnostics:
       options.diagnostics ?? createBrowserFailureDiagnostics(config, logger.child({ component: 'diagnostics' })),
   });
-  engine.onCall((record) => channels.recordEngineCall(record));
+  engine.onCall((record) => {
+    channels.recordEngineCall(record);
+    metrics.engineCall(record);
+  });
   const resolveChannel = (id: string) => channels.resolve(id);
   const messages = createMessageService({
     engine,
@@ -89,6 +107,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     startedAt: now(),
     lifecycle,
     pipeline,
+    observe: metrics.observeRequests(),
+    rootRouters: [createMetricsRouter({ metrics, secret: config.auth.secret })],
     registerChannelWebhook: (channelId, webhook) => pipeline.registerChannelWebhook(channelId, webhook, 'create'),
     webhookUrlOf: (channelId) =>
       (
@@ -110,6 +130,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     channels,
     repo,
     pipeline,
+    metrics,
     lifecycle,
     async start() {
       pipeline.start();

@@ -1,0 +1,162 @@
+import type { RequestHandler } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EngineCallRecord } from '../adapters/wppconnect/wppconnect-client';
+import type { SupervisorCounters } from '../channels/channel-supervisor';
+import type { DeliveryOutcome } from '../events/webhook-worker';
+
+export interface MetricsSources {
+  /** Channel statuses from our own state (never an engine call per scrape). */
+  channelStatuses(): string[];
+  outboxStats(): { depth: number; oldestPendingAgeMs: number | null; dead: number };
+}
+
+const CHANNEL_STATES = ['connected', 'qr_required', 'starting', 'disconnected', 'failed'] as const;
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * Prometheus metrics on a registry owned by this gateway instance (no prom-client global registry, house
+ * style H5: two gateways in one test process do not share counters). Label values are bounded: routes are
+ * Express route templates, engine routes are our fixed route names, reasons are catalog codes.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  private readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  private readonly engineDuration: Histogram<'route' | 'outcome'>;
+  private readonly restarts: Counter<'channel' | 'reason'>;
+  private readonly zombies: Counter<'channel' | 'signal'>;
+  private readonly deliveries: Counter<'outcome'>;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'wppgw_' });
+    this.httpRequests = new Counter({
+      name: 'wppgw_http_requests_total',
+      help: 'HTTP requests answered, by method, route template and status code',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.httpDuration = new Histogram({
+      name: 'wppgw_http_request_duration_seconds',
+      help: 'HTTP request latency, by method, route template and status code',
+      labelNames: ['method', 'route', 'status'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.engineDuration = new Histogram({
+      name: 'wppgw_engine_call_duration_seconds',
+      help: 'WPPConnect API call latency, by engine route and outcome (ok, http-error, unreachable, timeout, auth-failed)',
+      labelNames: ['route', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.restarts = new Counter({
+      name: 'wppgw_channel_restarts_total',
+      help: 'Automatic channel restarts (close, heal, start), by channel and reason code',
+      labelNames: ['channel', 'reason'],
+      registers,
+    });
+    this.zombies = new Counter({
+      name: 'wppgw_zombie_detections_total',
+      help: 'Connected-but-dead sessions detected, by channel and signal',
+      labelNames: ['channel', 'signal'],
+      registers,
+    });
+    this.deliveries = new Counter({
+      name: 'wppgw_webhook_deliveries_total',
+      help: 'Webhook delivery attempts, by outcome (delivered, retry, dead, paused)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    new Gauge({
+      name: 'wppgw_channels',
+      help: 'Channels by status (from the gateway state)',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const counts = new Map<string, number>(CHANNEL_STATES.map((s) => [s, 0]));
+        for (const status of sources.channelStatuses()) counts.set(status, (counts.get(status) ?? 0) + 1);
+        for (const [state, n] of counts) this.set({ state }, n);
+      },
+    });
+    // One read of the outbox per scrape feeds the three outbox gauges.
+    let snapshot: ReturnType<MetricsSources['outboxStats']> | null = null;
+    const read = () => (snapshot ??= sources.outboxStats());
+    new Gauge({
+      name: 'wppgw_outbox_pending',
+      help: 'Webhook deliveries waiting in the durable outbox',
+      registers,
+      collect() {
+        snapshot = null;
+        this.set(read().depth);
+      },
+    });
+    new Gauge({
+      name: 'wppgw_outbox_oldest_pending_age_seconds',
+      help: 'Age of the oldest pending webhook delivery (0 when none)',
+      registers,
+      collect() {
+        this.set((read().oldestPendingAgeMs ?? 0) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'wppgw_outbox_dead',
+      help: 'Dead-lettered webhook deliveries (replay with POST /api/webhooks/deliveries/:id/replay)',
+      registers,
+      collect() {
+        this.set(read().dead);
+      },
+    });
+  }
+
+  /** Express middleware: counts and times every request once it has finished, by its route template. */
+  observeRequests(): RequestHandler {
+    return (req, res, next) => {
+      const end = this.httpDuration.startTimer();
+      // The route template is taken when the router matches (req.baseUrl is the mount path then): once an error
+      // leaves the router, Express restores baseUrl and "/api/channels/:id" would read "/channels/:id".
+      let matched: string | undefined;
+      let current: unknown;
+      Object.defineProperty(req, 'route', {
+        configurable: true,
+        enumerable: true,
+        get: () => current,
+        set: (value: { path?: unknown } | undefined) => {
+          current = value;
+          if (typeof value?.path === 'string') matched = `${req.baseUrl}${value.path}`;
+        },
+      });
+      res.once('finish', () => {
+        // No match → one bucket, so scanners probing random paths cannot blow up the label set.
+        const labels = { method: req.method, route: matched ?? 'unmatched', status: String(res.statusCode) };
+        this.httpRequests.inc(labels);
+        end(labels);
+      });
+      next();
+    };
+  }
+
+  engineCall(record: EngineCallRecord): void {
+    this.engineDuration.observe({ route: record.route, outcome: record.outcome }, record.durationMs / 1000);
+  }
+
+  delivery(outcome: DeliveryOutcome): void {
+    this.deliveries.inc({ outcome });
+  }
+
+  /** Supervisor hooks. A zombie signal can carry an error text after ':'; only its kind becomes a label. */
+  counters(): SupervisorCounters {
+    return {
+      restart: (channel, reason) => this.restarts.inc({ channel, reason }),
+      zombie: (channel, signal) => this.zombies.inc({ channel, signal: signal.split(':')[0].trim() }),
+    };
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
