@@ -13,6 +13,7 @@ import { type ChannelWebhookRequest, createChannelsRouter } from './routes/chann
 import { createEngineEventsRouter, type EngineEventIngest } from './routes/engine-events-router';
 import { createApiHealthRouter, createPublicHealthRouter } from './routes/health-router';
 import type { ChannelRepository } from './store/channel-repository';
+import type { CookieSessions } from './middleware/auth-middleware';
 
 export interface Lifecycle {
   /** Set when SIGINT/SIGTERM arrived: new requests get 503 SHUTTING_DOWN while in-flight ones drain. */
@@ -38,6 +39,8 @@ export interface AppDeps {
   rootRouters?: Router[];
   /** Per-request hook (metrics). */
   observe?: RequestHandler;
+  /** The operator page's cookie sessions, also accepted by /api (see auth-middleware.ts). */
+  uiSessions?: CookieSessions;
 }
 
 /**
@@ -80,7 +83,7 @@ export function createApp(deps: AppDeps): Express {
   );
 
   const api = express.Router();
-  api.use(authMiddleware(config.auth.secret));
+  api.use(authMiddleware(config.auth.secret, deps.uiSessions));
   api.use(deadlineMiddleware(config.channels.routeDeadlineMs, logger));
   api.use(
     createApiHealthRouter({

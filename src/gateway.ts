@@ -17,6 +17,8 @@ import { createChannelEventRoutes, createWebhookRoutes } from './routes/webhook-
 import type { Config } from './config';
 import type { Logger, RequestContext } from './logger';
 import { ChannelRepository } from './store/channel-repository';
+import { createUiRouter } from './ui/ui-router';
+import { UiSessions } from './ui/ui-session';
 import { type Db, openDatabase } from './store/database';
 
 export const GATEWAY_VERSION = '0.1.0';
@@ -96,6 +98,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     now,
   });
   const lifecycle: Lifecycle = { draining: false };
+  const uiSessions = new UiSessions(config.auth.secret, now);
   const app = createApp({
     config,
     engine,
@@ -108,7 +111,17 @@ export function buildGateway(options: GatewayOptions): Gateway {
     lifecycle,
     pipeline,
     observe: metrics.observeRequests(),
-    rootRouters: [createMetricsRouter({ metrics, secret: config.auth.secret })],
+    rootRouters: [
+      createMetricsRouter({ metrics, secret: config.auth.secret }),
+      createUiRouter({
+        channels,
+        sessions: uiSessions,
+        secret: config.auth.secret,
+        version: GATEWAY_VERSION,
+        logger: logger.child({ component: 'ui' }),
+      }),
+    ],
+    uiSessions,
     registerChannelWebhook: (channelId, webhook) => pipeline.registerChannelWebhook(channelId, webhook, 'create'),
     webhookUrlOf: (channelId) =>
       (

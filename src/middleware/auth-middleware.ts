@@ -9,13 +9,28 @@ export function safeEqual(a: string, b: string): boolean {
   return crypto.timingSafeEqual(ha, hb) && a.length === b.length;
 }
 
+/** The operator page's session check (src/ui/ui-session.ts); absent when the UI is not mounted. */
+export interface CookieSessions {
+  fromRequest(req: Parameters<RequestHandler>[0]): boolean;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /**
  * `X-Gateway-Secret` on every /api route. The 401 is JSON and carries no WWW-Authenticate header: the Hub
  * tells an nginx Basic-auth 401 from an application 401 by that header (hub-contract.md §1.4, §1.5).
+ * The operator page's HttpOnly cookie is accepted too; for writes only with `X-Gateway-UI` (CSRF: a
+ * cross-site form cannot send a custom header, and no CORS is ever granted).
  */
-export function authMiddleware(secret: string): RequestHandler {
+export function authMiddleware(secret: string, ui?: CookieSessions): RequestHandler {
   return (req, _res, next) => {
     const given = req.get('x-gateway-secret');
+    if (!given && ui?.fromRequest(req)) {
+      if (!SAFE_METHODS.has(req.method) && !req.get('x-gateway-ui'))
+        throw new GatewayError('UNAUTHORIZED', { message: 'A cookie session needs the X-Gateway-UI header to write' });
+      next();
+      return;
+    }
     if (!given) throw new GatewayError('UNAUTHORIZED', { message: 'Missing X-Gateway-Secret header' });
     if (!safeEqual(given, secret))
       throw new GatewayError('UNAUTHORIZED', { message: 'Invalid X-Gateway-Secret header' });
