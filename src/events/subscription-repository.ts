@@ -58,6 +58,12 @@ export function validateWebhookUrl(url: string): string {
   return parsed.toString();
 }
 
+/** What setForChannel would refuse, checked up front (create validates its webhook before starting a session). */
+export function validateSubscription(input: SubscriptionInput, source: 'api' | 'create' = 'api'): void {
+  validateWebhookUrl(input.url);
+  validateEvents(input.events, source === 'create' ? ['qr.update', 'session.status'] : DEFAULT_EVENTS);
+}
+
 function validateEvents(events: string[] | undefined, fallback: readonly string[]): string[] {
   const list = events && events.length ? events : [...fallback];
   const unknown = list.filter((e) => e !== '*' && !KNOWN_EVENTS.includes(e));

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ChannelService } from '../channels/channel-service';
 import type { Config } from '../config';
 import { GatewayError } from '../errors';
+import { validateSubscription } from '../events/subscription-repository';
 import { withDeadline } from '../middleware/deadline-middleware';
 
 export interface ChannelWebhookRequest {
@@ -59,6 +60,8 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
     if (webhook && !deps.registerChannelWebhook) {
       throw new GatewayError('VALIDATION_FAILED', { message: 'Webhook subscriptions are not available' });
     }
+    // A bad webhook is refused before anything starts in the engine, not after the session exists.
+    if (webhook) validateSubscription(webhook, 'create');
     const requestId = res.locals.requestId as string;
     const outcome = await channels.create(rawId, { waitMs: isAsync ? 0 : config.channels.createWaitMs, requestId });
     if (webhook) deps.registerChannelWebhook!(outcome.channel.id, webhook);

@@ -200,6 +200,22 @@ describe('channel routes (nock engine)', () => {
       expect(res.body).toMatchObject({ success: true, channel: { id: 'later' }, statusUrl: '/api/channels/later' });
     });
 
+    test.each([
+      ['a non-http webhookUrl', { webhookUrl: 'ftp://hub.test/x' }, 'WEBHOOK_URL_REJECTED'],
+      ['credentials in the URL', { webhook: { url: 'https://u:p@hub.test/x' } }, 'WEBHOOK_URL_REJECTED'],
+      ['an unknown event', { webhook: { url: 'https://hub.test/x', events: ['nope'] } }, 'VALIDATION_FAILED'],
+    ])(
+      'When create carries %s, then 400 before anything starts in the engine and no channel is left',
+      async (_n, extra, code) => {
+        // Arrange: no engine mock at all; nock refuses any call the gateway would make.
+        // Act
+        const res = await gw.api('post', '/api/channels?async=1').send({ channel: 'hooked', ...extra });
+        // Assert
+        expectHubError(res as any, 400, code);
+        expect(gw.repo.get('hooked')).toBeUndefined();
+      },
+    );
+
     test('When the engine rejects our secret, then 502 ENGINE_AUTH_FAILED and the secret never appears in the answer or the logs', async () => {
       engine().post(`/api/bad/${ENGINE_SECRET}/generate-token`).reply(400, shapes.wrongSecret);
       const res = await gw.api('post', '/api/channels').send({ channel: 'bad' });
