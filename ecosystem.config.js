@@ -1,4 +1,5 @@
 // pm2 process file: `npx pm2 start ecosystem.config.js`, then `npx pm2 reload wpp-gateway` for restarts.
+// After editing .env: `npx pm2 reload ecosystem.config.js --update-env` (a plain reload keeps the saved env).
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -16,27 +17,55 @@ function readEnvFile(file) {
 
 const env = { ...readEnvFile(path.join(__dirname, '.env')), ...process.env };
 const drainMs = Number(env.SHUTDOWN_DRAIN_MS || 10000);
+// Where pm2 writes the gateway's stdout/stderr (JSON lines). Relative paths are under this folder.
+const logDir = path.resolve(__dirname, env.PM2_LOG_DIR || 'logs');
 
-module.exports = {
-  apps: [
-    {
-      name: 'wpp-gateway',
-      cwd: __dirname,
-      script: 'dist/src/main.js',
-      // One process: the SQLite database and the per-channel supervisors live in it (no cluster mode).
-      exec_mode: 'fork',
-      instances: 1,
-      // main.ts calls process.send('ready') once it listens; pm2 reload waits for it before stopping the old one.
-      wait_ready: true,
-      listen_timeout: 15000,
-      // SIGINT → 503 to new requests, drain in-flight ones for SHUTDOWN_DRAIN_MS, close the DB, exit 0.
-      kill_timeout: drainMs + 5000,
-      max_memory_restart: '1G',
-      out_file: 'logs/gateway.out.log',
-      error_file: 'logs/gateway.err.log',
-      merge_logs: true,
-      time: true,
-      env: { ...env, NODE_ENV: 'production' },
-    },
-  ],
-};
+const apps = [
+  {
+    name: 'wpp-gateway',
+    cwd: __dirname,
+    script: 'dist/src/main.js',
+    // One process: the SQLite database and the per-channel supervisors live in it (no cluster mode).
+    exec_mode: 'fork',
+    instances: 1,
+    // main.ts calls process.send('ready') once it listens; pm2 reload waits for it before stopping the old one.
+    wait_ready: true,
+    listen_timeout: 15000,
+    // SIGINT → 503 to new requests, drain in-flight ones for SHUTDOWN_DRAIN_MS, close the DB, exit 0.
+    kill_timeout: drainMs + 5000,
+    max_memory_restart: '1G',
+    out_file: path.join(logDir, 'gateway.out.log'),
+    error_file: path.join(logDir, 'gateway.err.log'),
+    merge_logs: true,
+    time: true,
+    env: { ...env, NODE_ENV: 'production' },
+  },
+];
+
+// Optional: WPPConnect Server itself under the same pm2, for operators who run both on one host. Set
+// WPPCONNECT_SERVER_DIR to its built checkout (`npm run build` there). Before every start the profile-lock sweeper
+// removes stale Chromium locks (patches/profile-lock-sweeper), so a crash or reboot does not end in Code 21; `exec`
+// hands bash's pid to node, so pm2 signals the engine itself.
+if (env.WPPCONNECT_SERVER_DIR) {
+  const serverDir = path.resolve(env.WPPCONNECT_SERVER_DIR);
+  const userDataDir = path.resolve(serverDir, env.WPPCONNECT_USER_DATA_DIR || 'userDataDir');
+  const sweeper = path.join(__dirname, 'patches/profile-lock-sweeper/sweep-profile-locks.sh');
+  const quote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
+  apps.push({
+    name: 'wppconnect-server',
+    cwd: serverDir,
+    script: 'bash',
+    interpreter: 'none',
+    args: ['-c', `sh ${quote(sweeper)} ${quote(userDataDir)}; exec node dist/server.js`],
+    exec_mode: 'fork',
+    instances: 1,
+    // Puppeteer closes its browsers on SIGINT; a SIGKILL mid-close is what leaves locked profiles behind.
+    kill_timeout: 30000,
+    out_file: path.join(logDir, 'wppconnect.out.log'),
+    error_file: path.join(logDir, 'wppconnect.err.log'),
+    merge_logs: true,
+    time: true,
+  });
+}
+
+module.exports = { apps };

@@ -6,7 +6,15 @@ module.exports = tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        __dirname: 'readonly',
+        console: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-require-imports': 'off',
@@ -29,7 +37,9 @@ module.exports = tseslint.config(
             { name: 'axios', message: 'HTTP clients live in src/adapters/ (house style H4).' },
             { name: 'p-retry', message: 'Retries live in src/adapters/ (house style H4).' },
           ],
-          patterns: [{ group: ['**/sim/**', '../sim', '../../sim'], message: 'Production code never imports the simulator.' }],
+          patterns: [
+            { group: ['**/sim/**', '../sim', '../../sim'], message: 'Production code never imports the simulator.' },
+          ],
         },
       ],
     },

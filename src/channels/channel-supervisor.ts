@@ -573,6 +573,8 @@ export class ChannelSupervisor {
       try {
         const alive = await this.deps.engine.checkConnection(this.id, opts);
         if (!alive) signal = 'check-connection-session false';
+        // Disposed mid-probe (the channel was deleted): no second engine call for a channel that is gone.
+        else if (this.disposed) return;
         else await this.deps.engine.probeHost(this.id, opts);
       } catch (error) {
         const code = isGatewayError(error) ? error.code : undefined;
@@ -589,7 +591,7 @@ export class ChannelSupervisor {
         }
         signal = `liveness probe failed: ${isGatewayError(error) ? error.code : String(error)}`;
       }
-      if (signal && this.status === 'connected') {
+      if (signal && this.status === 'connected' && !this.disposed) {
         this.deps.counters?.zombie(this.id, signal);
         this.deps.logger.warn('zombie detected', { channel: this.id, signal, requestId });
         await this.recover('ENGINE_PAGE_CLOSED', signal, requestId);

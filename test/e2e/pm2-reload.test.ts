@@ -1,0 +1,142 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { startSimulator } from '../../sim/wppconnect-simulator';
+import { freePort, ROOT, waitFor } from '../helpers/processes';
+
+/**
+ * The real deployment path: `pm2 start ecosystem.config.js` (pm2 from npm, its own PM2_HOME so no operator's
+ * daemon is touched) and `pm2 reload wpp-gateway` while a send is in flight. The in-flight send must finish with
+ * its WhatsApp id (SIGINT → drain, kill_timeout above the drain budget), and the new process must serve afterwards.
+ */
+
+const run = promisify(execFile);
+const PM2 = path.join(ROOT, 'node_modules/.bin/pm2');
+const SIM_SECRET = 'SIM-SECRET-KEY';
+const SECRET = 'pm2-secret-0123456789abcdef0123456789';
+const CH = 'pm2chan';
+
+jest.setTimeout(120_000);
+
+describe('pm2: start and reload from ecosystem.config.js', () => {
+  let sim: Awaited<ReturnType<typeof startSimulator>>;
+  let pm2Home: string;
+  let dataDir: string;
+  let url: string;
+  let env: NodeJS.ProcessEnv;
+  let logDir: string;
+  let serverDir: string;
+
+  const pm2 = (...args: string[]) => run(PM2, args, { cwd: ROOT, env, timeout: 60_000 });
+  const api = async (method: string, pathName: string, body?: unknown) => {
+    const res = await fetch(`${url}${pathName}`, {
+      method,
+      headers: { 'X-Gateway-Secret': SECRET, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+  const gatewayPid = async () => {
+    const { stdout } = await pm2('jlist');
+    const list = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ name: string; pid: number; pm2_env: any }>;
+    const app = list.find((p) => p.name === 'wpp-gateway');
+    return { pid: app?.pid ?? 0, status: app?.pm2_env?.status as string, restarts: app?.pm2_env?.restart_time };
+  };
+
+  beforeAll(async () => {
+    sim = await startSimulator({ secretKey: SIM_SECRET, qrDelayMs: 200 });
+    pm2Home = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-pm2-home-'));
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-pm2-data-'));
+    logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-pm2-logs-'));
+    // A stand-in WPPConnect Server checkout for the optional engine app: its "server" records that it started and
+    // stays up. Its profile holds a stale Chromium lock from another host, as after a container recreate.
+    serverDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-pm2-engine-'));
+    fs.mkdirSync(path.join(serverDir, 'dist'));
+    fs.writeFileSync(
+      path.join(serverDir, 'dist/server.js'),
+      `require('fs').writeFileSync('started', String(process.pid)); setInterval(() => {}, 1000);`,
+    );
+    const profile = path.join(serverDir, 'userDataDir', CH);
+    fs.mkdirSync(profile, { recursive: true });
+    fs.symlinkSync('f23caf625ae9-12345', path.join(profile, 'SingletonLock'));
+    fs.symlinkSync('7153462840217423841', path.join(profile, 'SingletonCookie'));
+    fs.writeFileSync(path.join(profile, 'Preferences'), '{}');
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    // ecosystem.config.js reads the real environment over .env, as on a VPS.
+    env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PM2_HOME: pm2Home,
+      GATEWAY_SECRET: SECRET,
+      WPPCONNECT_URL: sim.url,
+      WPPCONNECT_SECRET_KEY: SIM_SECRET,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      GATEWAY_PUBLIC_URL: url,
+      DATA_DIR: dataDir,
+      ADOPT_INTERVAL_MS: '0',
+      SHUTDOWN_DRAIN_MS: '8000',
+      PM2_LOG_DIR: logDir,
+      WPPCONNECT_SERVER_DIR: serverDir,
+    };
+    await pm2('start', 'ecosystem.config.js');
+    await waitFor(async () => (await fetch(`${url}/health`)).ok, 20_000, 'the gateway under pm2');
+  });
+
+  afterAll(async () => {
+    await pm2('kill').catch(() => undefined);
+    await sim?.close();
+    fs.rmSync(pm2Home, { recursive: true, force: true });
+    for (const dir of [dataDir, logDir, serverDir]) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('When the optional engine app is configured, then pm2 runs the profile-lock sweeper before the engine starts', async () => {
+    const started = path.join(serverDir, 'started');
+    await waitFor(() => fs.existsSync(started), 20_000, 'the engine app');
+    const profile = path.join(serverDir, 'userDataDir', CH);
+
+    expect(fs.readdirSync(profile)).toEqual(['Preferences']);
+    const { stdout } = await pm2('jlist');
+    const list = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ name: string; pid: number }>;
+    // exec: the engine's node is the pid pm2 watches (signals reach it, not a wrapper shell).
+    expect(list.find((p) => p.name === 'wppconnect-server')?.pid).toBe(Number(fs.readFileSync(started, 'utf8')));
+    const engineLog = fs.readFileSync(path.join(logDir, 'wppconnect.out.log'), 'utf8');
+    expect(engineLog).toContain('SingletonLock');
+  });
+
+  test('When pm2 reloads the gateway during a send, then the send completes with its message id and the new process serves the same state', async () => {
+    // Arrange: a connected channel, and an engine that takes 3 s to confirm a send.
+    expect((await api('POST', '/api/channels', { channel: CH })).status).toBe(201);
+    expect((await fetch(`${sim.url}/_sim/sessions/${CH}/scan`, { method: 'POST' })).ok).toBe(true);
+    await waitFor(async () => (await api('GET', `/api/channels/${CH}`)).body.channel?.status === 'connected', 10_000);
+    sim.control.configure({ sendDelayMs: 3_000 });
+    const before = await gatewayPid();
+    expect(before.status).toBe('online');
+
+    // Act: the send is in flight when the reload starts.
+    const inFlight = api('POST', '/api/messages', { channel: CH, to: '5511999999999', text: 'during reload' });
+    await new Promise((r) => setTimeout(r, 500));
+    const reload = pm2('reload', 'wpp-gateway');
+    const sent = await inFlight;
+    await reload;
+
+    // Assert: answered by the old process, with the engine's id, not a dropped socket.
+    expect(sent.status).toBe(200);
+    expect(sent.body).toMatchObject({ success: true, status: 'sent' });
+    expect(String(sent.body.messageId)).toMatch(/@c\.us_/);
+    const after = await waitFor(async () => {
+      const p = await gatewayPid();
+      return p.status === 'online' && p.pid !== before.pid ? p : undefined;
+    }, 20_000);
+    expect(after.pid).not.toBe(before.pid);
+    await waitFor(async () => (await fetch(`${url}/health`)).ok, 10_000, 'the new process');
+    const channel = await api('GET', `/api/channels/${CH}`);
+    expect(channel.body.channel).toMatchObject({ id: CH, status: 'connected' });
+    const log = fs.readFileSync(path.join(logDir, 'gateway.out.log'), 'utf8');
+    expect(log).toContain('"message":"stopped"');
+    expect(log).not.toContain(SECRET);
+  });
+});
