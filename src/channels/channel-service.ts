@@ -109,7 +109,14 @@ export class ChannelService {
    * already connected, so the Hub never deletes a working phone (hub-contract.md §2.2). Synchronous callers
    * wait up to `waitMs` for the first QR or CONNECTED; async callers get the state at once.
    */
-  async create(rawId: string, options: { waitMs: number; requestId?: string }): Promise<CreateOutcome> {
+  /**
+   * `onClaimed` runs once the channel exists and before its start, so a subscription made with the create (its
+   * `webhookUrl`) sees the whole start, from the first `session.status`.
+   */
+  async create(
+    rawId: string,
+    options: { waitMs: number; requestId?: string; onClaimed?: (id: string) => void },
+  ): Promise<CreateOutcome> {
     const existing = this.deps.repo.findByAlias(rawId);
     const id = existing?.id ?? this.validateNewId(rawId);
     let created = false;
@@ -132,6 +139,7 @@ export class ChannelService {
       if (fresh === sup) throw new GatewayError('SHUTTING_DOWN');
       sup = fresh;
     }
+    options.onClaimed?.(id);
     const started = this.now();
     const starting = sup.start('create', options.requestId, { explicit: true });
     // A create waits for the start-session answer (bounded): an engine that refuses us must fail the create.

@@ -63,8 +63,11 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
     // A bad webhook is refused before anything starts in the engine, not after the session exists.
     if (webhook) validateSubscription(webhook, 'create');
     const requestId = res.locals.requestId as string;
-    const outcome = await channels.create(rawId, { waitMs: isAsync ? 0 : config.channels.createWaitMs, requestId });
-    if (webhook) deps.registerChannelWebhook!(outcome.channel.id, webhook);
+    const outcome = await channels.create(rawId, {
+      waitMs: isAsync ? 0 : config.channels.createWaitMs,
+      requestId,
+      onClaimed: webhook ? (id) => deps.registerChannelWebhook!(id, webhook) : undefined,
+    });
     const id = encodeURIComponent(outcome.channel.id);
     const links = {
       statusUrl: `/api/channels/${id}`,

@@ -126,19 +126,25 @@ export const UI_SCRIPT = String.raw`'use strict';
       else if (changed || qrBox.hidden) fetchQr().catch(function () {});
     }
     function refresh() {
+      if (leaving) return Promise.resolve();
       return api('GET', base).then(function (res) {
-        if (res.status === 404) {
-          location.href = '/ui';
-          return;
-        }
+        if (leaving) return;
+        if (res.status === 404) return leave();
         if (res.status === 200) render(res.body.channel);
       }).catch(function () {});
+    }
+    var leaving = false;
+    function leave() {
+      // One navigation only: a second one (the 3 s refresh finding the channel gone) would abort the first.
+      if (leaving) return;
+      leaving = true;
+      location.href = '/ui';
     }
     function act(method, path, then) {
       say(actionError, '');
       return api(method, path).then(function (res) {
         if (res.status >= 300 && res.status !== 202) say(actionError, failure(res));
-        else if (then) then(res);
+        else if (then) return then(res);
         return refresh();
       }).catch(function () {});
     }
@@ -146,7 +152,7 @@ export const UI_SCRIPT = String.raw`'use strict';
     byId('restart').addEventListener('click', function () { act('POST', base + '/restart'); });
     byId('delete').addEventListener('click', function () {
       if (!confirm('Delete ' + id + '? The session is logged out and closed in WPPConnect.')) return;
-      act('DELETE', base, function () { location.href = '/ui'; });
+      act('DELETE', base, leave);
     });
     byId('diagnose').addEventListener('click', function () {
       api('GET', base + '/diagnose').then(function (res) {

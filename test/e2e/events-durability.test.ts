@@ -157,8 +157,19 @@ describe('durable webhook relay (real processes)', () => {
       await Promise.race([sawQrOnStream, new Promise((r) => setTimeout(r, 5000))]);
       expect(streamed).toContain('event: qr.update');
       await reader.cancel();
-      const statuses = receiver.received.filter((r) => r.body?.event === 'session.status');
-      expect(statuses.length).toBeGreaterThan(0);
+      // The create's own subscription exists before the start, so it sees the whole start, in order.
+      const statuses = await waitFor(
+        () => {
+          const seen = receiver.received
+            .filter((r) => r.body?.event === 'session.status')
+            .map((r) => (r.body.data ?? r.body).status as string);
+          return seen.includes('qr_required') ? seen : undefined;
+        },
+        10_000,
+        'session.status webhooks',
+      );
+      expect(statuses[0]).toBe('starting');
+      expect(statuses.indexOf('starting')).toBeLessThan(statuses.indexOf('qr_required'));
     } finally {
       await gw.stop();
       await fetch(`${sim.url}/_sim/config`, {
