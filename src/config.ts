@@ -65,6 +65,7 @@ const envSchema = z.object({
   RESTART_WINDOW_MS: intMs(600_000),
   RESTART_BACKOFF_MS: intMs(2_000),
   ADOPT_INTERVAL_MS: intMs(60_000),
+  ADOPT_REPOINT_WEBHOOK: bool(false),
   MESSAGE_BODY_LIMIT: bytes('80mb'),
   BODY_LIMIT: bytes('1mb'),
   EVENT_BODY_LIMIT: bytes('100mb'),
@@ -110,6 +111,7 @@ export interface Config {
     restartWindowMs: number;
     restartBackoffMs: number;
     adoptIntervalMs: number;
+    adoptRepointWebhook: boolean;
   };
   messages: { sendDeadlineMs: number; ffmpegPath: string; ffmpegTimeLimitMs: number; idempotencyWindowMs: number };
   webhooks: {
@@ -189,6 +191,7 @@ export function loadConfig(env: Env): Config {
       restartWindowMs: e.RESTART_WINDOW_MS,
       restartBackoffMs: e.RESTART_BACKOFF_MS,
       adoptIntervalMs: e.ADOPT_INTERVAL_MS,
+      adoptRepointWebhook: e.ADOPT_REPOINT_WEBHOOK,
     },
     messages: {
       sendDeadlineMs: e.SEND_DEADLINE_MS,

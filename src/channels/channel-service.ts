@@ -48,6 +48,8 @@ export class ChannelService {
   private readonly diagnostics: StartFailureDiagnostics;
   private readonly recentCalls: EngineCallRecord[] = [];
   private adoptTimer: NodeJS.Timeout | null = null;
+  /** Adopted channels already re-pointed (or warned about) by this process: once each, never a restart loop. */
+  private readonly repointTried = new Set<string>();
   private stopped = false;
 
   constructor(private readonly deps: ChannelServiceDeps) {
@@ -327,7 +329,40 @@ export class ChannelService {
       }
       this.deps.logger.info('engine session adopted', { channel: name });
     }
+    this.repointAdopted();
     return adopted;
+  }
+
+  /**
+   * A session started by someone else runs with their start-session body: its engine events (inbound messages!)
+   * go to their webhook, not to us, and the engine only takes a new body when it builds a new client
+   * (wppconnect-engine.md §2.2, §3.4). With ADOPT_REPOINT_WEBHOOK each such channel is restarted once (close → start
+   * with our webhook, never logout: the login survives); without it, the operator is told how.
+   */
+  private repointAdopted(): void {
+    for (const record of this.deps.repo.list()) {
+      if (!record.adopted || record.status === 'disconnected' || record.status === 'failed') continue;
+      if (this.repointTried.has(record.id)) continue;
+      this.repointTried.add(record.id);
+      if (!this.deps.config.channels.adoptRepointWebhook) {
+        this.deps.logger.warn('adopted session keeps the webhook it was started with', {
+          channel: record.id,
+          hint: 'its engine events do not reach this gateway until it is restarted: POST /api/channels/:id/restart once, or set ADOPT_REPOINT_WEBHOOK=true',
+        });
+        continue;
+      }
+      this.deps.logger.info('restarting an adopted session to point its webhook at this gateway', {
+        channel: record.id,
+      });
+      void this.supervisor(record.id)
+        .restart('adopted session: point the engine webhook at this gateway')
+        .catch((error: unknown) =>
+          this.deps.logger.warn('re-pointing an adopted session failed', {
+            channel: record.id,
+            error: isGatewayError(error) ? error.code : String(error),
+          }),
+        );
+    }
   }
 
   /** Resume watching channels after a gateway restart and start periodic adoption. */

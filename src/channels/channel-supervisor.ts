@@ -113,6 +113,18 @@ export class ChannelSupervisor {
     return this.flights.run('start', () => this.mutex.run(() => this.startLocked(cause, requestId)));
   }
 
+  /**
+   * start-session answers CLOSED exactly when the engine builds a new client from our body, webhook included; on a
+   * client that already runs it ignores the body (createSessionUtil.ts:43-45, wppconnect-engine.md §2.2). Only
+   * then does an adopted session's engine config point at us.
+   */
+  private noteStartAccepted(state: SessionState): void {
+    if (state.status === 'CLOSED' && this.record?.adopted) {
+      this.deps.repo.clearAdopted(this.id);
+      this.deps.logger.info('adopted session now sends its events to this gateway', { channel: this.id });
+    }
+  }
+
   /** Assumes the mutex is held. */
   async startLocked(cause: string, requestId?: string): Promise<void> {
     const record = this.record;
@@ -130,6 +142,7 @@ export class ChannelSupervisor {
         { webhookUrl: this.deps.webhookUrlFor(record) },
         { deadlineMs: this.deps.config.engine.requestTimeoutMs },
       );
+      this.noteStartAccepted(state);
       await this.applyEngineState(state, 'start-session', requestId);
     } catch (error) {
       this.startedAt = null;
@@ -199,6 +212,7 @@ export class ChannelSupervisor {
     this.qr = null;
     try {
       const state = await this.deps.engine.startSession(this.id, { webhookUrl: this.deps.webhookUrlFor(record) }, opts);
+      this.noteStartAccepted(state);
       await this.applyEngineState(state, 'restart', requestId);
     } catch (error) {
       const err = isGatewayError(error) ? error : new GatewayError('INTERNAL_ERROR', { cause: error });

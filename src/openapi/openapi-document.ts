@@ -231,7 +231,11 @@ const schemas: Record<string, SchemaObject> = {
       connected: { type: 'boolean' },
       engineStatus: { type: nullable('string'), description: "The engine's last raw status (e.g. `QRCODE`)." },
       since: { type: 'string', format: 'date-time', description: 'When the status last changed.' },
-      adopted: { type: 'boolean', description: 'The engine session existed before the gateway knew it.' },
+      adopted: {
+        type: 'boolean',
+        description:
+          'The engine session was started by someone else and still runs with their webhook (its events do not reach the gateway) until the gateway starts it; see ADOPT_REPOINT_WEBHOOK.',
+      },
       lastError: ref('ErrorInfo'),
     },
   },

@@ -130,6 +130,11 @@ export class ChannelRepository {
     return this.get(id);
   }
 
+  /** The engine now runs the session with a start-session body we sent (our webhook): no longer "adopted". */
+  clearAdopted(id: string): void {
+    this.db.prepare('UPDATE channels SET adopted = 0, updated_at = ? WHERE id = ? AND adopted = 1').run(this.now(), id);
+  }
+
   /** Removes the channel and its engine token, and remembers the deletion so adoption does not bring it back. */
   delete(id: string): void {
     this.db.transaction(() => {

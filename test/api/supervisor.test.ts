@@ -419,6 +419,65 @@ describe('restart on zombie', () => {
   });
 });
 
+describe('adopted sessions and their webhook', () => {
+  test('When ADOPT_REPOINT_WEBHOOK is on, then a connected session we did not start is restarted once with our webhook (close then start, no logout) and is no longer adopted', async () => {
+    // Arrange: the engine already runs the Hub's channel, started by the old gateway with its own webhook.
+    gateway({ ADOPT_REPOINT_WEBHOOK: 'true' });
+    eng.session(CH).status = 'CONNECTED';
+    restoreLoginOnStart();
+
+    // Act
+    await g().channels.adopt();
+    await waitFor(() => lifecycle().length >= 2 && status() === 'connected', 4_000, 'the re-point restart');
+    await g().channels.adopt(); // the periodic adoption runs again: no second restart
+    await sleep(200);
+
+    // Assert
+    expect(lifecycle()).toEqual(['close-session', 'start-session']);
+    const start = eng.calls.find((c) => c.session === CH && c.route === 'start-session');
+    expect(start?.body).toMatchObject({
+      webhook: `http://gateway.test/engine-events/${CH}/${g().repo.get(CH)!.intakeToken}`,
+    });
+    expect(g().repo.get(CH)).toMatchObject({ adopted: false, status: 'connected' });
+  });
+
+  test('When ADOPT_REPOINT_WEBHOOK is off, then the adopted connected session is left alone and the operator is told once how to re-point it', async () => {
+    // Arrange
+    gateway();
+    eng.session(CH).status = 'CONNECTED';
+
+    // Act
+    await g().channels.adopt();
+    await g().channels.adopt();
+    await sleep(100);
+
+    // Assert
+    expect(lifecycle()).toEqual([]);
+    expect(g().repo.get(CH)).toMatchObject({ adopted: true, status: 'connected' });
+    const warnings = g().logger.lines.filter(
+      (l) => l.message === 'adopted session keeps the webhook it was started with',
+    );
+    expect(warnings).toHaveLength(1);
+    expect(String(warnings[0].meta.hint)).toContain('ADOPT_REPOINT_WEBHOOK');
+  });
+
+  test('When an adopted channel is started by us on a closed engine session, then the engine took our webhook and it is no longer adopted; a start on a running one changes nothing', async () => {
+    // Arrange: two adopted channels, one closed in the engine, one still INITIALIZING there (its body is kept).
+    gateway();
+    g().repo.create('closed1', { adopted: true });
+    g().repo.create('running1', { adopted: true });
+    eng.session('running1').status = 'INITIALIZING';
+
+    // Act
+    await g().channels.supervisor('closed1').start('test');
+    await g().channels.supervisor('running1').start('test');
+
+    // Assert
+    expect(g().repo.get('closed1')?.adopted).toBe(false);
+    expect(g().repo.get('running1')?.adopted).toBe(true);
+  });
+});
+
 describe('GET /qr', () => {
   test('When 100 GET /qr arrive together on a channel in QRCODE with a stale cache, then the engine gets one status-session', async () => {
     // Arrange: a QR cached from the webhook, then aged past the freshness window.
