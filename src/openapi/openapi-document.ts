@@ -429,7 +429,13 @@ const schemas: Record<string, SchemaObject> = {
           reachable: { type: 'boolean' },
           name: text(),
           uptimeSeconds: { type: nullable('number') },
+          secretKeyAccepted: {
+            type: nullable('boolean'),
+            description:
+              'The engine accepts WPPCONNECT_SECRET_KEY (false: a rotated engine secret); null when unknown.',
+          },
           error: ref('ErrorCode'),
+          hint: text(),
         },
       },
       channels: {

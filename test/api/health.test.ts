@@ -1,0 +1,69 @@
+import nock from 'nock';
+import { engine } from '../helpers/engine-shapes';
+import { freePort } from '../helpers/processes';
+import { buildTestGateway, ENGINE_SECRET, type TestGateway } from '../helpers/test-gateway';
+
+/** GET /api/health: the engine answers, and it still accepts our SECRET_KEY (a rotated engine secret shows here). */
+
+let gw: TestGateway | undefined;
+beforeAll(() => {
+  nock.disableNetConnect();
+  nock.enableNetConnect('127.0.0.1');
+});
+afterEach(async () => {
+  await gw?.close();
+  gw = undefined;
+  nock.cleanAll();
+});
+
+const healthz = () => engine().get('/healthz').reply(200, { uptime: 21.84, message: 'OK', timestamp: Date.now() });
+
+describe('GET /api/health', () => {
+  test('When the engine answers and accepts our secret, then ok with the engine reachable and the secret accepted', async () => {
+    gw = buildTestGateway();
+    healthz();
+    engine()
+      .get(`/api/${ENGINE_SECRET}/show-all-sessions`)
+      .reply(200, { response: ['s1'] });
+
+    const res = await gw.api('get', '/api/health');
+
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      success: true,
+      status: 'ok',
+      engine: { reachable: true, uptimeSeconds: 21.84, secretKeyAccepted: true },
+      channels: { total: 0 },
+      outbox: { depth: 0, oldestPendingAgeMs: null, dead: 0 },
+    });
+  });
+
+  test("When the engine's SECRET_KEY was rotated without us, then degraded with ENGINE_AUTH_FAILED and a hint, and the secret never appears", async () => {
+    gw = buildTestGateway();
+    healthz();
+    engine()
+      .get(`/api/${ENGINE_SECRET}/show-all-sessions`)
+      .reply(400, { response: false, message: 'The token is incorrect' });
+
+    const res = await gw.api('get', '/api/health');
+
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('degraded');
+    expect(res.body.engine).toMatchObject({ reachable: true, secretKeyAccepted: false, error: 'ENGINE_AUTH_FAILED' });
+    expect(res.body.engine.hint).toContain('WPPCONNECT_SECRET_KEY');
+    expect(res.text).not.toContain(ENGINE_SECRET);
+    expect(JSON.stringify(gw.logger.lines)).not.toContain(ENGINE_SECRET);
+  });
+
+  test('When the engine is down (a closed port), then degraded at once, reachable false, the secret unknown', async () => {
+    gw = buildTestGateway({ WPPCONNECT_URL: `http://127.0.0.1:${await freePort()}` });
+    const started = Date.now();
+
+    const res = await gw.api('get', '/api/health');
+
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('degraded');
+    expect(res.body.engine).toMatchObject({ reachable: false, secretKeyAccepted: null, error: 'ENGINE_UNREACHABLE' });
+  });
+});
