@@ -34,7 +34,8 @@ async function main(): Promise<void> {
   const url = `http://127.0.0.1:${port}`;
   const log = fs.openSync(logFile, 'a');
   const gateway = spawn(process.execPath, [path.join(root, 'dist/src/main.js')], {
-    cwd: root,
+    // Not the checkout: main.ts reads ./.env, and an operator's .env (WEBHOOK_URL…) must not leak into the demo.
+    cwd: dataDir,
     env: {
       ...process.env,
       PORT: String(port),
@@ -49,7 +50,13 @@ async function main(): Promise<void> {
     stdio: ['ignore', log, log],
   });
   const stop = async (code: number) => {
+    // The gateway drains and exits on its own signal handler; wait for it so no orphan keeps the port.
+    const exited = new Promise<void>((resolve) => {
+      if (gateway.exitCode !== null || gateway.signalCode !== null) resolve();
+      else gateway.once('exit', () => resolve());
+    });
     gateway.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
     await sim.close().catch(() => undefined);
     process.exit(code);
   };
