@@ -119,6 +119,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
         secret: config.auth.secret,
         version: GATEWAY_VERSION,
         logger: logger.child({ component: 'ui' }),
+        now,
       }),
     ],
     uiSessions,

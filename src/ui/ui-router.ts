@@ -13,7 +13,11 @@ export interface UiDeps {
   secret: string;
   version: string;
   logger: Logger;
+  now?: () => number;
 }
+
+const LOGIN_FAILURES_MAX = 10;
+const LOGIN_WINDOW_MS = 15 * 60 * 1000;
 
 // Only our own script, stylesheet and data: QR images; no framing (clickjacking on the delete button).
 const CSP = [
@@ -43,6 +47,16 @@ function html(res: Response, status: number, body: string): void {
 export function createUiRouter(deps: UiDeps): Router {
   const router = Router();
   const loggedIn = (req: Request) => deps.sessions.fromRequest(req);
+  const now = deps.now ?? Date.now;
+  // Failed log-ins per client address: guessing the secret through the form is throttled (in memory; a restart
+  // forgets, which is fine for a ≥ 16-character secret).
+  const failures = new Map<string, number[]>();
+  const recentFailures = (ip: string) => {
+    const list = (failures.get(ip) ?? []).filter((t) => now() - t < LOGIN_WINDOW_MS);
+    if (list.length) failures.set(ip, list);
+    else failures.delete(ip);
+    return list;
+  };
 
   router.get('/ui/app.js', (_req, res) => {
     res.set('Content-Type', 'text/javascript; charset=utf-8').set('Cache-Control', 'no-cache').send(UI_SCRIPT);
@@ -57,12 +71,20 @@ export function createUiRouter(deps: UiDeps): Router {
   });
 
   router.post('/ui/login', (req, res) => {
+    const ip = req.ip ?? 'unknown';
+    if (recentFailures(ip).length >= LOGIN_FAILURES_MAX) {
+      deps.logger.warn('operator log-in throttled', { ip });
+      res.set('Retry-After', String(LOGIN_WINDOW_MS / 1000));
+      return html(res, 429, loginPage('Too many failed log-ins from this address. Try again in 15 minutes.'));
+    }
     const given = typeof req.body?.secret === 'string' ? req.body.secret : '';
     if (!given || !safeEqual(given, deps.secret)) {
-      deps.logger.warn('operator log-in refused', { ip: req.ip });
+      failures.set(ip, [...recentFailures(ip), now()]);
+      deps.logger.warn('operator log-in refused', { ip });
       return html(res, 401, loginPage('That is not the gateway secret.'));
     }
-    deps.logger.info('operator logged in', { ip: req.ip });
+    failures.delete(ip);
+    deps.logger.info('operator logged in', { ip });
     res.set('Set-Cookie', deps.sessions.cookie(deps.sessions.issue(), req.secure)).redirect(303, '/ui');
   });
 

@@ -1,11 +1,15 @@
 import request from 'supertest';
 import { buildTestGateway, TEST_SECRET, type TestGateway } from '../helpers/test-gateway';
 
+let clockOffset = 0;
+const now = () => Date.now() + clockOffset;
+
 /** The operator page's server side: log-in, cookie auth on /api, page rendering. The browser flow is in e2e. */
 
 let gw: TestGateway;
 beforeEach(() => {
-  gw = buildTestGateway();
+  clockOffset = 0;
+  gw = buildTestGateway({}, { now });
 });
 afterEach(async () => {
   await gw.close();
@@ -92,5 +96,19 @@ describe('operator page /ui', () => {
     expect(missing.text).toContain('Channel not found');
     expect(out.status).toBe(303);
     expect(String(out.headers['set-cookie'])).toContain('gw_ui=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0');
+  });
+
+  test('When an address keeps guessing, then after 10 failures even the right secret gets 429 until the 15-minute window passes', async () => {
+    const attempt = (secret: string) => request(gw.app).post('/ui/login').type('form').send({ secret });
+    for (let i = 0; i < 10; i++) expect((await attempt(`wrong-guess-number-${i}`)).status).toBe(401);
+
+    const blocked = await attempt(TEST_SECRET);
+    clockOffset = 15 * 60 * 1000 + 1;
+    const later = await attempt(TEST_SECRET);
+
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers['retry-after']).toBe('900');
+    expect(blocked.headers['set-cookie']).toBeUndefined();
+    expect(later.status).toBe(303);
   });
 });
