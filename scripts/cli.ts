@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { readDotEnv } from '../src/dotenv';
 
 /**
  * `npm run cli -- <command>`: the operator CLI. It speaks only the gateway's own HTTP API (`/api/...` with
@@ -52,25 +53,6 @@ class UsageError extends Error {}
 
 type Json = Record<string, unknown>;
 
-/** KEY=VALUE lines, `export` and quotes allowed, `#` comments skipped (the same reading as the gateway's). */
-export function parseDotEnv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    if (line.trim().startsWith('#')) continue;
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (m) out[m[1]] = m[2].replace(/^(['"])(.*)\1$/, '$2');
-  }
-  return out;
-}
-
-function readDotEnv(cwd: string): Record<string, string> {
-  try {
-    return parseDotEnv(fs.readFileSync(path.join(cwd, '.env'), 'utf8'));
-  } catch {
-    return {};
-  }
-}
-
 const str = (v: unknown): string => (v === null || v === undefined || v === '' ? '-' : String(v));
 
 function table(headers: string[], rows: string[][]): string {
@@ -117,7 +99,7 @@ function resolveTarget(flags: { url?: string; secret?: string }, io: CliIo): Tar
   let urlText = flags.url || io.env.GATEWAY_URL || '';
   let port = io.env.PORT || '';
   if (!secret || (!urlText && !port)) {
-    const dot = readDotEnv(io.cwd);
+    const dot = readDotEnv(path.join(io.cwd, '.env'));
     secret ||= dot.GATEWAY_SECRET || dot.WPP_GATEWAY_SECRET || '';
     port ||= dot.PORT || '';
     urlText ||= dot.GATEWAY_URL || '';

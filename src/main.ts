@@ -1,23 +1,12 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig } from './config';
+import { readDotEnv } from './dotenv';
 import { buildGateway, drainServer } from './gateway';
 import { createRequestContext, createWinstonLogger } from './logger';
 
-/** Reads KEY=VALUE lines from ./.env without overriding the real environment (pm2 and operators use it). */
-function readDotEnv(file: string): Record<string, string> {
-  if (!fs.existsSync(file)) return {};
-  const out: Record<string, string> = {};
-  for (const line of fs.readFileSync(file, 'utf8').split(/\r?\n/)) {
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!m || line.trim().startsWith('#')) continue;
-    out[m[1]] = m[2].replace(/^(['"])(.*)\1$/, '$2');
-  }
-  return out;
-}
-
 /** The only impure entry point: env → config → gateway → listen → drain on SIGINT/SIGTERM. */
 async function main(): Promise<void> {
+  // ./.env without overriding the real environment (pm2 and operators use it).
   const env = { ...readDotEnv(path.resolve('.env')), ...process.env };
   let config;
   try {
