@@ -126,12 +126,18 @@ export class GatewayMetrics {
           if (typeof value?.path === 'string') matched = `${req.baseUrl}${value.path}`;
         },
       });
-      res.once('finish', () => {
+      let recorded = false;
+      const record = () => {
+        if (recorded) return;
+        recorded = true;
         // No match → one bucket, so scanners probing random paths cannot blow up the label set.
         const labels = { method: req.method, route: matched ?? 'unmatched', status: String(res.statusCode) };
         this.httpRequests.inc(labels);
         end(labels);
-      });
+      };
+      // 'finish' for answered requests; 'close' too, for SSE streams and requests the client gave up on.
+      res.once('finish', record);
+      res.once('close', record);
       next();
     };
   }

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import nock from 'nock';
 import request from 'supertest';
 import { NockEngine } from '../helpers/nock-engine';
@@ -108,6 +110,42 @@ describe('GET /metrics', () => {
     expect(sample(text, 'wppgw_http_request_duration_seconds_count', { method: 'GET', route, status: '404' })).toBe(2);
     expect(text).not.toContain('other-channel-1');
     expect(text).not.toContain('wp-login');
+  });
+
+  test('When an event stream ends because the client went away, then it is counted under its route', async () => {
+    const g = gateway();
+    g.repo.create(CH);
+    const server = g.app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const { port } = server.address() as AddressInfo;
+
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get(
+          { port, host: '127.0.0.1', path: `/api/channels/${CH}/events`, headers: { 'X-Gateway-Secret': TEST_SECRET } },
+          (res) => {
+            res.once('data', () => {
+              req.destroy();
+              resolve();
+            });
+          },
+        );
+        req.on('error', reject);
+      });
+      await waitFor(
+        async () =>
+          sample(await scrape(g), 'wppgw_http_requests_total', {
+            method: 'GET',
+            route: '/api/channels/:id/events',
+            status: '200',
+          }) === 1,
+        2_000,
+        'the stream counted',
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   test('When the engine is called, then its latency is recorded by engine route and outcome', async () => {
