@@ -83,7 +83,7 @@ export function createApp(deps: AppDeps): Express {
   );
 
   const api = express.Router();
-  api.use(authMiddleware(config.auth.secret, deps.uiSessions));
+  api.use(authMiddleware(config.auth.secret, { ui: deps.uiSessions }));
   api.use(deadlineMiddleware(config.channels.routeDeadlineMs, logger));
   api.use(
     createApiHealthRouter({

@@ -39,7 +39,6 @@ export interface Gateway {
   channels: ChannelService;
   repo: ChannelRepository;
   pipeline: EventPipeline;
-  metrics: GatewayMetrics;
   lifecycle: Lifecycle;
   /** Background work: adoption, supervisors, the outbox worker. */
   start(): Promise<void>;
@@ -144,7 +143,6 @@ export function buildGateway(options: GatewayOptions): Gateway {
     channels,
     repo,
     pipeline,
-    metrics,
     lifecycle,
     async start() {
       pipeline.start();

@@ -109,11 +109,9 @@ export class ChannelService {
   /**
    * Create (or re-start) a channel for real: the engine session is started with our webhook. 409 when it is
    * already connected, so the Hub never deletes a working phone (hub-contract.md §2.2). Synchronous callers
-   * wait up to `waitMs` for the first QR or CONNECTED; async callers get the state at once.
-   */
-  /**
-   * `onClaimed` runs once the channel exists and before its start, so a subscription made with the create (its
-   * `webhookUrl`) sees the whole start, from the first `session.status`.
+   * wait up to `waitMs` for the first QR or CONNECTED; async callers get the state at once. `onClaimed` runs once
+   * the channel exists and before its start, so a subscription made with the create (its `webhookUrl`) sees the
+   * whole start, from the first `session.status`.
    */
   async create(
     rawId: string,

@@ -26,8 +26,9 @@ export class GatewayMetrics {
   private readonly restarts: Counter<'channel' | 'reason'>;
   private readonly zombies: Counter<'channel' | 'signal'>;
   private readonly deliveries: Counter<'outcome'>;
+  private outboxSnapshot: ReturnType<MetricsSources['outboxStats']> | null = null;
 
-  constructor(sources: MetricsSources) {
+  constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'wppgw_' });
     this.httpRequests = new Counter({
@@ -79,16 +80,14 @@ export class GatewayMetrics {
         for (const [state, n] of counts) this.set({ state }, n);
       },
     });
-    // One read of the outbox per scrape feeds the three outbox gauges.
-    let snapshot: ReturnType<MetricsSources['outboxStats']> | null = null;
-    const read = () => (snapshot ??= sources.outboxStats());
+    // One outbox read per scrape (taken in render) feeds the three outbox gauges.
+    const outbox = () => this.outboxSnapshot ?? sources.outboxStats();
     new Gauge({
       name: 'wppgw_outbox_pending',
       help: 'Webhook deliveries waiting in the durable outbox',
       registers,
       collect() {
-        snapshot = null;
-        this.set(read().depth);
+        this.set(outbox().depth);
       },
     });
     new Gauge({
@@ -96,7 +95,7 @@ export class GatewayMetrics {
       help: 'Age of the oldest pending webhook delivery (0 when none)',
       registers,
       collect() {
-        this.set((read().oldestPendingAgeMs ?? 0) / 1000);
+        this.set((outbox().oldestPendingAgeMs ?? 0) / 1000);
       },
     });
     new Gauge({
@@ -104,7 +103,7 @@ export class GatewayMetrics {
       help: 'Dead-lettered webhook deliveries (replay with POST /api/webhooks/deliveries/:id/replay)',
       registers,
       collect() {
-        this.set(read().dead);
+        this.set(outbox().dead);
       },
     });
   }
@@ -158,8 +157,13 @@ export class GatewayMetrics {
     };
   }
 
-  render(): Promise<string> {
-    return this.registry.metrics();
+  async render(): Promise<string> {
+    this.outboxSnapshot = this.sources.outboxStats();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.outboxSnapshot = null;
+    }
   }
 
   get contentType(): string {

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { GatewayError } from '../errors';
 
 /** Constant-time comparison that does not leak the secret's length (both sides are hashed first). */
@@ -11,7 +11,14 @@ export function safeEqual(a: string, b: string): boolean {
 
 /** The operator page's session check (src/ui/ui-session.ts); absent when the UI is not mounted. */
 export interface CookieSessions {
-  fromRequest(req: Parameters<RequestHandler>[0]): boolean;
+  fromRequest(req: Request): boolean;
+}
+
+export interface AuthOptions {
+  /** Accept the operator page's cookie too (on /api). */
+  ui?: CookieSessions;
+  /** Accept `Authorization: Bearer <secret>` too: what Prometheus' `authorization` block sends (/metrics). */
+  bearer?: boolean;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -22,10 +29,11 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * The operator page's HttpOnly cookie is accepted too; for writes only with `X-Gateway-UI` (CSRF: a
  * cross-site form cannot send a custom header, and no CORS is ever granted).
  */
-export function authMiddleware(secret: string, ui?: CookieSessions): RequestHandler {
+export function authMiddleware(secret: string, options: AuthOptions = {}): RequestHandler {
   return (req, _res, next) => {
-    const given = req.get('x-gateway-secret');
-    if (!given && ui?.fromRequest(req)) {
+    const bearer = options.bearer ? /^Bearer\s+(.+)$/i.exec(req.get('authorization') ?? '')?.[1] : undefined;
+    const given = req.get('x-gateway-secret') ?? bearer;
+    if (!given && options.ui?.fromRequest(req)) {
       if (!SAFE_METHODS.has(req.method) && !req.get('x-gateway-ui'))
         throw new GatewayError('UNAUTHORIZED', { message: 'A cookie session needs the X-Gateway-UI header to write' });
       next();

@@ -181,6 +181,11 @@ const MESSAGE_TYPES = ['text', 'chat', 'audio', 'ptt', 'voice', 'image', 'docume
 const SSE_EVENTS = ['qr.update', 'session.status', 'channel.degraded', 'channel.recovered'];
 
 const successTrue: SchemaObject = { const: true };
+const channelListUnder = (key: 'channels' | 'sessions'): SchemaObject => ({
+  type: 'object',
+  required: ['success', key, 'total'],
+  properties: { success: successTrue, [key]: { type: 'array', items: ref('Channel') }, total: { type: 'integer' } },
+});
 const text = (description?: string): SchemaObject => ({ type: 'string', ...(description ? { description } : {}) });
 const optionalText = (description: string): SchemaObject => ({ type: nullable('string'), description });
 
@@ -252,24 +257,9 @@ const schemas: Record<string, SchemaObject> = {
       },
     ],
   },
-  ChannelList: {
-    type: 'object',
-    required: ['success', 'channels', 'total'],
-    properties: {
-      success: successTrue,
-      channels: { type: 'array', items: ref('Channel') },
-      total: { type: 'integer' },
-    },
-  },
-  SessionList: {
-    type: 'object',
-    required: ['success', 'sessions', 'total'],
-    properties: {
-      success: successTrue,
-      sessions: { type: 'array', items: ref('Channel') },
-      total: { type: 'integer' },
-    },
-  },
+  // The same list under the key each route's callers read (hub-contract.md §2).
+  ChannelList: channelListUnder('channels'),
+  SessionList: channelListUnder('sessions'),
   WebhookInput: {
     type: 'object',
     required: ['url'],

@@ -26,37 +26,28 @@ export function createApiHealthRouter(deps: HealthDeps): Router {
   router.get('/health', async (_req, res) => {
     // /healthz says the engine answers; only a call that carries SECRET_KEY says it is still ours. A rotated engine
     // secret otherwise stays invisible here while every token re-mint fails (docs/operations.md §3).
-    const settle = <T>(p: Promise<T>) =>
-      p.then(
-        (value) => ({ status: 'fulfilled' as const, value }),
-        (reason: unknown) => ({ status: 'rejected' as const, reason }),
-      );
-    const secretCheck = settle(deps.engine.listSessions({ deadlineMs: 2_000 }));
-    const health = await settle(deps.engine.health({ deadlineMs: 2_000 }));
-    // An engine that does not answer /healthz is not waited for twice (the secret call retries until its deadline).
-    const secret = health.status === 'fulfilled' ? await secretCheck : null;
+    const secretKeyAccepted: Promise<boolean | null> = deps.engine.listSessions({ deadlineMs: 2_000 }).then(
+      () => true,
+      (error: unknown) => (isGatewayError(error) && error.code === 'ENGINE_AUTH_FAILED' ? false : null),
+    );
     let engine: Record<string, unknown>;
-    if (health.status === 'fulfilled') {
-      const secretKeyAccepted =
-        secret?.status === 'fulfilled'
-          ? true
-          : secret && isGatewayError(secret.reason) && secret.reason.code === 'ENGINE_AUTH_FAILED'
-            ? false
-            : null;
+    try {
+      const h = await deps.engine.health({ deadlineMs: 2_000 });
+      // Awaited only when the engine answers: a down engine is not waited for twice (that call retries).
+      const accepted = await secretKeyAccepted;
       engine = {
-        reachable: health.value.reachable,
+        reachable: h.reachable,
         name: deps.engine.name,
-        uptimeSeconds: health.value.uptimeSeconds ?? null,
-        secretKeyAccepted,
-        ...(secretKeyAccepted === false
+        uptimeSeconds: h.uptimeSeconds ?? null,
+        secretKeyAccepted: accepted,
+        ...(accepted === false
           ? {
               error: 'ENGINE_AUTH_FAILED',
               hint: "WPPCONNECT_SECRET_KEY is not the engine's SECRET_KEY: set it to the engine's value and reload",
             }
           : {}),
       };
-    } else {
-      const error = health.reason;
+    } catch (error) {
       engine = {
         reachable: false,
         name: deps.engine.name,

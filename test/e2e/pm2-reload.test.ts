@@ -38,12 +38,14 @@ describe('pm2: start and reload from ecosystem.config.js', () => {
     });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
-  const gatewayPid = async () => {
+  /** One app's pid and status as pm2 sees it (`pm2 jlist`). */
+  const pm2App = async (name: string) => {
     const { stdout } = await pm2('jlist');
     const list = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ name: string; pid: number; pm2_env: any }>;
-    const app = list.find((p) => p.name === 'wpp-gateway');
-    return { pid: app?.pid ?? 0, status: app?.pm2_env?.status as string, restarts: app?.pm2_env?.restart_time };
+    const app = list.find((p) => p.name === name);
+    return { pid: app?.pid ?? 0, status: app?.pm2_env?.status as string };
   };
+  const gatewayPid = () => pm2App('wpp-gateway');
 
   beforeAll(async () => {
     sim = await startSimulator({ secretKey: SIM_SECRET, qrDelayMs: 200 });
@@ -99,10 +101,8 @@ describe('pm2: start and reload from ecosystem.config.js', () => {
     const profile = path.join(serverDir, 'userDataDir', CH);
 
     expect(fs.readdirSync(profile)).toEqual(['Preferences']);
-    const { stdout } = await pm2('jlist');
-    const list = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ name: string; pid: number }>;
     // exec: the engine's node is the pid pm2 watches (signals reach it, not a wrapper shell).
-    expect(list.find((p) => p.name === 'wppconnect-server')?.pid).toBe(Number(fs.readFileSync(started, 'utf8')));
+    expect((await pm2App('wppconnect-server')).pid).toBe(Number(fs.readFileSync(started, 'utf8')));
     const engineLog = fs.readFileSync(path.join(logDir, 'wppconnect.out.log'), 'utf8');
     expect(engineLog).toContain('SingletonLock');
   });
