@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { engine } from '../helpers/engine-shapes';
 import { freePort } from '../helpers/processes';
-import { buildTestGateway, ENGINE_SECRET, type TestGateway } from '../helpers/test-gateway';
+import { buildTestGateway, ENGINE_SECRET, ENGINE_URL, type TestGateway } from '../helpers/test-gateway';
 
 /** GET /api/health: the engine answers, and it still accepts our SECRET_KEY (a rotated engine secret shows here). */
 
@@ -16,7 +16,19 @@ afterEach(async () => {
   nock.cleanAll();
 });
 
-const healthz = () => engine().get('/healthz').reply(200, { uptime: 21.84, message: 'OK', timestamp: Date.now() });
+/**
+ * The real engine's GET /healthz: with `Content-Type: application/json` on the request its res.send wrapper throws and
+ * the reply never comes (wppconnect-engine.md §7.3); without it, 200 at once.
+ */
+const healthz = () => {
+  nock(ENGINE_URL, { reqheaders: { 'content-type': /.*/ } })
+    .get('/healthz')
+    .delay(60_000)
+    .reply(200, { uptime: 21.84, message: 'OK', timestamp: Date.now() });
+  return nock(ENGINE_URL, { badheaders: ['content-type'] })
+    .get('/healthz')
+    .reply(200, { uptime: 21.84, message: 'OK', timestamp: Date.now() });
+};
 
 describe('GET /api/health', () => {
   test('When the engine answers and accepts our secret, then ok with the engine reachable and the secret accepted', async () => {
@@ -36,6 +48,19 @@ describe('GET /api/health', () => {
       channels: { total: 0 },
       outbox: { depth: 0, oldestPendingAgeMs: null, dead: 0 },
     });
+  });
+
+  test('When the engine is asked for /healthz, then the request carries no Content-Type (the real engine never answers one that does) and health is ok', async () => {
+    gw = buildTestGateway();
+    const plain = healthz();
+    nock(ENGINE_URL, { badheaders: ['content-type'] })
+      .get(`/api/${ENGINE_SECRET}/show-all-sessions`)
+      .reply(200, { response: [] });
+
+    const res = await gw.api('get', '/api/health');
+
+    expect(res.body).toMatchObject({ status: 'ok', engine: { reachable: true, secretKeyAccepted: true } });
+    expect(plain.isDone()).toBe(true);
   });
 
   test("When the engine's SECRET_KEY was rotated without us, then degraded with ENGINE_AUTH_FAILED and a hint, and the secret never appears", async () => {

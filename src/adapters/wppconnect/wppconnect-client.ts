@@ -211,7 +211,10 @@ export class WppconnectClient {
   private async send(req: EngineRequest, token: string | undefined): Promise<EngineResponse> {
     const started = Date.now();
     const url = req.auth === 'bearer' ? `/api/${encodeURIComponent(req.session!)}/${req.path}` : req.path;
-    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    const hasBody = req.method === 'POST';
+    // Content-Type only with a body: on a bodiless request the engine's res.send wrapper JSON.parses the reply
+    // object and GET /healthz never answers (wppconnect-engine.md §7.3, §8 item 2).
+    const headers: Record<string, string> = hasBody ? { 'Content-Type': 'application/json' } : {};
     if (token) headers.Authorization = `Bearer ${token}`;
     const requestId = this.options.context?.requestId();
     if (requestId) headers['X-Request-Id'] = requestId;
@@ -221,7 +224,7 @@ export class WppconnectClient {
       response = await this.http.request({
         method: req.method,
         url,
-        data: req.method === 'POST' ? (req.body ?? {}) : undefined,
+        data: hasBody ? (req.body ?? {}) : undefined,
         headers,
         timeout,
         signal: req.signal
