@@ -1,13 +1,19 @@
+import path from 'node:path';
 import { startSimulator } from './wppconnect-simulator';
 
 /**
  * `node dist/sim/main.js [--port N] [--secret S] [--qr-delay-ms N] [--qr-rotate-ms N] [--auto-close-ms N]
- * [--log-file F]`: starts the WPPConnect simulator and prints one JSON line `{"url","secretKey"}` so a parent
- * process can read where it listens.
+ * [--log-file F] [--user-data-dir D] [--browser-processes] [--chrome-path P] [--wa-web-unreachable] [--hostname H]
+ * [--no-orphan-browsers]`: starts the WPPConnect simulator and prints one JSON line `{"url","secretKey"}` so a
+ * parent process can read where it listens.
  */
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function flag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
 }
 
 function numberArg(name: string): number | undefined {
@@ -20,6 +26,8 @@ function numberArg(name: string): number | undefined {
 
 async function main(): Promise<void> {
   const secretKey = arg('secret') ?? 'THISISMYSECURETOKEN';
+  const userDataDir = arg('user-data-dir');
+  const browserProcesses = flag('browser-processes');
   const sim = await startSimulator({
     port: numberArg('port') ?? 0,
     secretKey,
@@ -27,6 +35,13 @@ async function main(): Promise<void> {
     qrRotateMs: numberArg('qr-rotate-ms'),
     autoCloseMs: numberArg('auto-close-ms'),
     logFile: arg('log-file'),
+    // Process mode needs an absolute directory; a relative one is taken from the current directory.
+    userDataDir: userDataDir && browserProcesses ? path.resolve(userDataDir) : userDataDir,
+    browserProcesses,
+    chromePath: arg('chrome-path'),
+    waWebReachable: !flag('wa-web-unreachable'),
+    hostname: arg('hostname'),
+    orphanBrowsersOnClose: !flag('no-orphan-browsers'),
   });
   process.stdout.write(`${JSON.stringify({ url: sim.url, secretKey })}\n`);
   let stopping = false;

@@ -1,9 +1,30 @@
+import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { type FailMode, isFailMode, launchFailure } from './launch-failures';
+import { checkProfile, readLock, spawnBrowser, writeSingletons } from './browser-processes';
+import {
+  CLOSE_TYPEERROR_FRAMES,
+  EngineLog,
+  type ErrorForLog,
+  HEALTHZ_REJECTION_FRAMES,
+  type LogLevel,
+} from './engine-log';
+import {
+  alreadyRunningError,
+  code21Error,
+  type FailMode,
+  isFailMode,
+  type LaunchFailure,
+  launchFailure,
+  navigationError,
+  randomPid,
+  spawnError,
+} from './launch-failures';
 import { qrDataUrl, qrPng } from './qr-png';
 import {
   ackEvent,
@@ -38,16 +59,37 @@ export interface SimulatorOptions {
   qrRotateMs?: number;
   /** QR-phase autoclose, counted from the first QR. @default 120000 */
   autoCloseMs?: number;
-  /** Engine log file; launch failures and a few lifecycle lines are appended to it. */
+  /**
+   * Engine log file: what the real engine writes to stdout (the file WPPCONNECT_LOG_FILE points at), in its format
+   * (sim/engine-log.ts): lifecycle lines, launch and navigation failures, unhandled rejections.
+   */
   logFile?: string;
   /** @default '2.10.4' */
   version?: string;
   /** The server-wide WEBHOOK_URL, used when a session's config has no `webhook`. */
   webhookUrl?: string;
-  /** CUSTOM_USER_DATA_DIR, only used in log text. @default '/usr/src/wpp-server/userDataDir/' */
+  /**
+   * CUSTOM_USER_DATA_DIR; the profile of session `s` is `<userDataDir>/<s>`. Only log text in virtual mode; with
+   * `browserProcesses` it must be an existing absolute directory and holds real profiles.
+   * @default '/usr/src/wpp-server/userDataDir/'
+   */
   userDataDir?: string;
   /** The phone number a scan logs in as. @default '5511999990000' */
   phone?: string;
+  /**
+   * Every browser the simulator launches is a real child process whose command line carries
+   * `--user-data-dir=<profile>`, and the profile gets Chromium's `Singleton*` links. Launches check the profile like
+   * Chromium + puppeteer 24 (a live browser on it, a lock from another host…). Linux only. @default false
+   */
+  browserProcesses?: boolean;
+  /** The host name Chromium writes in `SingletonLock` (`<hostname>-<pid>`). @default os.hostname() */
+  hostname?: string;
+  /** CHROME_PATH: when set, a missing file fails every launch with ENOENT and a non-executable one with EACCES. */
+  chromePath?: string;
+  /** Initial value of the `waWebReachable` config key. @default true */
+  waWebReachable?: boolean;
+  /** Initial value of the `orphanBrowsersOnClose` config key. @default true */
+  orphanBrowsersOnClose?: boolean;
 }
 
 export interface SimConfig {
@@ -66,11 +108,19 @@ export interface SimConfig {
   /** Delay between a send's reply and its `onack` (ack 2) webhook. @default 300 */
   ackDelayMs: number;
   /**
-   * Closing a pre-login session leaves its browser running (the real behaviour, spec §2.2): it keeps posting QR
-   * webhooks until its autoclose, and a new start of that session fails with "The browser is already running"
-   * while it lives. Off by default so close + start recovers, as the spec's recovery recipe assumes.
+   * Closing a pre-login session leaves its browser running (the real behaviour, spec §2.2, §7.3): the close answers
+   * 500 and resets the entry, but the browser of that attempt keeps running and holding the profile, so every new
+   * start of that session fails with "The browser is already running for …" until that browser ends. In QRCODE it
+   * keeps posting QR webhooks (without `session`) until its autoclose; stuck on a failed navigation it runs forever.
+   * Set to false to have close-session stop the browser instead. @default true
    */
   orphanBrowsersOnClose: boolean;
+  /**
+   * WhatsApp Web answers. When false, every launch that got a browser fails its navigation about 300 ms later
+   * (`net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com`, untagged) and the session stays INITIALIZING
+   * forever with its browser running: no QR, no webhook. @default true
+   */
+  waWebReachable: boolean;
 }
 
 type Status = 'INITIALIZING' | 'QRCODE' | 'CONNECTED' | 'CLOSED' | null;
@@ -92,12 +142,36 @@ interface Client {
   qrAttempt: number;
   /** The last launch failed (sim/launch-failures.ts): no QR will come and no scan is possible. */
   launchFailed: boolean;
+  /** Process mode: the real process of this entry's browser while it runs. */
+  proc?: BrowserProc;
+  /** The page loaded without WhatsApp Web: the library is still waiting for WPP (logs "wapi.js failed" later). */
+  wapiPending: boolean;
   phone: string;
   /** Bumped whenever the entry stops running; callbacks scheduled for an older epoch do nothing. */
   epoch: number;
   timers: Set<NodeJS.Timeout>;
   /** start-session requests with waitQrCode:true waiting for the first QR. */
   waiters: Response[];
+}
+
+/** A real browser stand-in process (process mode). */
+interface BrowserProc {
+  child: ChildProcess;
+  pid: number;
+  profile: string;
+  /** The entry this browser belongs to: the current one, or an orphan left behind by close-session. */
+  owner: Client;
+  /** The simulator ends it itself (close, autoclose, logout, dispose): the exit handler then does nothing. */
+  closing: boolean;
+  alive: boolean;
+  exited: Promise<void>;
+}
+
+export interface BrowserView {
+  session: string;
+  pid: number;
+  /** false for a browser no engine entry owns any more (an orphan of close-session). */
+  attached: boolean;
 }
 
 export interface RecordedCall {
@@ -133,6 +207,8 @@ export interface SessionView {
   qrAttempt: number;
   phone: string;
   webhook: string | null;
+  /** Process mode: the pid of the entry's running browser. */
+  browserPid: number | null;
 }
 
 export interface SimulatorControl {
@@ -140,7 +216,11 @@ export interface SimulatorControl {
   scan(session: string, phone?: string): Promise<void>;
   /** A message arrives: `onmessage` webhook; media is kept for get-media-by-message. */
   inbound(session: string, input?: InboundInput): Promise<{ id: string }>;
-  /** Chromium dies: `browserClose` webhook; a logged-in session stays CONNECTED (a zombie, spec §3.5). */
+  /**
+   * Chromium dies: `browserClose` webhook; a logged-in session stays CONNECTED (a zombie, spec §3.5). When the entry
+   * has no running browser, the newest orphan browser of that session dies instead. In process mode the process is
+   * SIGKILLed and the exit handler does the rest; the promise resolves once it has.
+   */
   killBrowser(session: string): Promise<void>;
   /** The phone unlinks the device: `disconnectedMobile` (+ `browserClose`), the entry is dropped (CLOSED). */
   unlink(session: string): Promise<void>;
@@ -158,6 +238,8 @@ export interface SimulatorControl {
   /** Resolves once every webhook queued so far has been answered (or failed). */
   flushWebhooks(): Promise<void>;
   sessions(): SessionView[];
+  /** Process mode: the live browser processes, attached or orphaned. Empty in virtual mode. */
+  browsers(): BrowserView[];
   /** A valid engine token for the session (same as calling generate-token). */
   tokenFor(session: string): string;
 }
@@ -204,12 +286,29 @@ class QrRenderCache {
 export function createSimulator(options: SimulatorOptions = {}): {
   app: Express;
   control: SimulatorControl;
-  /** Clears every timer, aborts webhooks in flight and drops held requests (for tests and close()). */
+  /**
+   * Clears every timer, aborts webhooks in flight, drops held requests and SIGTERMs every browser process spawned
+   * (for tests and close()).
+   */
   dispose(): void;
 } {
   const secretKey = options.secretKey ?? 'THISISMYSECURETOKEN';
   const version = options.version ?? '2.10.4';
   const userDataDir = options.userDataDir ?? '/usr/src/wpp-server/userDataDir/';
+  /** CUSTOM_USER_DATA_DIR as the server concatenates it: `<dir>/` + session. */
+  const userDataDirText = userDataDir.endsWith('/') ? userDataDir : `${userDataDir}/`;
+  const processMode = options.browserProcesses === true;
+  const hostname = options.hostname ?? os.hostname();
+  if (processMode) {
+    let isDir = false;
+    try {
+      isDir = fs.statSync(userDataDir).isDirectory();
+    } catch {
+      // reported below
+    }
+    if (!path.isAbsolute(userDataDir) || !isDir)
+      throw new Error(`browserProcesses needs userDataDir to be an existing absolute directory, got ${userDataDir}`);
+  }
   const defaultPhone = options.phone ?? '5511999990000';
   const startedAt = Date.now();
   const cfg: SimConfig = {
@@ -222,7 +321,8 @@ export function createSimulator(options: SimulatorOptions = {}): {
     hangAll: false,
     authDelayMs: 0,
     ackDelayMs: 300,
-    orphanBrowsersOnClose: false,
+    orphanBrowsersOnClose: options.orphanBrowsersOnClose ?? true,
+    waWebReachable: options.waWebReachable ?? true,
   };
 
   /** The server's in-memory `clientsArray`. */
@@ -241,6 +341,9 @@ export function createSimulator(options: SimulatorOptions = {}): {
   const timers = new Set<NodeJS.Timeout>();
   const renders = new QrRenderCache();
   const aborter = new AbortController();
+  /** Process mode: every browser process spawned and not yet exited. */
+  const procs = new Set<BrowserProc>();
+  const engineLog = new EngineLog(options.logFile);
   let disposed = false;
 
   // ---- plumbing ----------------------------------------------------------------------------------------------
@@ -266,11 +369,9 @@ export function createSimulator(options: SimulatorOptions = {}): {
     client.epoch++;
   };
 
-  const log = (level: 'info' | 'warn' | 'error', lines: string[]) => {
-    if (!options.logFile || lines.length === 0) return;
-    const stamp = new Date().toISOString();
-    fs.appendFileSync(options.logFile, `${stamp} ${level}: ${lines.join('\n')}\n`);
-  };
+  /** A library-logger line tagged `[<session>:<type>]` (no timestamp). */
+  const tagged = (level: LogLevel, client: Client, type: string, message: string) =>
+    engineLog.tagged(level, client.name, type, message);
 
   const hold = (res: Response) => {
     held.add(res);
@@ -329,6 +430,15 @@ export function createSimulator(options: SimulatorOptions = {}): {
     chains.set(client.name, next);
   };
 
+  /**
+   * The server's statusFind handler (createSessionUtil.ts:106-128): webhook `status-find`, then
+   * `logger.info(status + '\n\n')`, which is the untagged `info: <ISO> browserClose` line plus two blank lines.
+   */
+  const statusFind = (client: Client, status: string) => {
+    webhook(client, 'status-find', { status });
+    engineLog.server('info', `${status}\n\n`);
+  };
+
   const newClient = (name: string, hasSessionField: boolean): Client => ({
     name,
     status: null,
@@ -339,6 +449,7 @@ export function createSimulator(options: SimulatorOptions = {}): {
     config: undefined,
     qrAttempt: 0,
     launchFailed: false,
+    wapiPending: false,
     phone: defaultPhone,
     epoch: 0,
     timers: new Set(),
@@ -384,32 +495,271 @@ export function createSimulator(options: SimulatorOptions = {}): {
     launch(client);
   };
 
+  // ---- browsers ----------------------------------------------------------------------------------------------
+
+  /** The profile folder as the server logs it (`Using browser folder '…'`) and as puppeteer resolves it. */
+  const profileText = (name: string) => `${userDataDirText}${name}`;
+  const profileOf = (name: string) => (processMode ? path.join(userDataDir, name) : path.resolve(profileText(name)));
+
+  const orphansOf = (name: string) => orphans.get(name) ?? [];
+  const forgetOrphan = (client: Client) => {
+    const list = orphansOf(client.name).filter((o) => o !== client);
+    if (list.length > 0) orphans.set(client.name, list);
+    else orphans.delete(client.name);
+  };
+  const isOrphan = (client: Client) => orphansOf(client.name).includes(client);
+
+  /**
+   * A pre-login entry left behind with its browser still running: from now on its webhooks go through the reset
+   * `{status:null}` entry, which has no `session` field (spec §2.2: `{"event":"status-find","status":"browserClose"}`).
+   */
+  const orphanize = (client: Client) => {
+    client.hasSessionField = false;
+    orphans.set(client.name, [...orphansOf(client.name), client]);
+  };
+
+  /** Process mode: start the browser stand-in for `client` on `profile`; false when the spawn itself failed. */
+  const spawnFor = (client: Client, profile: string): boolean => {
+    const child = spawnBrowser(profile);
+    if (child.pid === undefined) {
+      child.once('error', () => undefined);
+      return false;
+    }
+    let resolveExit: () => void = () => undefined;
+    const proc: BrowserProc = {
+      child,
+      pid: child.pid,
+      profile,
+      owner: client,
+      closing: false,
+      alive: true,
+      exited: new Promise<void>((resolve) => (resolveExit = resolve)),
+    };
+    const onExit = () => {
+      if (!proc.alive) return;
+      proc.alive = false;
+      procs.delete(proc);
+      resolveExit();
+      // Killed from outside (the gateway, a test, the OOM killer): puppeteer's `disconnected` event.
+      if (!proc.closing && !disposed && proc.owner.proc === proc) browserDied(proc.owner);
+    };
+    child.once('exit', onExit);
+    child.once('error', onExit);
+    procs.add(proc);
+    client.proc = proc;
+    writeSingletonsSafe(profile, proc.pid);
+    return true;
+  };
+
+  const writeSingletonsSafe = (profile: string, pid: number) => {
+    try {
+      writeSingletons(profile, hostname, pid);
+    } catch {
+      // The profile vanished under us (a test cleaning up); the process still runs.
+    }
+  };
+
+  /**
+   * The simulator ends a browser itself (close, autoclose, logout, dispose): SIGTERM, and no browserClose from the
+   * exit handler (the caller sends what the real flow sends). Virtual mode: nothing to end.
+   */
+  const endBrowser = (client: Client) => {
+    const proc = client.proc;
+    client.proc = undefined;
+    client.wapiPending = false;
+    if (proc?.alive) {
+      proc.closing = true;
+      proc.child.kill('SIGTERM');
+    }
+  };
+
+  /**
+   * A browser died without the simulator closing it. The current entry's: `browserClose`; logged in, the session
+   * stays CONNECTED (a zombie, spec §3.5(2)); before login create() rejects, the status stays where it was and no
+   * more QRs come. An orphan's: forgotten, and its `browserClose` has no `session`.
+   */
+  const browserDied = (client: Client) => {
+    const wasWaitingForWapi = client.wapiPending;
+    client.wapiPending = false;
+    client.proc = undefined;
+    stopTimers(client);
+    if (isOrphan(client)) {
+      forgetOrphan(client);
+      client.browser = 'none';
+    } else {
+      client.browser = client.loggedIn ? 'dead' : 'none';
+    }
+    statusFind(client, 'browserClose');
+    if (wasWaitingForWapi) {
+      // The library's waitForFunction for WPP dies with the page (the real log right after a SIGTERM).
+      tagged('verbose', client, 'client', 'wapi.js failed');
+      tagged('error', client, 'client', 'Error: waitForFunction failed: frame got detached.');
+    }
+  };
+
+  // ---- the session state machine -----------------------------------------------------------------------------
+
+  /** Time from a launch to the failed page.goto when WhatsApp Web is unreachable. */
+  const NAVIGATION_FAIL_MS = 300;
+  /** The library's wait for WPP after "Injecting wapi.js" (`waitForFunction`, 30 s). */
+  const WAPI_TIMEOUT_MS = 30_000;
+
   const launch = (client: Client) => {
     stopTimers(client);
     client.loggedIn = false;
     client.qrAttempt = 0;
     client.launchFailed = false;
-    const heldByOrphan = (orphans.get(client.name) ?? []).some((o) => o.browser === 'running');
-    const mode: FailMode | undefined = heldByOrphan
-      ? 'browser-running'
-      : (failNext.get(client.name) ?? failNext.get('*'));
-    if (mode) {
-      if (!heldByOrphan) {
-        if (failNext.has(client.name)) failNext.delete(client.name);
-        else failNext.delete('*');
+    client.wapiPending = false;
+    if (client.browser === 'running') {
+      // Relaunching an entry whose browser still runs (a pre-login "Session Unpaired" flip to CLOSED, then a start):
+      // the old create() keeps its browser, which now holds the profile like an orphan does.
+      if (cfg.orphanBrowsersOnClose) {
+        const ghost: Client = { ...client, timers: new Set(), waiters: [] };
+        if (ghost.proc) ghost.proc.owner = ghost;
+        client.proc = undefined;
+        orphanize(ghost);
+      } else endBrowser(client);
+    }
+    client.browser = 'none';
+    tagged('info', client, 'browser', `Using browser folder '${profileText(client.name)}'`);
+    tagged('info', client, 'browser', 'Initializing browser...');
+    // puppeteer's browser.close() resolves once the process exited: a start right after the simulator closed the
+    // previous browser waits for that exit instead of finding it still alive in /proc.
+    const profile = profileOf(client.name);
+    const closing = [...procs].filter((p) => p.profile === profile && p.closing && p.alive);
+    if (closing.length > 0) {
+      const epoch = client.epoch;
+      void Promise.all(closing.map((p) => p.exited)).then(() => {
+        if (client.epoch === epoch && !disposed) launchBrowser(client, profile);
+      });
+      return;
+    }
+    launchBrowser(client, profile);
+  };
+
+  /** create() rejecting with a non-Timeout error: INITIALIZING forever, no webhook (spec §3.2, §5.2). */
+  const launchRejected = (client: Client, error: ErrorForLog) => {
+    client.launchFailed = true;
+    client.browser = 'none';
+    tagged('error', client, 'browser', 'Error no open browser');
+    tagged('error', client, 'browser', error.message);
+    engineLog.serverError(error);
+  };
+
+  const launchBrowser = (client: Client, profile: string) => {
+    // 1. The executable (CHROME_PATH): spawn fails before Chromium ever looks at the profile.
+    const chromePath = options.chromePath;
+    if (chromePath) {
+      let code: 'ENOENT' | 'EACCES' | undefined;
+      if (!fs.existsSync(chromePath)) code = 'ENOENT';
+      else {
+        try {
+          fs.accessSync(chromePath, fs.constants.X_OK);
+        } catch {
+          code = 'EACCES';
+        }
       }
-      // create() rejects with a non-Timeout error: the status stays INITIALIZING forever, no webhook (§5.2).
-      const failure = launchFailure(mode, client.name, userDataDir);
-      client.launchFailed = true;
-      client.browser = failure.browserLeftRunning ? 'running' : 'none';
-      const prefix = `[${client.name}:browser]`;
-      if (failure.noOpenBrowser) log('error', [`${prefix} Error no open browser`]);
-      if (failure.lines.length > 0) log('error', [`${prefix} ${failure.lines[0]}`, ...failure.lines.slice(1)]);
+      if (code) {
+        launchRejected(client, spawnError(chromePath, code));
+        return;
+      }
+    }
+    // 2. The profile: a live browser on it, or a lock from another computer.
+    if (processMode) {
+      try {
+        fs.mkdirSync(profile, { recursive: true });
+      } catch {
+        // checkProfile and the spawn report what is wrong
+      }
+      const check = checkProfile(profile, hostname);
+      if (check.kind === 'foreign-lock') {
+        launchRejected(client, code21Error({ host: check.host, pid: check.pid }, randomPid()));
+        return;
+      }
+      if (check.kind === 'in-use') {
+        launchRejected(client, alreadyRunningError(profile));
+        return;
+      }
+    } else if (orphansOf(client.name).some((o) => o.browser === 'running')) {
+      launchRejected(client, alreadyRunningError(profile));
+      return;
+    }
+    // 3. A forced failure (failNextStart).
+    const mode: FailMode | undefined = failNext.get(client.name) ?? failNext.get('*');
+    let failure: LaunchFailure | undefined;
+    if (mode) {
+      if (failNext.has(client.name)) failNext.delete(client.name);
+      else failNext.delete('*');
+      const lock = readLock(profile);
+      failure = launchFailure(mode, profile, {
+        lock: lock.kind === 'lock' ? { host: lock.host, pid: lock.pid } : undefined,
+        chromePath,
+      });
+      if (failure.kind === 'launch') {
+        launchRejected(client, failure.error);
+        return;
+      }
+    }
+    // 4. The browser runs.
+    if (processMode && !spawnFor(client, profile)) {
+      launchRejected(client, spawnError(process.execPath, 'EACCES'));
       return;
     }
     client.browser = 'running';
+    tagged('http', client, 'browser', 'checking headless...');
+    tagged('http', client, 'browser', 'headless option is active, browser hidden');
+    tagged('info', client, 'client', 'Initializing...');
+    tagged('verbose', client, 'client', 'Setting WhatsApp WEB version to 2.3000.10305x');
+    // Logged at error level on every start of the real engine (the pinned version is gone); not a failure.
+    tagged('error', client, 'client', 'Version not available for 2.3000.10305x, using latest as fallback');
+    tagged('verbose', client, 'client', 'Loading WhatsApp WEB');
     const epoch = client.epoch;
-    schedule(client, cfg.qrDelayMs, () => emitQr(client, epoch));
+    if (failure?.kind === 'navigation' || (!failure && !cfg.waWebReachable)) {
+      const error = failure?.kind === 'navigation' ? failure.error : navigationError();
+      client.launchFailed = true;
+      schedule(client, NAVIGATION_FAIL_MS, () => navigationFailed(client, epoch, error));
+      return;
+    }
+    if (failure?.kind === 'stuck') {
+      client.launchFailed = true;
+      schedule(client, cfg.qrDelayMs, () => {
+        if (client.epoch !== epoch || client.browser !== 'running') return;
+        pageLoaded(client);
+      });
+      return;
+    }
+    schedule(client, cfg.qrDelayMs, () => {
+      if (client.epoch !== epoch || client.browser !== 'running') return;
+      pageLoaded(client);
+      client.wapiPending = false;
+      tagged('verbose', client, 'client', 'wapi.js injected');
+      tagged('http', client, 'client', 'Checking is logged...');
+      tagged('info', client, 'client', `Auto close configured to ${Math.round(cfg.autoCloseMs / 1000)}s`);
+      tagged('http', client, 'client', 'Waiting for QRCode Scan...');
+      emitQr(client, epoch);
+    });
+  };
+
+  const pageLoaded = (client: Client) => {
+    tagged('verbose', client, 'page', 'Page loaded');
+    tagged('verbose', client, 'client', 'Injecting wapi.js');
+    client.wapiPending = true;
+  };
+
+  /**
+   * page.goto failed (spec §7.3): one untagged server entry, the page still "loads" (about:blank), the library
+   * injects and waits 30 s for WPP in vain. The browser keeps running and holding the profile; status INITIALIZING.
+   */
+  const navigationFailed = (client: Client, epoch: number, error: ErrorForLog) => {
+    if (client.epoch !== epoch || client.browser !== 'running') return;
+    engineLog.serverError(error);
+    pageLoaded(client);
+    schedule(client, WAPI_TIMEOUT_MS, () => {
+      if (client.epoch !== epoch || !client.wapiPending) return;
+      client.wapiPending = false;
+      tagged('verbose', client, 'client', 'wapi.js failed');
+      tagged('error', client, 'client', 'TimeoutError: Waiting failed: 30000ms exceeded');
+    });
   };
 
   /** `catchQR` → `exportQR`: status QRCODE, new urlcode, webhook `qrcode`, and the held waitQrCode reply. */
@@ -422,6 +772,7 @@ export function createSimulator(options: SimulatorOptions = {}): {
     client.status = 'QRCODE';
     client.urlcode = urlcode;
     client.qrAttempt++;
+    tagged('verbose', client, 'client', `Waiting for QRCode Scan: Attempt ${client.qrAttempt}`);
     webhook(client, 'qrcode', { qrcode, urlcode });
     for (const res of client.waiters.splice(0)) {
       if (!res.headersSent) res.json({ status: 'qrcode', qrcode, urlcode, session: client.name });
@@ -439,26 +790,39 @@ export function createSimulator(options: SimulatorOptions = {}): {
     if (client.epoch !== epoch || client.loggedIn) return;
     stopTimers(client);
     client.status = 'CLOSED';
+    tagged('info', client, 'client', 'Closing the page');
+    tagged('verbose', client, 'page', 'Page Closed');
+    endBrowser(client);
     client.browser = 'none';
-    log('error', [`[${client.name}:client] Auto Close Called`]);
-    webhook(client, 'status-find', { status: 'qrReadError' });
-    webhook(client, 'status-find', { status: 'browserClose' });
+    if (isOrphan(client)) forgetOrphan(client);
+    tagged('warn', client, 'client', 'Failed to authenticate');
+    statusFind(client, 'qrReadError');
+    statusFind(client, 'browserClose');
+    tagged('error', client, 'client', 'Auto Close Called');
   };
 
   const login = (client: Client, phone: string | undefined) => {
     const restored = client.status === 'INITIALIZING';
     stopTimers(client);
     client.loggedIn = true;
+    client.wapiPending = false;
     // Object.assign(wppClient, placeholder): the library client always carries `session`.
     client.hasSessionField = true;
     client.browser = 'running';
     client.phoneOnline = true;
     client.status = 'CONNECTED';
     if (phone) client.phone = phone.replace(/\D/g, '');
-    log('info', [`Started Session: ${client.name}`]);
     // There is no CONNECTED webhook; status-find is what the server forwards (spec §4).
-    webhook(client, 'status-find', { status: restored ? 'isLogged' : 'qrReadSuccess' });
-    webhook(client, 'status-find', { status: 'inChat' });
+    if (restored) tagged('http', client, 'client', 'Authenticated');
+    else {
+      tagged('http', client, 'client', 'Checking QRCode status...');
+      tagged('http', client, 'client', 'Login with success');
+    }
+    statusFind(client, restored ? 'isLogged' : 'qrReadSuccess');
+    tagged('http', client, 'client', 'Checking phone is connected...');
+    tagged('http', client, 'client', 'Connected');
+    statusFind(client, 'inChat');
+    engineLog.server('info', `Started Session: ${client.name}`);
   };
 
   // ---- HTTP: global middleware -------------------------------------------------------------------------------
@@ -501,7 +865,17 @@ export function createSimulator(options: SimulatorOptions = {}): {
     next();
   });
 
-  app.get('/healthz', (_req, res) => {
+  app.get('/healthz', (req, res) => {
+    if (req.get('content-type') === 'application/json') {
+      // healthz hands res.send an object; the wrapper JSON.parses it because of the header, the parse throws inside
+      // an async handler and no reply is ever written (spec §7.3). Held until dispose (or hangAll is cleared).
+      engineLog.library(
+        'error',
+        `Unhandled Rejection: SyntaxError: "[object Object]" is not valid JSON\n${HEALTHZ_REJECTION_FRAMES.join('\n')}`,
+      );
+      hold(res);
+      return;
+    }
     res.json({ uptime: (Date.now() - startedAt) / 1000, message: 'OK', timestamp: Date.now() });
   });
 
@@ -655,6 +1029,11 @@ export function createSimulator(options: SimulatorOptions = {}): {
     const name = nameOf(res);
     const client = clients.get(name);
     if (!client) {
+      engineLog.serverError({
+        name: 'TypeError',
+        message: "Cannot read properties of undefined (reading 'status')",
+        frames: CLOSE_TYPEERROR_FRAMES,
+      });
       res.status(500).json(CLOSE_ERROR);
       return;
     }
@@ -665,11 +1044,17 @@ export function createSimulator(options: SimulatorOptions = {}): {
     // The entry is replaced by `{status:null}` (no session, no config) before close() is even tried.
     clients.set(name, newClient(name, false));
     if (!client.loggedIn) {
-      // The placeholder has no close(): TypeError → 500, but the reset already happened.
-      if (cfg.orphanBrowsersOnClose && client.browser === 'running') {
-        orphans.set(name, [...(orphans.get(name) ?? []), client]);
-      } else {
+      // The placeholder has no close(): TypeError → 500, but the reset already happened. The browser of that
+      // attempt is not closed: it keeps running and holding the profile (spec §7.3).
+      engineLog.serverError({
+        name: 'TypeError',
+        message: 'req.client.close is not a function',
+        frames: CLOSE_TYPEERROR_FRAMES,
+      });
+      if (cfg.orphanBrowsersOnClose && client.browser === 'running') orphanize(client);
+      else {
         stopTimers(client);
+        endBrowser(client);
         client.browser = 'none';
       }
       res.status(500).json(CLOSE_ERROR);
@@ -677,8 +1062,10 @@ export function createSimulator(options: SimulatorOptions = {}): {
     }
     stopTimers(client);
     // close() closes page and browser; puppeteer's `disconnected` event becomes status-find browserClose.
-    if (client.browser === 'running') webhook(client, 'status-find', { status: 'browserClose' });
+    const wasRunning = client.browser === 'running';
+    endBrowser(client);
     client.browser = 'none';
+    if (wasRunning) statusFind(client, 'browserClose');
     client.status = null;
     webhook(client, 'closesession', { message: `Session: ${name} disconnected`, connected: false });
     res.json(CLOSE_OK);
@@ -693,16 +1080,20 @@ export function createSimulator(options: SimulatorOptions = {}): {
     hold(res);
     schedule(null, 500, () => {
       held.delete(res);
+      // The server deletes userDataDir/<session> (the browser still runs on it).
+      if (processMode) fs.rmSync(profileOf(name), { recursive: true, force: true });
       webhook(client, 'logoutsession', { message: `Session: ${name} logged out`, connected: false });
       if (!res.headersSent) res.json(CLOSE_OK);
     });
     // The browser is left open, but the library's 1 s isRegistered poll then sees the logout: disconnectedMobile,
     // client.close() and so browserClose (spec §3.1). The entry is already gone, so nothing else changes.
     schedule(null, 1500, () => {
-      log('info', [`[${name}:client] Session Unpaired`]);
-      webhook(client, 'status-find', { status: 'disconnectedMobile' });
-      webhook(client, 'status-find', { status: 'browserClose' });
+      tagged('info', client, 'client', 'Session Unpaired');
+      statusFind(client, 'disconnectedMobile');
+      const wasRunning = client.browser === 'running';
+      endBrowser(client);
       client.browser = 'none';
+      if (wasRunning) statusFind(client, 'browserClose');
     });
   });
 
@@ -865,17 +1256,27 @@ export function createSimulator(options: SimulatorOptions = {}): {
       return { id: stored.id };
     },
     async killBrowser(name) {
-      const client = need(name);
-      if (client.browser === 'none') throw new Error(`session ${name} has no browser running`);
-      stopTimers(client);
-      // Logged in: the status stays CONNECTED and browserClose is the only signal (spec §3.5(2)). Before login,
-      // create() rejects instead: the status stays where it was and no more QRs come.
-      client.browser = client.loggedIn ? 'dead' : 'none';
-      webhook(client, 'status-find', { status: 'browserClose' });
+      const client = clients.get(name);
+      const target =
+        client?.browser === 'running'
+          ? client
+          : [...orphansOf(name)].reverse().find((orphan) => orphan.browser === 'running');
+      if (!target) {
+        if (!client && orphansOf(name).length === 0) throw new Error(`session ${name} has no engine entry`);
+        throw new Error(`session ${name} has no browser running`);
+      }
+      const proc = target.proc;
+      if (proc?.alive) {
+        // The exit handler sends browserClose and applies the state effects, as for any external kill.
+        proc.child.kill('SIGKILL');
+        await proc.exited;
+        return;
+      }
+      browserDied(target);
     },
     async unlink(name) {
       const client = need(name);
-      log('info', [`[${name}:client] Session Unpaired`]);
+      tagged('info', client, 'client', 'Session Unpaired');
       if (!client.loggedIn) {
         // Before login the handler throws on the placeholder: CLOSED, no webhook, and the QR loop carries on (the
         // startup "INITIALIZING -> CLOSED" flip of issue #2083, spec §3.2).
@@ -885,9 +1286,11 @@ export function createSimulator(options: SimulatorOptions = {}): {
       stopTimers(client);
       client.status = 'CLOSED';
       clients.delete(name);
-      webhook(client, 'status-find', { status: 'disconnectedMobile' });
-      if (client.browser === 'running') webhook(client, 'status-find', { status: 'browserClose' });
+      statusFind(client, 'disconnectedMobile');
+      const wasRunning = client.browser === 'running';
+      endBrowser(client);
       client.browser = 'none';
+      if (wasRunning) statusFind(client, 'browserClose');
     },
     setPhoneOnline(name, online) {
       const client = need(name);
@@ -931,7 +1334,12 @@ export function createSimulator(options: SimulatorOptions = {}): {
         qrAttempt: c.qrAttempt,
         phone: c.phone,
         webhook: typeof c.config?.webhook === 'string' ? c.config.webhook : null,
+        browserPid: c.proc?.alive ? c.proc.pid : null,
       })),
+    browsers: () =>
+      [...procs]
+        .filter((p) => p.alive)
+        .map((p) => ({ session: p.owner.name, pid: p.pid, attached: clients.get(p.owner.name) === p.owner })),
     tokenFor: (name) => mintToken(name, secretKey),
   };
 
@@ -1005,6 +1413,10 @@ export function createSimulator(options: SimulatorOptions = {}): {
     '/_sim/sessions',
     ctl(() => control.sessions()),
   );
+  app.get(
+    '/_sim/browsers',
+    ctl(() => control.browsers()),
+  );
 
   // Unknown routes fall through to Express's own 404: text/html "Cannot GET /path", as on the real server.
 
@@ -1016,6 +1428,16 @@ export function createSimulator(options: SimulatorOptions = {}): {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       for (const client of clients.values()) client.epoch++;
+      for (const list of orphans.values()) for (const orphan of list) orphan.epoch++;
+      // Every browser process spawned ends with the simulator (as puppeteer closes its browsers on SIGTERM).
+      for (const proc of procs) {
+        proc.closing = true;
+        try {
+          proc.child.kill('SIGTERM');
+        } catch {
+          // already gone
+        }
+      }
       aborter.abort();
       releaseHeld();
     },
@@ -1036,11 +1458,16 @@ export async function startSimulator(
   return {
     url: `http://${host}:${port}`,
     control: sim.control,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      const closed = new Promise<void>((resolve) => {
         sim.dispose();
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+      // Process mode: wait (briefly) until every browser process has exited.
+      const until = Date.now() + 3000;
+      while (sim.control.browsers().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await closed;
+    },
   };
 }

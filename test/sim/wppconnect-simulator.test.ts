@@ -1,55 +1,12 @@
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { createSimulator, type SimulatorOptions } from '../../sim/wppconnect-simulator';
+import { type Hooks, removeTempDirs, sleep, startHooks, tempDir } from './sim-helpers';
 
 const SECRET = 'SIM-TEST-SECRET';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-interface Hooks {
-  url: string;
-  received: any[];
-  waitFor(predicate: (body: any) => boolean, timeoutMs?: number): Promise<any>;
-  close(): Promise<void>;
-}
-
-/** A real local webhook receiver: the engine's POSTs land here. */
-async function startHooks(): Promise<Hooks> {
-  const received: any[] = [];
-  const server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (chunk) => (raw += chunk));
-    req.on('end', () => {
-      received.push(JSON.parse(raw));
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    received,
-    async waitFor(predicate, timeoutMs = 3000) {
-      const until = Date.now() + timeoutMs;
-      while (Date.now() < until) {
-        const hit = received.find(predicate);
-        if (hit) return hit;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      throw new Error(`no webhook matched within ${timeoutMs} ms; got ${JSON.stringify(received.map((r) => r.event))}`);
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ESC = '\u001b';
 
 describe('WPPConnect Server simulator', () => {
   let sim: ReturnType<typeof createSimulator>;
@@ -88,6 +45,7 @@ describe('WPPConnect Server simulator', () => {
   afterEach(async () => {
     sim?.dispose();
     await hooks.close();
+    removeTempDirs();
   });
 
   describe('auth', () => {
@@ -158,6 +116,26 @@ describe('WPPConnect Server simulator', () => {
       expect(res.status).toBe(404);
       expect(res.headers['content-type']).toMatch(/^text\/html/);
       expect(res.text).toContain('Cannot GET /api/s1/nope');
+    });
+
+    test('When /healthz is asked with exactly Content-Type: application/json, then it never answers and the log gets the unhandled rejection; without it or with a charset it is 200', async () => {
+      const logFile = path.join(tempDir(), 'engine.log');
+      make({ logFile });
+      const hung = api().get('/healthz').set('Content-Type', 'application/json').timeout(200);
+      await expect(hung).rejects.toThrow(/Timeout/);
+      const withCharset = await api().get('/healthz').set('Content-Type', 'application/json; charset=utf-8');
+      const without = await api().get('/healthz');
+
+      expect(withCharset.status).toBe(200);
+      expect(without.status).toBe(200);
+      expect(fs.readFileSync(logFile, 'utf8')).toBe(
+        `${ESC}[31merror${ESC}[39m:    Unhandled Rejection: SyntaxError: "[object Object]" is not valid JSON\n` +
+          '    at JSON.parse (<anonymous>)\n' +
+          '    at res.send (/usr/src/wpp-server/dist/index.js:84:21)\n' +
+          '    at healthz (/usr/src/wpp-server/dist/middleware/healthCheck.js:32:21)\n' +
+          '    at Layer.handle [as handle_request] (/usr/src/wpp-server/node_modules/express/lib/router/layer.js:95:5)\n' +
+          '    at next (/usr/src/wpp-server/node_modules/express/lib/router/route.js:149:13)\n',
+      );
     });
 
     test('When /healthz is asked, then it answers uptime, OK and a timestamp without auth', async () => {
@@ -253,8 +231,8 @@ describe('WPPConnect Server simulator', () => {
       expect(statuses).toEqual(['qrReadError', 'browserClose']);
     });
 
-    test('When close-session is called, then it is 500 for a never-started or pre-login session (which is still reset) and 200 once reset', async () => {
-      make();
+    test('When close-session is called with orphan browsers off, then it is 500 for a never-started or pre-login session (which is still reset) and 200 once reset, and a new start works', async () => {
+      make({ orphanBrowsersOnClose: false });
       const never = await api().post('/api/s1/close-session').set(bearer('s1'));
       expect([never.status, never.body]).toEqual([
         500,
@@ -499,7 +477,7 @@ describe('WPPConnect Server simulator', () => {
     });
 
     test('When the next start fails with Code 21, then the session stays INITIALIZING with no webhook and the real text is in the log', async () => {
-      const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'wppsim-')), 'engine.log');
+      const logFile = path.join(tempDir(), 'engine.log');
       make({ logFile });
       const control = await request(sim.app).post('/_sim/fail-next-start').send({ session: 's1', mode: 'code21' });
       expect(control.status).toBe(200);
@@ -524,7 +502,7 @@ describe('WPPConnect Server simulator', () => {
     });
 
     test('When start-all is called with a wrong secret, then it answers 400 and still starts every stored session', async () => {
-      make();
+      make({ orphanBrowsersOnClose: false });
       await start('s1');
       await api().post('/api/s1/close-session').set(bearer('s1')); // 500, reset to status null
       const res = await api().post('/api/WRONG/start-all');
@@ -532,11 +510,10 @@ describe('WPPConnect Server simulator', () => {
       await waitStatus('s1', 'QRCODE');
     });
 
-    test('When orphan browsers are on and a pre-login session is closed, then its browser keeps posting QRs and blocks a new start until it autocloses', async () => {
-      const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'wppsim-')), 'engine.log');
+    test('When a session in QRCODE is closed (orphan browsers are on by default), then its browser keeps posting QRs without session and blocks a new start until it autocloses', async () => {
+      const logFile = path.join(tempDir(), 'engine.log');
       // autoClose long enough that the orphan is still rotating QRs when we count them, even on a loaded machine.
       make({ logFile, qrRotateMs: 40, autoCloseMs: 1500 });
-      sim.control.configure({ orphanBrowsersOnClose: true });
       await start('s1');
       await waitStatus('s1', 'QRCODE');
       expect((await api().post('/api/s1/close-session').set(bearer('s1'))).status).toBe(500);
@@ -551,9 +528,90 @@ describe('WPPConnect Server simulator', () => {
       while (hooks.received.filter((b) => b.event === 'qrcode').length <= qrsAfterClose && Date.now() < until)
         await sleep(20);
       expect(hooks.received.filter((b) => b.event === 'qrcode').length).toBeGreaterThan(qrsAfterClose);
+      const orphanQrs = hooks.received.filter((b) => b.event === 'qrcode').slice(qrsAfterClose);
+      expect(orphanQrs.every((b) => !('session' in b))).toBe(true);
 
       await hooks.waitFor((b) => b.status === 'browserClose', 5000); // the orphan's autoclose frees the profile
       await api().post('/api/s1/close-session').set(bearer('s1'));
+      await start('s1');
+      await waitStatus('s1', 'QRCODE');
+    });
+  });
+
+  describe('real engine log and orphans (virtual browsers)', () => {
+    const logOf = (file: string) => fs.readFileSync(file, 'utf8');
+
+    test('When a session starts, then the log first gets the untimestamped, padded [s:browser] lines, and a QR start logs no navigation error', async () => {
+      const logFile = path.join(tempDir(), 'engine.log');
+      make({ logFile });
+      await start('s1');
+      await waitStatus('s1', 'QRCODE');
+      const lines = logOf(logFile).split('\n');
+      expect(lines.slice(0, 2)).toEqual([
+        `${ESC}[32minfo${ESC}[39m:     [s1:browser] Using browser folder '/usr/src/wpp-server/userDataDir/s1'`,
+        `${ESC}[32minfo${ESC}[39m:     [s1:browser] Initializing browser...`,
+      ]);
+      expect(logOf(logFile)).toContain(
+        `${ESC}[36mverbose${ESC}[39m:  [s1:client] Waiting for QRCode Scan: Attempt 1\n`,
+      );
+      expect(logOf(logFile)).not.toContain('net::');
+      expect(logOf(logFile)).not.toContain('Error no open browser');
+    });
+
+    test('When the next start fails with the net mode, then the navigation error is one untagged timestamped entry and the session stays INITIALIZING', async () => {
+      const logFile = path.join(tempDir(), 'engine.log');
+      make({ logFile });
+      sim.control.failNextStart('net', 's1');
+      await start('s1');
+      await sleep(500);
+
+      expect((await status('s1')).status).toBe('INITIALIZING');
+      const log = logOf(logFile);
+      expect(log).toMatch(
+        new RegExp(
+          `\\n${ESC}\\[31merror${ESC}\\[39m: \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z net::ERR_INTERNET_DISCONNECTED at https://web\\.whatsapp\\.com - Error: net::ERR_INTERNET_DISCONNECTED at https://web\\.whatsapp\\.com\\n    at navigate \\(`,
+        ),
+      );
+      expect(log).not.toMatch(/\[s1:[a-z]+\] net::/);
+      expect(hooks.received).toEqual([]);
+    });
+
+    test('When WhatsApp Web is unreachable (configure), then every start stays INITIALIZING with its browser running and no QR', async () => {
+      const logFile = path.join(tempDir(), 'engine.log');
+      make({ logFile });
+      expect(sim.control.configure({ waWebReachable: false }).waWebReachable).toBe(false);
+      await start('s1');
+      await sleep(500);
+      expect((await status('s1')).status).toBe('INITIALIZING');
+      expect(sim.control.sessions()[0]).toMatchObject({ browserAlive: true, browserPid: null });
+      expect(logOf(logFile)).toContain('net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com - Error:');
+      await expect(sim.control.scan('s1')).rejects.toThrow(/not waiting for a scan/);
+      expect(hooks.received).toEqual([]);
+    });
+
+    test('When close-session is called on a session stuck after a failed navigation, then it is 500 with the TypeError logged, and the orphan browser blocks every new start until it is killed', async () => {
+      const logFile = path.join(tempDir(), 'engine.log');
+      make({ logFile, waWebReachable: false });
+      await start('s1');
+      await sleep(400);
+      expect((await api().post('/api/s1/close-session').set(bearer('s1'))).status).toBe(500);
+      expect(logOf(logFile)).toMatch(
+        new RegExp(
+          `${ESC}\\[31merror${ESC}\\[39m: [\\d-]+T[\\d:.]+Z req\\.client\\.close is not a function - TypeError: req\\.client\\.close is not a function\\n    at closeSession`,
+        ),
+      );
+
+      for (let attempt = 0; attempt < 2; attempt++) {
+        await start('s1');
+        expect((await status('s1')).status).toBe('INITIALIZING');
+        expect((await api().post('/api/s1/close-session').set(bearer('s1'))).status).toBe(500);
+      }
+      expect(logOf(logFile).split('[s1:browser] The browser is already running for').length - 1).toBe(2);
+
+      sim.control.configure({ waWebReachable: true });
+      await sim.control.killBrowser('s1'); // no entry browser: the orphan dies
+      const hook = await hooks.waitFor((b) => b.status === 'browserClose');
+      expect(hook).toEqual({ event: 'status-find', status: 'browserClose' });
       await start('s1');
       await waitStatus('s1', 'QRCODE');
     });
