@@ -5,6 +5,30 @@ import { classifyBrowserFailure } from '../../../src/channels/browser-failure';
 import { EngineLogReader } from '../../../src/channels/engine-log-reader';
 import { createMemoryLogger, createSilentLogger } from '../../../src/logger';
 
+const FIXTURES = path.join(__dirname, '../../fixtures/engine-log');
+/** The real engine's stdout (ANSI colours kept): s1 with WhatsApp Web unreachable, then s2 with a foreign-host lock. */
+const REAL_LOG = fs.readFileSync(path.join(FIXTURES, 'wppconnect-2.10.4-real.log'), 'utf8');
+/** The real engine started with CHROME_PATH pointing at a non-executable file; session e1. */
+const REAL_EACCES_LOG = fs.readFileSync(path.join(FIXTURES, 'wppconnect-2.10.4-real-eacces.log'), 'utf8');
+
+/** Where the line holding the `nth` occurrence of `needle` starts in `text`. */
+const lineStart = (text: string, needle: string, nth = 1): number => {
+  let index = -1;
+  for (let i = 0; i < nth; i++) {
+    index = text.indexOf(needle, index + 1);
+    if (index === -1) throw new Error(`fixture has no ${nth}. ${needle}`);
+  }
+  return text.lastIndexOf('\n', index) + 1;
+};
+/** The fixture's lines from the one holding `from` (or its start) up to the one holding `to` (or its end), excluded. */
+const slice = (text: string, from: [string, number?] | null, to: [string, number?] | null): string =>
+  text.slice(from ? lineStart(text, ...from) : 0, to ? lineStart(text, ...to) : text.length);
+
+const t = (iso: string) => Date.parse(`2026-12-01T${iso}Z`);
+const STACK = /^\s+at\s/;
+const CHROMIUM_LOCK_LINE =
+  "[5875:5875:1201/150235.151658:ERROR:chrome/browser/process_singleton_posix.cc:367] The profile appears to be in use by another Chromium process (12345) on another computer (otherhost). Chromium has locked the profile so that it doesn't get corrupted. If you are sure no other processes are using this profile, you can unlock the profile and relaunch Chromium.";
+
 let workDir: string;
 let file: string;
 
@@ -263,5 +287,262 @@ describe('EngineLogReader', () => {
     // Assert
     expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
     expect(reader.recentLines('s1')).toHaveLength(1);
+  });
+
+  describe('attempts and untagged server-logger entries (real engine log)', () => {
+    let clock: number;
+    const now = () => clock;
+    const texts = (lines: Array<{ text: string }>) => lines.map((l) => l.text);
+
+    test('When WhatsApp Web is unreachable, then the untagged net::ERR entry goes to the session whose attempt began before it, not to a later one nor one outside the window', () => {
+      // Arrange
+      const reader = new EngineLogReader({ file, logger: createSilentLogger(), now });
+      clock = t('15:00:10.000');
+      reader.beginAttempt('stale'); // 124 s before the entry: outside the 120 s window
+      append(slice(REAL_LOG, null, ['[s1:browser] Using browser folder']));
+      clock = t('15:02:12.900');
+      reader.beginAttempt('s1');
+      append(slice(REAL_LOG, ['[s1:browser] Using browser folder'], ['15:02:14.474Z']));
+      clock = t('15:02:16.500'); // 2.03 s after the entry's own time: later than the allowed skew
+      reader.beginAttempt('late');
+
+      // Act
+      append(slice(REAL_LOG, ['15:02:14.474Z'], ['15:02:22.023Z']));
+      clock = t('15:02:18.000');
+      reader.poll();
+
+      // Assert
+      const error = reader.lines('s1').filter((l) => l.text.includes('net::ERR_INTERNET_DISCONNECTED'));
+      expect(error).toEqual([
+        {
+          at: t('15:02:14.474'),
+          text: 'error: 2026-12-01T15:02:14.474Z net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com - Error: net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com',
+        },
+      ]);
+      expect(classifyBrowserFailure(reader.recentLines('s1'))?.code).toBe('WA_WEB_UNREACHABLE');
+      expect(reader.lines('late')).toEqual([]);
+      expect(reader.lines('stale')).toEqual([]);
+    });
+
+    test('When an untagged error names the profile userDataDir/s1, then it goes to s1 only, even when s2 started at the same time', () => {
+      // Arrange
+      const reader = new EngineLogReader({ file, logger: createSilentLogger(), now });
+      clock = t('15:02:22.100');
+      const s1Start = reader.beginAttempt('s1');
+      const s2Start = reader.beginAttempt('s2');
+
+      // Act: the server logger's copy alone (without the tagged line before it), stack included
+      append(slice(REAL_LOG, ['15:02:22.255Z'], ['browserClose']));
+      clock = t('15:02:23.000');
+      reader.poll();
+
+      // Assert
+      expect(s2Start).toBe(s1Start);
+      expect(reader.lines('s1')).toEqual([
+        {
+          at: t('15:02:22.255'),
+          text: expect.stringMatching(
+            /^error: 2026-12-01T15:02:22\.255Z The browser is already running for \/srv\/wppconnect-server\/userDataDir\/s1\. /,
+          ),
+        },
+      ]);
+      expect(reader.lines('s2')).toEqual([]);
+    });
+
+    test('When the userDataDir option is set, then an untagged error naming <userDataDir>/<s> goes to that session only', () => {
+      // Arrange
+      const reader = new EngineLogReader({ file, logger: createSilentLogger(), now, userDataDir: '/var/lib/wpp/' });
+      clock = t('15:10:00.000');
+      reader.beginAttempt('s1');
+      reader.beginAttempt('s2');
+
+      // Act
+      append(
+        "\u001b[31merror\u001b[39m: 2026-12-01T15:10:01.000Z EACCES: permission denied, open '/var/lib/wpp/s2/Default/Preferences'\n",
+      );
+      clock = t('15:10:02.000');
+      reader.poll();
+
+      // Assert
+      expect(reader.recentLines('s1')).toEqual([]);
+      expect(reader.recentLines('s2')).toEqual([
+        "error: 2026-12-01T15:10:01.000Z EACCES: permission denied, open '/var/lib/wpp/s2/Default/Preferences'",
+      ]);
+    });
+
+    test("When a second attempt begins after a Code 21, then lines(s, { since }) returns none of the first attempt's Code 21 lines", () => {
+      // Arrange: attempt 1 fails with Code 21 (tagged and untagged forms), read by a poll
+      const reader = new EngineLogReader({ file, logger: createSilentLogger(), now });
+      append(slice(REAL_LOG, null, ['[s2:browser] Using browser folder']));
+      clock = t('15:02:33.500');
+      const first = reader.beginAttempt('s2');
+      append(slice(REAL_LOG, ['[s2:browser] Using browser folder'], ['[s1:client] wapi.js failed', 2]));
+      clock = t('15:02:36.000');
+      reader.poll();
+
+      // Act: the lock is healed, attempt 2 starts cleanly and cannot reach WhatsApp Web
+      clock = t('15:03:00.000');
+      const second = reader.beginAttempt('s2');
+      append(
+        slice(REAL_LOG, ['[s1:browser] Using browser folder', 3], ['[s1:page] Page loaded', 2])
+          .replaceAll('s1', 's2')
+          .replace('15:02:29.476Z', '15:03:01.476Z'),
+      );
+      clock = t('15:03:05.000');
+      reader.poll();
+
+      // Assert
+      const before = texts(reader.lines('s2', { since: first }));
+      const after = texts(reader.lines('s2', { since: second }));
+      expect(before.filter((l) => l.includes('Code: 21')).length).toBeGreaterThan(0);
+      expect(after.filter((l) => /Code: 21|profile appears to be in use|TROUBLESHOOTING/.test(l))).toEqual([]);
+      expect(after).toContain(
+        'error: 2026-12-01T15:03:01.476Z net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com - Error: net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com',
+      );
+      expect(classifyBrowserFailure(after)?.code).toBe('WA_WEB_UNREACHABLE');
+      expect(reader.lines('s2', { since: second, limit: 1 })).toHaveLength(1);
+    });
+
+    test('When the old Code 21 is first read by beginAttempt itself at the same clock reading, then it is still stamped before the attempt', () => {
+      // Arrange
+      const reader = new EngineLogReader({ file, logger: createSilentLogger(), now });
+      clock = t('15:02:33.500');
+      reader.beginAttempt('s2');
+      append(slice(REAL_LOG, ['[s2:browser] Using browser folder'], ['[s1:client] wapi.js failed', 2]));
+
+      // Act: no poll in between, and the clock has not moved
+      const second = reader.beginAttempt('s2');
+
+      // Assert
+      expect(reader.recentLines('s2').some((l) => l.includes('Code: 21'))).toBe(true);
+      expect(reader.lines('s2', { since: second })).toEqual([]);
+      expect(reader.attemptStart('s2')).toBe(second);
+    });
+
+    test('When Chromium exits with Code 21, then the entry and its Chromium stderr are kept in both the tagged and the untagged form', () => {
+      // Arrange
+      const reader = new EngineLogReader({ file, logger: createSilentLogger(), now });
+      append(slice(REAL_LOG, null, ['[s2:browser] Using browser folder']));
+      clock = t('15:02:33.500');
+      reader.beginAttempt('s2');
+
+      // Act
+      append(slice(REAL_LOG, ['[s2:browser] Using browser folder'], null));
+      clock = t('15:02:40.000');
+      reader.poll();
+
+      // Assert
+      const lines = reader.lines('s2');
+      expect(lines.filter((l) => l.text === CHROMIUM_LOCK_LINE)).toHaveLength(3);
+      expect(lines).toContainEqual({
+        at: t('15:02:40.000'),
+        text: 'error:    [s2:browser] Failed to launch the browser process:  Code: 21',
+      });
+      expect(lines).toContainEqual({
+        at: t('15:02:35.178'),
+        text: 'error: 2026-12-01T15:02:35.178Z Failed to launch the browser process:  Code: 21',
+      });
+      expect(lines).toContainEqual({ at: t('15:02:35.178'), text: CHROMIUM_LOCK_LINE });
+      expect(lines).toContainEqual({
+        at: t('15:02:35.178'),
+        text: ' - Error: Failed to launch the browser process:  Code: 21',
+      });
+      expect(lines.filter((l) => l.text.startsWith('TROUBLESHOOTING:'))).toHaveLength(3);
+    });
+
+    test('When an untagged error repeats the message of a tagged line just before it, then it goes to that session only, not to another one in its window', () => {
+      // Arrange: s1's third start (WhatsApp Web unreachable), then s2's Code 21 five seconds later
+      const reader = new EngineLogReader({ file, logger: createSilentLogger(), now });
+      append(slice(REAL_LOG, null, ['[s1:browser] Using browser folder', 3]));
+      clock = t('15:02:29.200');
+      const s1Start = reader.beginAttempt('s1');
+      append(slice(REAL_LOG, ['[s1:browser] Using browser folder', 3], ['[s2:browser] Using browser folder']));
+      clock = t('15:02:33.500');
+      reader.beginAttempt('s2');
+
+      // Act
+      append(slice(REAL_LOG, ['[s2:browser] Using browser folder'], null));
+      clock = t('15:02:40.000');
+      reader.poll();
+
+      // Assert
+      const s1 = texts(reader.lines('s1', { since: s1Start }));
+      expect(s1.filter((l) => /Code: 21|profile appears to be in use/.test(l))).toEqual([]);
+      expect(classifyBrowserFailure(s1)?.code).toBe('WA_WEB_UNREACHABLE');
+      expect(reader.recentLines('s2')).toContain(
+        'error: 2026-12-01T15:02:35.178Z Failed to launch the browser process:  Code: 21',
+      );
+    });
+
+    test('When an untagged error carries a stack, then its frames are dropped and its other continuation lines kept', () => {
+      // Arrange
+      const reader = new EngineLogReader({ file, logger: createSilentLogger(), now });
+      append(slice(REAL_EACCES_LOG, null, ['[e1:browser] Using browser folder']));
+      clock = t('15:05:30.000');
+      reader.beginAttempt('e1');
+
+      // Act
+      append(slice(REAL_EACCES_LOG, ['[e1:browser] Using browser folder'], null));
+      clock = t('15:05:35.000');
+      reader.poll();
+
+      // Assert
+      const lines = reader.recentLines('e1');
+      expect(lines.filter((l) => STACK.test(l))).toEqual([]);
+      expect(lines.slice(-6)).toEqual([
+        'error: 2026-12-01T15:05:33.414Z Failed to launch the browser process:  spawn /opt/chrome-not-executable EACCES',
+        'stderr:',
+        'TROUBLESHOOTING: https://pptr.dev/troubleshooting',
+        ' - Error: Failed to launch the browser process:  spawn /opt/chrome-not-executable EACCES',
+        'stderr:',
+        'TROUBLESHOOTING: https://pptr.dev/troubleshooting',
+      ]);
+    });
+
+    test('When the healthz "Unhandled Rejection" entry has no timestamp, then it is stamped with the time it was read and its stack dropped', () => {
+      // Arrange
+      const reader = new EngineLogReader({ file, logger: createSilentLogger(), now });
+      clock = t('15:02:08.000');
+      reader.beginAttempt('s1');
+
+      // Act: start-up banner, the unhandled rejection, "Checking for updates"
+      append(slice(REAL_LOG, null, ['[s1:browser] Using browser folder']));
+      clock = t('15:02:11.500');
+      reader.poll();
+
+      // Assert
+      expect(reader.lines('s1')).toEqual([
+        {
+          at: t('15:02:11.500'),
+          text: 'error:    Unhandled Rejection: SyntaxError: "[object Object]" is not valid JSON',
+        },
+      ]);
+    });
+
+    test('When an untagged error matches no session, then it goes to the unattributed ring only; untagged info and warn entries are not kept', () => {
+      // Arrange
+      const reader = new EngineLogReader({
+        file,
+        logger: createSilentLogger(),
+        now,
+        maxUnattributedLines: 3,
+      });
+      append(REAL_LOG);
+      clock = t('15:03:00.000');
+
+      // Act
+      reader.poll();
+
+      // Assert
+      const kept = [...reader.sessions().flatMap((s) => reader.recentLines(s)), ...texts(reader.unattributed())];
+      expect(kept.filter((l) => /browserClose|Server is running|Checking for updates|Webhook|\|__/.test(l))).toEqual(
+        [],
+      );
+      expect(reader.recentLines('s1').filter((l) => l.includes('req.client.close'))).toEqual([]);
+      expect(reader.unattributed()).toHaveLength(3);
+      expect(texts(reader.unattributed(1))).toEqual([
+        'error: 2026-12-01T15:02:29.476Z net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com - Error: net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com',
+      ]);
+    });
   });
 });
