@@ -50,7 +50,7 @@ const envSchema = z.object({
   WPPCONNECT_LOG_FILE: optional(z.string()),
   WPPCONNECT_USER_DATA_DIR: optional(z.string()),
   HEAL_PROFILE_LOCKS: bool(true),
-  KILL_ORPHAN_BROWSERS: bool(false),
+  KILL_ORPHAN_BROWSERS: bool(true),
   FFMPEG_PATH: z.string().min(1).default('ffmpeg'),
   FFMPEG_TIME_LIMIT_MS: intMs(15_000),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug']).default('info'),

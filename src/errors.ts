@@ -82,6 +82,12 @@ export const ERROR_CATALOG = {
     message: "WhatsApp could not start because the channel's browser profile is locked (Chrome Code 21)",
     hint: 'A stale SingletonLock or an orphaned Chromium holds the profile. Set WPPCONNECT_USER_DATA_DIR so the gateway can heal stale locks, or remove userDataDir/<channel>/Singleton* and kill the Chromium using that profile, then restart the channel.',
   },
+  BROWSER_ALREADY_RUNNING: {
+    status: 503,
+    retryable: true,
+    message: "WhatsApp could not start because a browser from an earlier start still holds the channel's profile",
+    hint: 'WPPConnect leaves the browser of a start that never logged in running when the session is closed. On the engine host the gateway ends it (WPPCONNECT_USER_DATA_DIR set, KILL_ORPHAN_BROWSERS not false); otherwise restart the WPPConnect Server process, which ends its browsers, then restart the channel.',
+  },
   BROWSER_LAUNCH_FAILED: {
     status: 503,
     retryable: true,

@@ -26,6 +26,8 @@ export interface SessionState {
   message?: string;
 }
 
+export type CloseOutcome = 'closed' | 'reset';
+
 export interface StartSessionInput {
   /** Our per-channel engine-event intake URL; sent on every start because the engine overwrites its config. */
   webhookUrl: string;
@@ -112,8 +114,12 @@ export interface EngineAdapter {
   checkConnection(session: string, options?: CallOptions): Promise<boolean>;
   /** A liveness probe that needs the page and WhatsApp (host-device); throws on failure. */
   probeHost(session: string, options?: CallOptions): Promise<{ phone: string | null }>;
-  /** close-session. Its 500 on a never-started or placeholder session is expected and swallowed. */
-  closeSession(session: string, options?: CallOptions): Promise<void>;
+  /**
+   * close-session. `closed`: the engine closed the client (page and browser). `reset`: it answered 500 for a
+   * never-started or pre-login session; its entry is reset anyway, but a browser that attempt launched keeps running
+   * and holding the profile (wppconnect-engine.md §7.3).
+   */
+  closeSession(session: string, options?: CallOptions): Promise<CloseOutcome>;
   /** logout-session. Returns false when the engine says the session was not active. */
   logoutSession(session: string, options?: CallOptions): Promise<boolean>;
   /** Forget cached credentials for a session (after delete). */

@@ -21,7 +21,7 @@ export interface BrowserFailureRule {
 const PROFILE_HINT_FOREIGN =
   'The SingletonLock in userDataDir/<channel>/ names another host (a container recreated with a new hostname). Give the engine container a fixed hostname; set WPPCONNECT_USER_DATA_DIR so the gateway removes the stale lock before restarting.';
 const PROFILE_HINT_LIVE =
-  'A Chromium is still running on userDataDir/<channel>/ (left over by a crash, a failed start or a SIGKILL of the engine). Stop it (KILL_ORPHAN_BROWSERS=true lets the gateway end orphaned ones), then restart the channel.';
+  "A Chromium still runs on userDataDir/<channel>/: WPPConnect's close-session leaves the browser of a start that never logged in running (wppconnect-engine.md §7.3), and a crash or a SIGKILL of the engine orphans them. On the engine host the gateway ends it before the next start (WPPCONNECT_USER_DATA_DIR set, KILL_ORPHAN_BROWSERS not false); from another host restart the WPPConnect Server process, which ends its browsers.";
 
 /**
  * Ordered by priority: the first rule that matches any text wins. Profile-lock rules come before the generic
@@ -47,22 +47,23 @@ export const BROWSER_FAILURE_RULES: readonly BrowserFailureRule[] = [
   },
   {
     id: 'browser-already-running',
-    code: 'BROWSER_PROFILE_LOCKED',
-    // Puppeteer >= 22 rewrites Chromium's "File exists (17)" into this sentence.
+    code: 'BROWSER_ALREADY_RUNNING',
+    // Puppeteer >= 22 rewrites Chromium's "File exists (17)" into this sentence. Not Code 21: puppeteer refuses before
+    // Chromium runs, and the cure differs (end the browser, not remove a lock).
     pattern: /The browser is already running for\b/i,
     hint: PROFILE_HINT_LIVE,
     source: 'wppconnect-engine.md §5.2 (puppeteer-core BrowserLauncher)',
   },
   {
     id: 'singleton-lock-exists',
-    code: 'BROWSER_PROFILE_LOCKED',
+    code: 'BROWSER_ALREADY_RUNNING',
     pattern: /SingletonLock\b[^\n]*File exists/i,
     hint: PROFILE_HINT_LIVE,
     source: 'wppconnect-engine.md §5.1; wppconnect#2167',
   },
   {
     id: 'process-singleton',
-    code: 'BROWSER_PROFILE_LOCKED',
+    code: 'BROWSER_ALREADY_RUNNING',
     pattern: /Failed to create a ProcessSingleton\b/i,
     hint: PROFILE_HINT_LIVE,
     source: 'wppconnect-engine.md §5.1 (Chromium 156 stderr)',

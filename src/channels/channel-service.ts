@@ -6,9 +6,19 @@ import type { Logger } from '../logger';
 import { type ChannelRecord, type ChannelRepository, channelLookupKey } from '../store/channel-repository';
 import { sleep, within } from './concurrency';
 import { type ChannelEventSink, ChannelSupervisor, type QrAnswer, type SupervisorCounters } from './channel-supervisor';
-import { noDiagnostics, type StartFailureDiagnostics } from './diagnostics';
+import { startFailureHint } from './browser-failure-diagnostics';
+import {
+  type DiagnosticsCapabilities,
+  noDiagnostics,
+  type ProfileCheck,
+  type StartFailureDiagnostics,
+} from './diagnostics';
 
 const NEW_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** start-session failures that mean the engine never took the session: a create ending in one leaves no channel. */
+const ENGINE_REFUSALS = new Set<string>(['ENGINE_AUTH_FAILED', 'ENGINE_UNREACHABLE']);
+/** Engine states whose client is still the placeholder: close-session answers 500 and leaves its browser running. */
+const PRE_LOGIN = new Set<string>(['INITIALIZING', 'QRCODE', 'PHONECODE']);
 
 export interface ChannelServiceDeps {
   engine: EngineAdapter;
@@ -30,6 +40,19 @@ export interface ChannelView {
   since: string;
   adopted: boolean;
   lastError?: ChannelRecord['lastError'];
+}
+
+export interface DeleteOutcome {
+  channel: string;
+  deleted: boolean;
+  verified: boolean;
+  /** engineClosed: the engine reports the session CLOSED; profileFree: no browser or foreign lock holds its profile
+   * (null: not checkable, the engine host is not visible from the gateway). */
+  checks: { engineClosed: boolean; profileFree: boolean | null };
+  /** What was done to free the profile (browsers ended, stale locks removed). */
+  actions?: string[];
+  /** What could not be verified, each with what to do. */
+  unverified?: string[];
 }
 
 export interface CreateOutcome {
@@ -151,10 +174,43 @@ export class ChannelService {
       Math.max(0, options.waitMs),
       () => undefined,
     );
-    if (isGatewayError(startOutcome)) throw startOutcome;
+    if (isGatewayError(startOutcome)) {
+      if (created && ENGINE_REFUSALS.has(startOutcome.code))
+        await this.discard(id, sup, startOutcome, options.requestId);
+      throw startOutcome;
+    }
     const remaining = options.waitMs - (this.now() - started);
     if (remaining > 0 && startOutcome === null) await sup.waitForOutcome(remaining);
+    // A start whose failure is already known (Code 21, a leftover browser, WhatsApp Web unreachable, a broken browser)
+    // answers now with that reason, not with a spinner: the channel stays, failed or retrying, for diagnose.
+    const known = sup.status === 'failed' ? (this.deps.repo.get(id)?.lastError ?? null) : sup.knownFailure;
+    if (options.waitMs > 0 && known) {
+      throw new GatewayError(known.code, {
+        message: known.message,
+        hint: known.hint,
+        details: { channel: id, status: this.deps.repo.get(id)?.status ?? 'disconnected' },
+      });
+    }
     return { created, channel: this.view(this.recordOf(id)), qr: sup.answer() };
+  }
+
+  /**
+   * A create the engine refused (wrong secret, engine down) leaves no channel behind: the Hub's list would otherwise
+   * show a channel that never existed in the engine. Not tombstoned: the engine may still know the session (a start
+   * that timed out on our side), and adoption should then find it.
+   */
+  private async discard(id: string, sup: ChannelSupervisor, error: GatewayError, requestId?: string): Promise<void> {
+    await sup.mutex.run(async () => {
+      if (sup.isDisposed) return;
+      sup.dispose();
+      this.supervisors.delete(id);
+      this.deps.repo.discard(id);
+    });
+    this.deps.logger.info('channel not created: the engine refused the start', {
+      channel: id,
+      code: error.code,
+      requestId,
+    });
   }
 
   /** GET /qr: answers within the route deadline; auto-starts a stopped channel; never tears down. */
@@ -196,16 +252,23 @@ export class ChannelService {
 
   /**
    * Full, verified teardown (hub-contract.md §2.4): logout when connected (the engine then wipes the profile),
-   * close-session (its 500 is expected), forget the token, drop the registry entry, and check the engine no
-   * longer reports the session as running. Idempotent: an unknown channel is a 200 too.
+   * close-session (its 500 is expected), check the engine reports the session CLOSED, end a browser still holding
+   * its profile (same host), forget the token, drop the registry entry. `verified` is true only when every check
+   * that can be made from here passed; `unverified` says what could not be verified and what to do, so that
+   * delete → create of the same channel (the Hub's own recovery) starts clean. Idempotent: an unknown channel is a
+   * 200 too.
    */
-  async delete(
-    idOrAlias: string,
-    requestId?: string,
-  ): Promise<{ channel: string; deleted: boolean; verified: boolean }> {
+  async delete(idOrAlias: string, requestId?: string): Promise<DeleteOutcome> {
     const record = this.deps.repo.findByAlias(idOrAlias);
     const session = record?.id ?? (await this.findEngineSession(idOrAlias));
-    if (!session) return { channel: idOrAlias.trim(), deleted: false, verified: true };
+    if (!session) {
+      return {
+        channel: idOrAlias.trim(),
+        deleted: false,
+        verified: true,
+        checks: { engineClosed: true, profileFree: null },
+      };
+    }
     const sup = this.supervisor(session);
     return sup.mutex.run(async () => {
       sup.dispose();
@@ -225,24 +288,54 @@ export class ChannelService {
           });
         });
       }
-      await this.deps.engine.closeSession(session, opts).catch((error: unknown) => {
+      const close = await this.deps.engine.closeSession(session, opts).catch((error: unknown) => {
         this.deps.logger.warn('close-session failed during delete', {
           channel: session,
           error: String(error),
           requestId,
         });
+        return undefined;
       });
-      const verified = await this.verifyClosed(session);
+      const engineClosed = await this.verifyClosed(session);
+      const unverified: string[] = [];
+      let profile: ProfileCheck;
+      if (engineClosed) {
+        profile = await this.diagnostics.releaseProfile(session);
+        if (profile.free === false) unverified.push(`the profile is still held: ${profile.reason}`);
+        // Only the engine host can see the browser a pre-login close leaves running (wppconnect-engine.md §7.3).
+        if (profile.free === null && close === 'reset' && PRE_LOGIN.has(engineStatus)) {
+          unverified.push(
+            `close-session answered 500 for a session that was ${engineStatus} (not logged in): WPPConnect leaves the browser of that start running on the engine host, and a new create of this channel fails ("The browser is already running") until the WPPConnect Server process is restarted; this gateway cannot see that host (${profile.reason})`,
+          );
+        }
+      } else {
+        profile = { free: null, actions: [], reason: 'not checked: the engine still runs the session' };
+        unverified.push('the engine still reports the session running after close-session');
+      }
+      const verified = unverified.length === 0;
       this.deps.engine.forgetSession(session);
       this.deps.repo.delete(session);
       this.supervisors.delete(session);
-      this.deps.logger.info('channel deleted', { channel: session, verified, requestId });
+      this.deps.logger[verified ? 'info' : 'warn']('channel deleted', {
+        channel: session,
+        verified,
+        unverified,
+        actions: profile.actions,
+        requestId,
+      });
       this.deps.events.publish(session, 'session.status', {
         channel: session,
         status: 'deleted',
         previous: record?.status ?? 'unknown',
       });
-      return { channel: session, deleted: true, verified };
+      return {
+        channel: session,
+        deleted: true,
+        verified,
+        checks: { engineClosed, profileFree: profile.free },
+        ...(profile.actions.length > 0 ? { actions: profile.actions } : {}),
+        ...(unverified.length > 0 ? { unverified } : {}),
+      };
     });
   }
 
@@ -274,7 +367,13 @@ export class ChannelService {
         recentEngineCalls: this.recentCalls.filter((c) => c.session === record.id).slice(-15),
         ...this.diagnostics.evidence(record.id),
       },
-      nextAction: nextAction(record.status, lastError?.code ?? null),
+      nextAction: nextAction(
+        record.id,
+        record.status,
+        lastError?.code ?? null,
+        this.diagnostics.capabilities,
+        this.deps.config,
+      ),
     };
   }
 
@@ -443,16 +542,30 @@ export class ChannelService {
   }
 }
 
-function nextAction(status: ChannelRecord['status'], code: string | null): string {
+/** What to do next, from the state and the reason; it never suggests a setting that is already set. */
+function nextAction(
+  id: string,
+  status: ChannelRecord['status'],
+  code: string | null,
+  caps: DiagnosticsCapabilities,
+  config: Config,
+): string {
+  const restart = `POST /api/channels/${id}/restart`;
   switch (code) {
     case 'BROWSER_PROFILE_LOCKED':
-      return 'The Chromium profile is locked (Code 21). Enable HEAL_PROFILE_LOCKS with WPPCONNECT_USER_DATA_DIR, or remove userDataDir/<channel>/Singleton* and kill the orphaned Chromium, then POST /api/channels/:id/restart.';
+    case 'BROWSER_ALREADY_RUNNING':
+      return (
+        startFailureHint(code, id, caps, config.engine.userDataDir) ??
+        `Free the channel's browser profile on the engine host, then ${restart}.`
+      );
     case 'BROWSER_LAUNCH_FAILED':
-      return 'Fix the browser on the engine host (CHROME_PATH, missing libraries, --no-sandbox), then POST /api/channels/:id/restart.';
+      return `Fix the browser on the engine host (CHROME_PATH is the browser WPPConnect starts; missing libraries; --no-sandbox when root), then ${restart}.`;
     case 'WA_WEB_UNREACHABLE':
-      return 'Restore the engine host network access to web.whatsapp.com, then POST /api/channels/:id/restart.';
+      return `Restore the engine host's network access to web.whatsapp.com (network, DNS, proxy), then ${restart}.`;
     case 'ENGINE_START_STUCK':
-      return 'Check the engine log for this session (set WPPCONNECT_LOG_FILE so the gateway reads it), then POST /api/channels/:id/restart.';
+      return caps.readsLog
+        ? `Read this session's lines in the engine log (${config.engine.logFile}) and evidence.logLines; then ${restart}.`
+        : `Set WPPCONNECT_LOG_FILE to the engine's captured stdout so the gateway can name the cause, then ${restart}.`;
     case 'ENGINE_PAGE_CLOSED':
       return 'The browser page died; the gateway restarts it automatically. If it repeats, check the engine host memory.';
     case 'QR_EXPIRED':

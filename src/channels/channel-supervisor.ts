@@ -4,7 +4,7 @@ import { ERROR_CATALOG, type ErrorCode, type ErrorInfo, GatewayError, isGatewayE
 import type { Logger } from '../logger';
 import type { ChannelRecord, ChannelRepository, ChannelStatus } from '../store/channel-repository';
 import { Mutex, SingleFlight, sleep, within } from './concurrency';
-import type { StartFailureDiagnostics } from './diagnostics';
+import type { ProfileCheck, StartFailureDiagnostics, StartFailureExplanation } from './diagnostics';
 
 /** Gateway-originated events (qr.update, session.status, channel.degraded, channel.recovered). */
 export interface ChannelEventSink {
@@ -46,6 +46,15 @@ const QR_FRESH_MS = 3_000;
 /** WhatsApp's first QR reference lives ~60 s, later ones ~20 s (wppconnect-engine.md §3.3). */
 const FIRST_QR_TTL_MS = 60_000;
 const NEXT_QR_TTL_MS = 20_000;
+/** Our own ending of a leftover browser makes the engine post `browserClose` (without `session`) some time later. */
+const OWN_BROWSER_CLOSE_ECHO_MS = 15_000;
+/** Launch and navigation failures the engine log names within a second of the start: acted on before the deadline. */
+const EARLY_FAILURES = new Set<ErrorCode>([
+  'BROWSER_PROFILE_LOCKED',
+  'BROWSER_ALREADY_RUNNING',
+  'BROWSER_LAUNCH_FAILED',
+  'WA_WEB_UNREACHABLE',
+]);
 
 function info(code: ErrorCode, message?: string): ErrorInfo {
   const entry = ERROR_CATALOG[code] as { message: string; hint?: string };
@@ -67,8 +76,14 @@ export class ChannelSupervisor {
   private engineTexts: string[] = [];
   private lastLivenessAt = 0;
   private disposed = false;
+  /** Aborted by dispose(): a restart backoff must not outlive a deleted channel or a stopping gateway. */
+  private readonly lifetime = new AbortController();
   /** The request that began the current start attempt: a deadline or a poll during it is logged under it. */
   private attemptRequestId: string | undefined;
+  /** The classified failure of the latest attempt, and whether the gateway is repairing it itself (ending a leftover
+   * browser, removing a stale lock) or only retrying. Cleared by a QR or CONNECTED. */
+  private failure: { info: ErrorInfo; repairing: boolean } | null = null;
+  private ignoreBrowserCloseUntil = 0;
 
   constructor(
     readonly id: string,
@@ -92,11 +107,13 @@ export class ChannelSupervisor {
       restartsInWindow: this.recentRestarts().length,
       restartBudget: this.deps.config.channels.restartMax,
       recentEngineTexts: [...this.engineTexts],
+      attemptFailure: this.failure,
     };
   }
 
   dispose(): void {
     this.disposed = true;
+    this.lifetime.abort();
     this.clearTimer();
   }
 
@@ -131,9 +148,8 @@ export class ChannelSupervisor {
     if (!record || this.disposed) return;
     if (record.status === 'connected') return;
     if ((record.status === 'starting' || record.status === 'qr_required') && this.startInProgress()) return;
-    this.startedAt = this.deps.now();
-    this.attemptRequestId = requestId;
-    this.qr = null;
+    this.failure = null;
+    this.beginAttempt(requestId);
     // The last failure stays visible (GET /qr, diagnose) until this attempt shows a QR or connects.
     this.transition('starting', { cause, requestId });
     try {
@@ -162,19 +178,21 @@ export class ChannelSupervisor {
     );
   }
 
-  /** Zombie detected: bounded automatic recovery. */
-  private recover(reason: ErrorCode, cause: string, requestId?: string): Promise<void> {
-    return this.flights.run('recover', () => this.mutex.run(() => this.recoverLocked(reason, cause, requestId)));
+  /** Zombie detected or a start failed: bounded automatic recovery. */
+  private recover(reason: ErrorCode, cause: string, requestId?: string, lastError?: ErrorInfo): Promise<void> {
+    return this.flights.run('recover', () =>
+      this.mutex.run(() => this.recoverLocked(reason, cause, requestId, { lastError })),
+    );
   }
 
   private async recoverLocked(
     reason: ErrorCode | 'RESTART_REQUESTED',
     cause: string,
     requestId?: string,
-    options: { countAgainstBudget?: boolean } = {},
+    options: { countAgainstBudget?: boolean; lastError?: ErrorInfo } = {},
   ): Promise<void> {
     if (this.disposed || !this.record) return;
-    const lastError = reason === 'RESTART_REQUESTED' ? null : info(reason);
+    const lastError = reason === 'RESTART_REQUESTED' ? null : (options.lastError ?? info(reason));
     const counted = options.countAgainstBudget !== false;
     if (counted) {
       const recent = this.recentRestarts();
@@ -193,23 +211,35 @@ export class ChannelSupervisor {
       this.deps.events.publish(this.id, 'channel.degraded', { channel: this.id, reason, cause });
       const backoff = this.deps.config.channels.restartBackoffMs * 2 ** (this.restarts.length - 1);
       this.transition('starting', { cause: `restarting in ${backoff} ms: ${cause}`, requestId, lastError });
-      await sleep(backoff);
+      await sleep(backoff, this.lifetime.signal);
       if (this.disposed || !this.record) return;
     } else {
       this.transition('starting', { cause: `restart requested: ${cause}`, requestId, lastError });
     }
     const opts = { deadlineMs: this.deps.config.engine.requestTimeoutMs };
-    // close-session answers 500 for a placeholder but resets the engine's entry anyway (wppconnect-engine.md §2.2).
-    await this.deps.engine.closeSession(this.id, opts).catch((error: unknown) => {
-      this.deps.logger.warn('close-session failed during recovery', { channel: this.id, error: String(error) });
-    });
-    const actions = this.deps.diagnostics.heal(this.id);
-    for (const action of actions) this.deps.logger.info('profile lock healed', { channel: this.id, action, requestId });
+    const profile = await this.closeAndRelease(requestId);
     const record = this.record;
     if (!record || this.disposed) return;
-    this.startedAt = this.deps.now();
-    this.attemptRequestId = requestId;
-    this.qr = null;
+    if (profile.free === false) {
+      // The next launch would only fail again ("already running", Code 21): say what holds the profile instead of
+      // cycling close/start.
+      const code = profile.code ?? 'BROWSER_ALREADY_RUNNING';
+      const explained = this.deps.diagnostics.explain(this.id, [], { inspectProfile: true });
+      this.startedAt = null;
+      this.clearTimer();
+      this.failure = null;
+      this.transition('failed', {
+        cause: `the profile is still held after close-session: ${profile.reason}`,
+        requestId,
+        lastError: {
+          code,
+          message: info(code).message,
+          hint: `${profile.reason}. ${explained.code === code && explained.hint ? explained.hint : (info(code).hint ?? '')}`,
+        },
+      });
+      return;
+    }
+    this.beginAttempt(requestId);
     try {
       const state = await this.deps.engine.startSession(this.id, { webhookUrl: this.deps.webhookUrlFor(record) }, opts);
       this.noteStartAccepted(state);
@@ -274,8 +304,11 @@ export class ChannelSupervisor {
       const status = this.status;
       if (status === 'connected' || status === 'failed' || (status === 'qr_required' && this.qr)) return;
       if (status === 'disconnected' && !this.startInProgress()) return;
+      if (this.failure && !this.failure.repairing) return;
       await within(
-        this.refresh().catch(() => undefined),
+        this.refresh()
+          .catch(() => undefined)
+          .then(() => this.checkAttempt()),
         Math.min(1_000, until - this.deps.now()),
         () => undefined,
       );
@@ -446,6 +479,8 @@ export class ChannelSupervisor {
             requestId,
             lastError: info('QR_EXPIRED'),
           });
+        } else if (status === 'starting' && this.deps.now() < this.ignoreBrowserCloseUntil) {
+          this.deps.logger.debug('browserClose of a browser the gateway ended itself', { channel: this.id });
         } else if (status === 'starting' && this.startInProgress()) {
           this.noteEngineText('browserClose during start');
           void this.recover('ENGINE_PAGE_CLOSED', 'browserClose webhook during start', requestId);
@@ -543,6 +578,7 @@ export class ChannelSupervisor {
         await this.refresh(this.attemptRequestId).catch((error: unknown) =>
           this.noteEngineText(String((error as Error).message ?? error)),
         );
+        await this.checkAttempt();
       }
       this.scheduleWatch(this.startingPollMs());
     } else if (status === 'qr_required') {
@@ -554,21 +590,95 @@ export class ChannelSupervisor {
     }
   }
 
-  /** Start deadline passed with no QR and no CONNECTED: name the reason, then restart (bounded). */
+  /** Start deadline passed with no QR and no CONNECTED: name the reason, then act on it. */
   private async onStartDeadline(): Promise<void> {
-    const explanation = this.deps.diagnostics.explain(this.id, this.engineTexts);
+    const explanation = this.deps.diagnostics.explain(this.id, this.engineTexts, { inspectProfile: true });
     this.deps.logger.warn('start deadline passed', {
       channel: this.id,
       code: explanation.code,
       matched: explanation.matched,
       deadlineMs: this.deps.config.engine.startDeadlineMs,
     });
-    this.startedAt = null;
-    await this.recover(
+    await this.onStartFailure(explanation, `no QR or CONNECTED within ${this.deps.config.engine.startDeadlineMs} ms`);
+  }
+
+  /**
+   * The engine log already names why this attempt failed (a launch failure or WhatsApp Web unreachable shows within
+   * a second of the start): act now rather than at the deadline. Only log text is read here; it is cheap.
+   */
+  checkAttempt(): Promise<void> {
+    return this.flights.run('check-attempt', async () => {
+      if (!this.deps.diagnostics.capabilities.readsLog || this.disposed || this.mutex.busy) return;
+      if (this.status !== 'starting' || !this.startInProgress()) return;
+      const explanation = this.deps.diagnostics.explain(this.id, this.engineTexts);
+      if (!EARLY_FAILURES.has(explanation.code)) return;
+      this.deps.logger.warn('start failed', { channel: this.id, code: explanation.code, matched: explanation.matched });
+      await this.onStartFailure(explanation, `the engine log says: ${explanation.matched ?? explanation.code}`);
+    });
+  }
+
+  /**
+   * A classified start failure. What the gateway can repair from where it runs (a leftover browser it may end, a
+   * stale lock it may remove) and what a retry may fix (network, a stuck start) is restarted within the budget; what
+   * neither can fix (a broken browser install, a lock or browser on a host the gateway cannot see) fails at once with
+   * the one action that works, instead of cycling close/start.
+   */
+  private async onStartFailure(explanation: StartFailureExplanation, cause: string): Promise<void> {
+    const caps = this.deps.diagnostics.capabilities;
+    const lastError: ErrorInfo = { ...info(explanation.code), ...(explanation.hint ? { hint: explanation.hint } : {}) };
+    const repairing =
+      (explanation.code === 'BROWSER_ALREADY_RUNNING' && caps.endsBrowsers) ||
+      (explanation.code === 'BROWSER_PROFILE_LOCKED' && caps.healsLocks);
+    const retryHelps = !['BROWSER_ALREADY_RUNNING', 'BROWSER_PROFILE_LOCKED', 'BROWSER_LAUNCH_FAILED'].includes(
       explanation.code,
-      `no QR or CONNECTED within ${this.deps.config.engine.startDeadlineMs} ms`,
-      this.attemptRequestId,
     );
+    this.startedAt = null;
+    this.failure = { info: lastError, repairing };
+    if (!repairing && !retryHelps) {
+      this.clearTimer();
+      this.transition('failed', { cause: `${cause}; a restart cannot fix this from here`, lastError });
+      return;
+    }
+    await this.recover(explanation.code, cause, this.attemptRequestId, lastError);
+  }
+
+  /**
+   * close-session, check the engine reports the session CLOSED (only then is a browser on its profile a leftover, not
+   * the session's own), then free the profile: WPPConnect's close of a session that never logged in leaves that
+   * attempt's browser running, and every later start fails "already running" until it ends (wppconnect-engine.md §7.3).
+   */
+  private async closeAndRelease(requestId?: string): Promise<ProfileCheck> {
+    const opts = { deadlineMs: this.deps.config.engine.requestTimeoutMs };
+    const close = () =>
+      this.deps.engine.closeSession(this.id, opts).catch((error: unknown) => {
+        this.deps.logger.warn('close-session failed', { channel: this.id, error: String(error), requestId });
+        return undefined;
+      });
+    const status = () =>
+      this.deps.engine.getStatus(this.id, opts).then(
+        (state) => state.status,
+        () => undefined,
+      );
+    await close();
+    let after = await status();
+    if (after !== undefined && after !== 'CLOSED') {
+      await close();
+      after = await status();
+    }
+    if (after !== 'CLOSED') {
+      return {
+        free: null,
+        actions: [],
+        reason: `not checked: the engine reports ${after ?? 'nothing'} after close-session`,
+      };
+    }
+    const profile = await this.deps.diagnostics.releaseProfile(this.id);
+    if (profile.actions.some((action) => action.startsWith('sent '))) {
+      this.ignoreBrowserCloseUntil = this.deps.now() + OWN_BROWSER_CLOSE_ECHO_MS;
+    }
+    for (const action of profile.actions)
+      this.deps.logger.info('profile released', { channel: this.id, action, requestId });
+    return profile;
   }
 
   private checkLivenessSoon(requestId?: string): void {
@@ -622,6 +732,20 @@ export class ChannelSupervisor {
 
   // ---- helpers -----------------------------------------------------------------------------------------------
 
+  /** The classified failure of the latest start attempt that the gateway is not repairing itself, if any. */
+  get knownFailure(): ErrorInfo | null {
+    return this.failure && !this.failure.repairing ? this.failure.info : null;
+  }
+
+  /** A new start attempt: its own deadline, its own evidence (a cause healed before it is never reported again). */
+  private beginAttempt(requestId?: string): void {
+    this.startedAt = this.deps.now();
+    this.attemptRequestId = requestId;
+    this.qr = null;
+    this.engineTexts = [];
+    this.deps.diagnostics.beginAttempt(this.id);
+  }
+
   private setQr(dataUrl: string, urlcode?: string): void {
     // The same QR arrives as different PNGs (the webhook's image vs status-session's re-render), so a QR's
     // identity is its urlcode when we know it; without one, its image.
@@ -659,6 +783,7 @@ export class ChannelSupervisor {
       ...(change.engineStatus !== undefined ? { engineStatus: change.engineStatus } : {}),
       ...(change.lastError !== undefined ? { lastError: change.lastError } : {}),
     });
+    if (status === 'connected' || status === 'qr_required') this.failure = null;
     if (previous === status) return;
     const lastError = change.lastError === undefined ? before.lastError : change.lastError;
     this.deps.logger.info('channel transition', {

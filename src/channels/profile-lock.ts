@@ -431,3 +431,123 @@ function isNodeProcess(proc: ProcInfo): boolean {
   const argv0 = path.basename(proc.argv[0] ?? '');
   return /^node/i.test(proc.comm) || /^(node|nodejs)(\d+)?$/i.test(argv0);
 }
+
+export interface ReleaseProfileOptions extends ProfileLockOptions {
+  /** End every browser that still holds the profile (KILL_ORPHAN_BROWSERS); otherwise they are only reported. */
+  endBrowsers: boolean;
+  /** Remove stale Singleton* entries (HEAL_PROFILE_LOCKS); otherwise they are only reported. */
+  removeStaleLocks: boolean;
+  logger: Logger;
+  kill?: (pid: number, signal: NodeJS.Signals) => unknown;
+  /** How long a SIGTERMed browser gets to exit before SIGKILL, and SIGKILL before giving up. @default 5000 */
+  graceMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface ProfileRelease {
+  /** No browser holds the profile and no lock Chromium would refuse is left: the next launch can take it. */
+  free: boolean;
+  /** What was done, one sentence each. */
+  actions: string[];
+  /** When not free: what still holds the profile. Otherwise what was found. */
+  reason: string;
+  /** Pids of browsers still on the profile after the release (empty when free). */
+  remainingPids: number[];
+  inspection: ProfileLockInspection;
+}
+
+/**
+ * Frees a channel's profile for the next launch, after the engine closed the session (the caller checked that the
+ * engine reports it CLOSED). WPPConnect's close-session on a session that never logged in leaves that attempt's
+ * Chromium running under the engine, and every later start then fails with "The browser is already running for …"
+ * (wppconnect-engine.md §7.3), so a browser on the profile is ended whoever its parent is: SIGTERM, then SIGKILL after
+ * `graceMs`, and its exit is waited for. Stale Singleton* entries (foreign host, dead pid) are then removed, and the
+ * profile is inspected again: `free` is what the next launch will find, not what was attempted.
+ */
+export async function releaseProfile(options: ReleaseProfileOptions): Promise<ProfileRelease> {
+  const graceMs = options.graceMs ?? 5_000;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const kill = options.kill ?? ((pid: number, signal: NodeJS.Signals) => process.kill(pid, signal));
+  const procRoot = options.procRoot ?? '/proc';
+  const inspectOptions = { ...options, sessionClosedInEngine: true };
+  const actions: string[] = [];
+  let inspection = inspectProfileLock(inspectOptions);
+  const profileDir = inspection.profileDir;
+  const holding = (pids: number[]) =>
+    pids.filter((pid) => {
+      const proc = readProc(procRoot, pid);
+      return proc !== undefined && proc.state !== 'Z' && proc.state !== 'X' && holdsProfile(proc, procRoot, profileDir);
+    });
+  const waitGone = async (pids: number[], ms: number): Promise<number[]> => {
+    const until = Date.now() + ms;
+    let left = holding(pids);
+    while (left.length > 0 && Date.now() < until) {
+      await sleep(100);
+      left = holding(left);
+    }
+    return left;
+  };
+
+  if (inspection.browserPids.length > 0 && options.endBrowsers) {
+    const signal = (pids: number[], sig: NodeJS.Signals) => {
+      for (const pid of pids) {
+        if (pid <= 1 || pid === process.pid) continue;
+        try {
+          kill(pid, sig);
+          actions.push(`sent ${sig} to browser pid ${pid} on the profile`);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
+            options.logger.error('could not end a browser on the profile', {
+              session: options.session,
+              profileDir,
+              pid,
+              error: (error as NodeJS.ErrnoException).code ?? String(error),
+            });
+          }
+        }
+      }
+    };
+    const why = inspection.browsers.map((b) => `pid ${b.pid} (${b.why})`).join(', ');
+    options.logger.info('ending browsers left on a closed session profile', {
+      session: options.session,
+      browsers: why,
+    });
+    signal(holding(inspection.browserPids), 'SIGTERM');
+    const stubborn = await waitGone(inspection.browserPids, graceMs);
+    if (stubborn.length > 0) {
+      signal(stubborn, 'SIGKILL');
+      await waitGone(stubborn, graceMs);
+    }
+    inspection = inspectProfileLock(inspectOptions);
+  }
+
+  if (inspection.browserPids.length === 0 && options.removeStaleLocks) {
+    // Only Singleton* of a profile no browser holds: a lock SIGTERMed Chromium left names this host and a dead pid.
+    const healed = healProfileLock({ ...inspectOptions, killOrphans: false });
+    actions.push(...healed.actions);
+    if (healed.actions.length > 0) inspection = inspectProfileLock(inspectOptions);
+  }
+
+  const remainingPids = inspection.browserPids;
+  let reason: string;
+  let free = true;
+  if (remainingPids.length > 0) {
+    free = false;
+    const who = inspection.browsers.map((b) => `pid ${b.pid} (${b.why})`).join(', ');
+    reason = options.endBrowsers
+      ? `a browser still holds the profile after SIGTERM and SIGKILL: ${who}`
+      : `a browser holds the profile: ${who}; KILL_ORPHAN_BROWSERS=false, so it is left running`;
+  } else if (inspection.verdict === 'foreign-host') {
+    free = false;
+    reason = `SingletonLock names another host (${inspection.lock?.host}); HEAL_PROFILE_LOCKS=false, so it is left (Chrome exits with Code 21 on it)`;
+  } else {
+    reason = actions.length > 0 ? 'the profile was freed' : 'no browser and no stale lock on the profile';
+  }
+  options.logger[free ? 'info' : 'warn'](free ? 'profile free for the next start' : 'profile still held', {
+    session: options.session,
+    profileDir,
+    reason,
+    actions,
+  });
+  return { free, actions, reason, remainingPids, inspection };
+}

@@ -343,12 +343,33 @@ const schemas: Record<string, SchemaObject> = {
   },
   DeleteChannelResponse: {
     type: 'object',
-    required: ['success', 'channel', 'deleted', 'verified', 'message'],
+    required: ['success', 'channel', 'deleted', 'verified', 'checks', 'message'],
     properties: {
       success: successTrue,
       channel: text('The canonical id (or the id asked for, when it did not exist).'),
       deleted: { type: 'boolean', description: 'false when there was nothing to delete.' },
-      verified: { type: 'boolean', description: 'The engine reported the session CLOSED afterwards.' },
+      verified: {
+        type: 'boolean',
+        description:
+          'The engine reports the session CLOSED and (engine on this host) no browser or stale lock holds its profile.',
+      },
+      checks: {
+        type: 'object',
+        required: ['engineClosed', 'profileFree'],
+        properties: {
+          engineClosed: { type: 'boolean' },
+          profileFree: {
+            type: nullable('boolean'),
+            description: 'null: not checkable (the engine host is not visible: WPPCONNECT_USER_DATA_DIR unset).',
+          },
+        },
+      },
+      actions: { type: 'array', items: { type: 'string' }, description: 'Browsers ended, stale locks removed.' },
+      unverified: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'What could not be verified, each with what to do.',
+      },
       message: text(),
     },
   },
@@ -710,8 +731,10 @@ export function openApiDocument(version: string): OpenApiDocument {
           description:
             'Really starts the engine session and waits up to CREATE_WAIT_MS for the first QR (or CONNECTED). ' +
             'Idempotent for a channel that is not connected (200); 409 when it is connected. With `?async=1` or ' +
-            '`Prefer: respond-async` it answers 202 at once. A start that fails in the browser is not an HTTP error: ' +
-            'the answer has `status: "FAILED"` and `lastError`.',
+            '`Prefer: respond-async` it answers 202 at once. It answers as soon as the outcome is known: a start whose ' +
+            'browser failure is known (Code 21, a leftover browser, WhatsApp Web unreachable, a broken browser) is a ' +
+            '503 with that code, its sentence and a hint; the channel stays (failed or retrying) for diagnose. A start ' +
+            'the engine refuses (wrong secret, engine down) leaves no channel behind.',
           tags: ['channels'],
           parameters: [
             {
@@ -733,7 +756,17 @@ export function openApiDocument(version: string): OpenApiDocument {
             '201': ok('The channel was created.', 'CreateChannelResponse'),
             '202': ok('Asked for async: starting.', 'CreateChannelAccepted'),
           },
-          errors: ['VALIDATION_FAILED', 'WEBHOOK_URL_REJECTED', 'CHANNEL_ALREADY_CONNECTED', ...ENGINE_CALL],
+          errors: [
+            'VALIDATION_FAILED',
+            'WEBHOOK_URL_REJECTED',
+            'CHANNEL_ALREADY_CONNECTED',
+            'BROWSER_PROFILE_LOCKED',
+            'BROWSER_ALREADY_RUNNING',
+            'BROWSER_LAUNCH_FAILED',
+            'WA_WEB_UNREACHABLE',
+            'CHANNEL_FAILED',
+            ...ENGINE_CALL,
+          ],
         }),
       },
       '/api/available-sessions': {
@@ -757,8 +790,10 @@ export function openApiDocument(version: string): OpenApiDocument {
           operationId: 'deleteChannel',
           summary: 'Delete a channel',
           description:
-            'Logout (when connected), close-session, verify the engine reports CLOSED, drop the token and the entry. ' +
-            'Idempotent: an unknown channel is a 200 with `deleted: false`.',
+            'Logout (when connected), close-session, verify the engine reports CLOSED, end a browser still holding the ' +
+            "channel's profile (same host), drop the token and the entry. `verified` only when every check that can " +
+            'be made passed; `unverified` says what could not be verified and what to do. Always 200; idempotent: an ' +
+            'unknown channel is a 200 with `deleted: false`.',
           tags: ['channels'],
           parameters: [channelIdParam],
           responses: { '200': ok('Deleted, or there was nothing to delete.', 'DeleteChannelResponse') },

@@ -111,12 +111,16 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
 
   router.delete('/channels/:id', async (req, res) => {
     const result = await channels.delete(req.params.id, res.locals.requestId as string);
+    // Always 2xx (hub-contract.md §2.4: the Hub's restart ignores the result and creates again); what could not be
+    // verified is said in the body.
     res.json({
       success: true,
-      channel: result.channel,
-      deleted: result.deleted,
-      verified: result.verified,
-      message: result.deleted ? 'Session deleted' : 'Session did not exist',
+      ...result,
+      message: !result.deleted
+        ? 'Session did not exist'
+        : result.verified
+          ? 'Session deleted'
+          : `Session deleted, but not verified: ${result.unverified?.join('; ')}`,
     });
   });
 

@@ -146,6 +146,12 @@ export class ChannelRepository {
     this.looseTokens.delete(id);
   }
 
+  /** Removes a channel that never came to exist in the engine (its create was refused): no tombstone. */
+  discard(id: string): void {
+    this.db.prepare('DELETE FROM channels WHERE id = ?').run(id);
+    this.looseTokens.delete(id);
+  }
+
   isTombstoned(session: string): boolean {
     return !!this.db.prepare('SELECT 1 FROM tombstones WHERE lookup_key = ?').get(channelLookupKey(session));
   }

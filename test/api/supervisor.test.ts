@@ -109,16 +109,18 @@ function restoreLoginOnStart(): void {
 function logDiagnostics(log: string[], healed: string[] = []): StartFailureDiagnostics {
   const linesOf = (session: string) => log.filter((l) => l.includes(`[${session}:browser]`));
   return {
+    capabilities: { readsLog: true, seesProfiles: true, endsBrowsers: true, healsLocks: true },
+    beginAttempt: () => undefined,
     explain: (session, engineTexts) => {
       const match = classifyBrowserFailure([...linesOf(session), ...engineTexts]);
       return match
         ? { code: match.code, matched: match.matched, evidence: { rule: match.rule, logLines: linesOf(session) } }
         : { code: 'ENGINE_START_STUCK', evidence: {} };
     },
-    heal: (session) => {
+    releaseProfile: async (session) => {
       eng.calls.push({ session, route: 'heal', at: Date.now() });
       healed.push(session);
-      return [`removed SingletonLock for ${session}`];
+      return { free: true, actions: [`removed SingletonLock for ${session}`], reason: 'the profile was freed' };
     },
     evidence: (session) => ({ logLines: linesOf(session) }),
   };
@@ -143,10 +145,11 @@ describe('start deadline', () => {
     // Assert
     expect(started.body).toMatchObject({ success: true, status: 'INITIALIZING' });
     const stuck = ERROR_CATALOG.ENGINE_START_STUCK;
+    // No engine log is configured here, so the hint asks for it (and only then).
     expect(g().repo.get(CH)!.lastError).toEqual({
       code: 'ENGINE_START_STUCK',
       message: stuck.message,
-      hint: stuck.hint,
+      hint: expect.stringContaining('Set WPPCONNECT_LOG_FILE'),
     });
     expect(eng.count(CH, 'start-session')).toBe(1);
     const view = await g().api('get', `/api/channels/${CH}`);
@@ -161,7 +164,7 @@ describe('start deadline', () => {
       status: 'FAILED',
       qr: null,
       message: stuck.message,
-      lastError: { code: 'ENGINE_START_STUCK', hint: stuck.hint },
+      lastError: { code: 'ENGINE_START_STUCK', hint: g().repo.get(CH)!.lastError!.hint },
     });
     expect(
       g().logger.lines.some((l) => l.message === 'start deadline passed' && l.meta.code === 'ENGINE_START_STUCK'),
@@ -250,7 +253,7 @@ describe('start deadline', () => {
     ]);
     expect(healed).toEqual([CH]);
     expect(g().repo.get(CH)!.lastError?.code).toBe('BROWSER_PROFILE_LOCKED');
-    expect(g().logger.lines.some((l) => l.message === 'profile lock healed' && l.meta.channel === CH)).toBe(true);
+    expect(g().logger.lines.some((l) => l.message === 'profile released' && l.meta.channel === CH)).toBe(true);
   });
 });
 
@@ -645,7 +648,15 @@ describe('create and delete', () => {
 
     // Assert
     expect(deleted.status).toBe(200);
-    expect(deleted.body).toMatchObject({ success: true, deleted: true, verified: true });
+    // The engine was INITIALIZING: its close answers 500 and leaves that start's browser running (§7.3), which a
+    // gateway without WPPCONNECT_USER_DATA_DIR cannot see: deleted, but not verified, and it says so.
+    expect(deleted.body).toMatchObject({
+      success: true,
+      deleted: true,
+      verified: false,
+      checks: { engineClosed: true, profileFree: null },
+      unverified: [expect.stringContaining('restarted')],
+    });
     expect([200, 201, 202, 404]).toContain(created.status);
     expect(created.body.success === true || created.body.error_code === 'CHANNEL_NOT_FOUND').toBe(true);
     expect(consistent()).toBe('deleted');
@@ -733,5 +744,71 @@ describe('transition log', () => {
     ]);
     for (const t of log) expect(typeof t.cause).toBe('string');
     expect(log.at(-1)?.reason).toBe('ENGINE_START_STUCK');
+  });
+});
+
+describe('create answers as soon as the outcome is known', () => {
+  test('When the engine log names a failure the gateway cannot repair, then POST /api/channels answers that failure at once, not after CREATE_WAIT_MS', async () => {
+    // Arrange: the start's browser reaches no WhatsApp Web (the untagged line of wppconnect-engine.md §7.3).
+    gateway(
+      { CREATE_WAIT_MS: '15000', ENGINE_START_DEADLINE_MS: '60000', RESTART_BACKOFF_MS: '30000' },
+      logDiagnostics([`[${CH}:browser] net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com`]),
+    );
+    const started = Date.now();
+
+    // Act
+    const res = await g().api('post', '/api/channels').send({ channel: CH });
+
+    // Assert: an error the Hub shows (a non-2xx aborts its create, hub-contract.md §2.2), well inside the wait.
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({
+      success: false,
+      error_code: 'WA_WEB_UNREACHABLE',
+      error: ERROR_CATALOG.WA_WEB_UNREACHABLE.message,
+    });
+    expect(Date.now() - started).toBeLessThan(7_500);
+    // The channel stays, retrying, for diagnose and the next GET /qr.
+    expect(g().repo.get(CH)!.lastError?.code).toBe('WA_WEB_UNREACHABLE');
+  });
+
+  test("When the engine refuses the gateway's secret, then the create fails with ENGINE_AUTH_FAILED and leaves no channel behind", async () => {
+    // Arrange
+    gateway();
+    nock.cleanAll();
+    engine()
+      .post(/\/api\/c1\/[^/]+\/generate-token$/)
+      .reply(400, { response: false, message: 'The SECRET_KEY is incorrect' });
+
+    // Act
+    const res = await g().api('post', '/api/channels').send({ channel: CH });
+
+    // Assert
+    expect(res.status).toBe(502);
+    expect(res.body.error_code).toBe('ENGINE_AUTH_FAILED');
+    const list = await g().api('get', '/api/channels');
+    expect(list.body.channels).toEqual([]);
+    expect(g().repo.isTombstoned(CH)).toBe(false);
+  });
+
+  test('When the engine is down, then the create fails with ENGINE_UNREACHABLE and leaves no channel behind, while an existing channel is kept', async () => {
+    // Arrange
+    gateway({ CREATE_WAIT_MS: '8000' });
+    g().repo.create('kept');
+    nock.cleanAll();
+    engine()
+      .post(/generate-token$/)
+      .times(10)
+      .replyWithError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+
+    // Act
+    const fresh = await g().api('post', '/api/channels').send({ channel: CH });
+    const existing = await g().api('post', '/api/channels').send({ channel: 'kept' });
+
+    // Assert
+    expect(fresh.status).toBe(503);
+    expect(fresh.body.error_code).toBe('ENGINE_UNREACHABLE');
+    expect(existing.status).toBe(503);
+    expect(g().repo.get(CH)).toBeUndefined();
+    expect(g().repo.get('kept')).toMatchObject({ status: 'disconnected', lastError: { code: 'ENGINE_UNREACHABLE' } });
   });
 });

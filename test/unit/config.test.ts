@@ -17,7 +17,7 @@ describe('loadConfig', () => {
     expect(config.messages.ffmpegPath).toBe('ffmpeg');
     expect(config.logLevel).toBe('info');
     expect(config.engine.healProfileLocks).toBe(true);
-    expect(config.engine.killOrphanBrowsers).toBe(false);
+    expect(config.engine.killOrphanBrowsers).toBe(true);
     expect(config.server.messageBodyLimit).toBeGreaterThanOrEqual(64 * 1024 * 1024);
   });
 

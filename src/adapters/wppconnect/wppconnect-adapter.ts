@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { GatewayError } from '../../errors';
 import type {
   CallOptions,
+  CloseOutcome,
   ContactIds,
   EngineAdapter,
   EngineEvent,
@@ -271,15 +272,18 @@ export class WppconnectAdapter implements EngineAdapter {
     return { phone: phone ? phone.split('@')[0] : null };
   }
 
-  async closeSession(session: string, options: CallOptions = {}): Promise<void> {
+  async closeSession(session: string, options: CallOptions = {}): Promise<CloseOutcome> {
     const res = await this.call(
       { method: 'POST', path: 'close-session', session, auth: 'bearer', route: 'close-session' },
       options,
     );
     // 500 "Error closing session" is expected for a never-started session or a pre-login placeholder, and the
-    // engine has already reset the entry to {status:null} by then (wppconnect-engine.md §2.2, observed).
-    if (res.status === 200 || res.status === 500) return;
+    // engine has already reset the entry to {status:null} by then (wppconnect-engine.md §2.2, observed); the
+    // placeholder's browser is not closed (§7.3), which is why the caller is told it was only a reset.
+    if (res.status === 200) return 'closed';
+    if (res.status === 500) return 'reset';
     this.assertOk(res, 'close-session');
+    return 'closed';
   }
 
   async logoutSession(session: string, options: CallOptions = {}): Promise<boolean> {

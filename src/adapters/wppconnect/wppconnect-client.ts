@@ -130,18 +130,25 @@ export class WppconnectClient {
   /** Retries idempotent reads on transient failures (house style H14), inside the caller's deadline. */
   async requestWithRetry(req: EngineRequest, budgetMs: number, retries = 2): Promise<EngineResponse> {
     const started = Date.now();
+    let last: GatewayError | undefined;
     return pRetry(
       async () => {
         const remaining = budgetMs - (Date.now() - started);
-        if (remaining <= 50) throw new AbortError(new GatewayError('ENGINE_TIMEOUT'));
-        const res = await this.request({
-          ...req,
-          timeoutMs: Math.min(req.timeoutMs ?? this.options.requestTimeoutMs, remaining),
-        });
-        if ([500, 502, 503, 504, 408, 429].includes(res.status)) {
-          throw new GatewayError('ENGINE_BAD_RESPONSE', { message: `The engine answered HTTP ${res.status}` });
+        // Out of budget: the last failure says what is wrong (a refused connection stays ENGINE_UNREACHABLE).
+        if (remaining <= 50) throw new AbortError(last ?? new GatewayError('ENGINE_TIMEOUT'));
+        try {
+          const res = await this.request({
+            ...req,
+            timeoutMs: Math.min(req.timeoutMs ?? this.options.requestTimeoutMs, remaining),
+          });
+          if ([500, 502, 503, 504, 408, 429].includes(res.status)) {
+            throw new GatewayError('ENGINE_BAD_RESPONSE', { message: `The engine answered HTTP ${res.status}` });
+          }
+          return res;
+        } catch (error) {
+          if (isGatewayError(error)) last = error;
+          throw error;
         }
-        return res;
       },
       {
         retries,

@@ -30,17 +30,17 @@ describe('classifyBrowserFailure: one row of BROWSER_FAILURE_RULES each, with th
     ],
     [
       'browser-already-running',
-      'BROWSER_PROFILE_LOCKED',
+      'BROWSER_ALREADY_RUNNING',
       'The browser is already running for /usr/src/wpp-server/userDataDir/s1. Use a different `userDataDir` or stop the running browser first.',
     ],
     [
       'singleton-lock-exists',
-      'BROWSER_PROFILE_LOCKED',
+      'BROWSER_ALREADY_RUNNING',
       'Failed to create /usr/src/wpp-server/userDataDir/s1/SingletonLock: File exists (17)',
     ],
     [
       'process-singleton',
-      'BROWSER_PROFILE_LOCKED',
+      'BROWSER_ALREADY_RUNNING',
       'Failed to create a ProcessSingleton for your profile directory. This means that running multiple instances would start multiple browser processes rather than opening a new window in the existing process. Aborting now to avoid profile corruption.',
     ],
     [
@@ -132,7 +132,7 @@ describe('classifyBrowserFailure: priority, tolerance and no evidence', () => {
     });
   });
 
-  test('When the old puppeteer form is followed by the same-host Chromium stderr, then the profile lock wins', () => {
+  test('When the old puppeteer form is followed by the same-host Chromium stderr, then the live browser on the profile wins', () => {
     // Arrange: wppconnect ≤ 1.3x (wppconnect#2167)
     const texts = [
       'Failed to launch the browser process! undefined',
@@ -141,7 +141,7 @@ describe('classifyBrowserFailure: priority, tolerance and no evidence', () => {
 
     // Act + Assert
     expect(classifyBrowserFailure(texts)).toMatchObject({
-      code: 'BROWSER_PROFILE_LOCKED',
+      code: 'BROWSER_ALREADY_RUNNING',
       rule: 'singleton-lock-exists',
     });
   });
@@ -183,7 +183,7 @@ describe('classifyBrowserFailure: priority, tolerance and no evidence', () => {
 
     // Assert
     expect(match).toMatchObject({
-      code: 'BROWSER_PROFILE_LOCKED',
+      code: 'BROWSER_ALREADY_RUNNING',
       matched: 'error: [s1:browser] The browser is already running for /d/s1.',
     });
   });

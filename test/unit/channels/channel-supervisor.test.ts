@@ -86,11 +86,13 @@ function harness(env: Record<string, string> = {}, diagnostics?: Partial<StartFa
       zombie: (_channel, signal) => counted.zombies.push(signal),
     },
     diagnostics: {
+      capabilities: { readsLog: false, seesProfiles: false, endsBrowsers: false, healsLocks: false },
+      beginAttempt: () => undefined,
       explain: (session, texts) => {
         explained.push({ session, texts: [...texts] });
         return { code: 'ENGINE_START_STUCK', evidence: {} };
       },
-      heal: () => [],
+      releaseProfile: async () => ({ free: null, actions: [], reason: 'not checked' }),
       evidence: () => ({}),
       ...diagnostics,
     },
@@ -158,20 +160,25 @@ describe('ChannelSupervisor start deadline', () => {
     expect(Date.now() - started).toBeLessThan(1_500);
   });
 
-  test('When diagnostics find a Code 21 line, then lastError is BROWSER_PROFILE_LOCKED and the restart heals between close and start', async () => {
+  test('When diagnostics find a Code 21 line and locks are healed here, then lastError is BROWSER_PROFILE_LOCKED and the restart frees the profile between close and start', async () => {
     // Arrange
     const heals: string[] = [];
     const h = harness(
       { ENGINE_START_DEADLINE_MS: '150', RESTART_MAX: '1', RESTART_BACKOFF_MS: '5' },
       {
+        capabilities: { readsLog: false, seesProfiles: true, endsBrowsers: true, healsLocks: true },
         explain: () => ({
           code: 'BROWSER_PROFILE_LOCKED',
           matched: 'Failed to launch the browser process:  Code: 21',
           evidence: {},
         }),
-        heal: (session) => {
+        releaseProfile: async (session) => {
           heals.push(`${session} after ${eng.routes(CH).at(-1)}`);
-          return ['removed userDataDir/c1/SingletonLock (otherhost-12345)'];
+          return {
+            free: true,
+            actions: ['removed SingletonLock (-> otherhost-12345)'],
+            reason: 'the profile was freed',
+          };
         },
       },
     );
@@ -182,15 +189,15 @@ describe('ChannelSupervisor start deadline', () => {
 
     // Assert
     expect(lifecycle()).toEqual(['start-session', 'close-session', 'start-session']);
-    expect(heals).toEqual(['c1 after close-session']);
+    expect(heals).toEqual(['c1 after status-session']);
     expect(h.repo.get(CH)!.lastError).toMatchObject({
       code: 'BROWSER_PROFILE_LOCKED',
       hint: ERROR_CATALOG.BROWSER_PROFILE_LOCKED.hint,
     });
     expect(h.counted.restarts).toEqual(['BROWSER_PROFILE_LOCKED']);
-    expect(h.logger.lines.find((l) => l.message === 'profile lock healed')?.meta).toMatchObject({
+    expect(h.logger.lines.find((l) => l.message === 'profile released')?.meta).toMatchObject({
       channel: CH,
-      action: 'removed userDataDir/c1/SingletonLock (otherhost-12345)',
+      action: 'removed SingletonLock (-> otherhost-12345)',
     });
   });
 
@@ -583,5 +590,177 @@ describe('concurrency primitives', () => {
     expect(first).toEqual([1, 1]);
     expect(second).toBe(2);
     expect(flights.has('k')).toBe(false);
+  });
+});
+
+describe('ChannelSupervisor: start failures the engine log names (wppconnect-engine.md §7.3)', () => {
+  const SAME_HOST = { readsLog: true, seesProfiles: true, endsBrowsers: true, healsLocks: true };
+  const REMOTE = { readsLog: true, seesProfiles: false, endsBrowsers: false, healsLocks: false };
+
+  /** Diagnostics whose log names `code` for every attempt after the first `healthyAfter` ones; records the calls. */
+  function loggedFailure(
+    code: 'WA_WEB_UNREACHABLE' | 'BROWSER_ALREADY_RUNNING' | 'BROWSER_LAUNCH_FAILED' | 'BROWSER_PROFILE_LOCKED',
+    capabilities: StartFailureDiagnostics['capabilities'],
+    trail: string[],
+    release: () => {
+      free: boolean | null;
+      actions: string[];
+      reason: string;
+      code?: 'BROWSER_ALREADY_RUNNING';
+    } = () => ({
+      free: true,
+      actions: ['sent SIGTERM to browser pid 4242 on the profile'],
+      reason: 'the profile was freed',
+    }),
+  ): Partial<StartFailureDiagnostics> {
+    let attempts = 0;
+    return {
+      capabilities,
+      beginAttempt: () => {
+        attempts++;
+        trail.push(`begin after ${eng.routes(CH).at(-1) ?? 'nothing'}`);
+      },
+      explain: () => ({ code, matched: `the log for attempt ${attempts}`, hint: `hint for ${code}`, evidence: {} }),
+      releaseProfile: async () => {
+        trail.push(`release after ${eng.routes(CH).at(-1)}`);
+        return release();
+      },
+    };
+  }
+
+  test('When the log shows WhatsApp Web unreachable within the deadline, then the channel restarts at once (not at the deadline) and fails with that reason when the budget is spent', async () => {
+    // Arrange: a 60 s deadline the test never waits for.
+    const trail: string[] = [];
+    const h = harness(
+      { ENGINE_START_DEADLINE_MS: '60000', RESTART_MAX: '2', RESTART_BACKOFF_MS: '5' },
+      loggedFailure('WA_WEB_UNREACHABLE', SAME_HOST, trail),
+    );
+
+    // Act
+    await h.sup.start('test', undefined, { explicit: true });
+    await h.sup.checkAttempt();
+    await waitFor(() => h.sup.status === 'failed', 5_000, 'failed');
+
+    // Assert
+    expect(lifecycle()).toEqual(['start-session', 'close-session', 'start-session', 'close-session', 'start-session']);
+    expect(h.repo.get(CH)!.lastError).toMatchObject({
+      code: 'WA_WEB_UNREACHABLE',
+      message: ERROR_CATALOG.WA_WEB_UNREACHABLE.message,
+      hint: 'hint for WA_WEB_UNREACHABLE',
+    });
+    expect(h.counted.restarts).toEqual(['WA_WEB_UNREACHABLE', 'WA_WEB_UNREACHABLE']);
+  });
+
+  test('When a restart begins, then the profile is released after close-session and the status check, and each start-session gets a new attempt first', async () => {
+    // Arrange
+    const trail: string[] = [];
+    const h = harness(
+      { ENGINE_START_DEADLINE_MS: '60000', RESTART_MAX: '1', RESTART_BACKOFF_MS: '5' },
+      loggedFailure('BROWSER_ALREADY_RUNNING', SAME_HOST, trail),
+    );
+
+    // Act
+    await h.sup.start('test', undefined, { explicit: true });
+    await h.sup.checkAttempt();
+    await waitFor(() => h.sup.status === 'failed', 5_000, 'failed');
+
+    // Assert: close, then CLOSED confirmed, then the profile freed, then a fresh attempt, then the start.
+    expect(trail).toEqual(['begin after nothing', 'release after status-session', 'begin after status-session']);
+    expect(eng.routes(CH).slice(0, 4)).toEqual(['start-session', 'close-session', 'status-session', 'start-session']);
+  });
+
+  test('When a leftover browser holds the profile and the engine host is not visible, then the channel fails at once with the engine-restart hint and is never cycled', async () => {
+    // Arrange
+    const trail: string[] = [];
+    const h = harness(
+      { ENGINE_START_DEADLINE_MS: '60000', RESTART_MAX: '3', RESTART_BACKOFF_MS: '5' },
+      loggedFailure('BROWSER_ALREADY_RUNNING', REMOTE, trail),
+    );
+
+    // Act
+    await h.sup.start('test', undefined, { explicit: true });
+    await h.sup.checkAttempt();
+
+    // Assert
+    expect(h.sup.status).toBe('failed');
+    expect(h.repo.get(CH)!.lastError).toMatchObject({
+      code: 'BROWSER_ALREADY_RUNNING',
+      hint: 'hint for BROWSER_ALREADY_RUNNING',
+    });
+    await sleep(100);
+    expect(lifecycle()).toEqual(['start-session']);
+    expect(h.counted.restarts).toEqual([]);
+  });
+
+  test('When the browser cannot be launched at all (EACCES), then the channel fails at once without a restart', async () => {
+    // Arrange
+    const h = harness({ ENGINE_START_DEADLINE_MS: '60000' }, loggedFailure('BROWSER_LAUNCH_FAILED', SAME_HOST, []));
+
+    // Act
+    await h.sup.start('test', undefined, { explicit: true });
+    await h.sup.checkAttempt();
+
+    // Assert
+    expect(h.sup.status).toBe('failed');
+    expect(h.repo.get(CH)!.lastError?.code).toBe('BROWSER_LAUNCH_FAILED');
+    expect(lifecycle()).toEqual(['start-session']);
+  });
+
+  test('When the profile is still held after close and release, then the channel fails with what holds it instead of starting again', async () => {
+    // Arrange
+    const h = harness(
+      { ENGINE_START_DEADLINE_MS: '60000', RESTART_MAX: '3', RESTART_BACKOFF_MS: '5' },
+      loggedFailure('BROWSER_ALREADY_RUNNING', SAME_HOST, [], () => ({
+        free: false,
+        actions: [],
+        reason: 'a browser holds the profile: pid 4242; KILL_ORPHAN_BROWSERS=false, so it is left running',
+        code: 'BROWSER_ALREADY_RUNNING',
+      })),
+    );
+
+    // Act
+    await h.sup.start('test', undefined, { explicit: true });
+    await h.sup.checkAttempt();
+    await waitFor(() => h.sup.status === 'failed', 5_000, 'failed');
+
+    // Assert
+    expect(lifecycle()).toEqual(['start-session', 'close-session']);
+    expect(h.repo.get(CH)!.lastError).toMatchObject({
+      code: 'BROWSER_ALREADY_RUNNING',
+      hint: expect.stringContaining('pid 4242'),
+    });
+  });
+
+  test('When the engine posts browserClose for the browser the gateway just ended, then the new start is not restarted again', async () => {
+    // Arrange: the first attempt's log names a leftover browser; the restarted one is clean and waits for its QR.
+    let attempt = 0;
+    const h = harness(
+      { ENGINE_START_DEADLINE_MS: '60000', RESTART_MAX: '3', RESTART_BACKOFF_MS: '5' },
+      {
+        capabilities: SAME_HOST,
+        beginAttempt: () => void attempt++,
+        explain: () =>
+          attempt === 1
+            ? { code: 'BROWSER_ALREADY_RUNNING', hint: 'h', evidence: {} }
+            : { code: 'ENGINE_START_STUCK', evidence: {} },
+        releaseProfile: async () => ({
+          free: true,
+          actions: ['sent SIGTERM to browser pid 4242 on the profile'],
+          reason: 'the profile was freed',
+        }),
+      },
+    );
+    await h.sup.start('test', undefined, { explicit: true });
+    await h.sup.checkAttempt();
+    await waitFor(() => eng.count(CH, 'start-session') === 2, 3_000, 'the restart');
+
+    // Act: the ended browser's echo arrives after the restart (no `session` in it: routed by the per-channel URL).
+    await h.sup.onEngineEvent({ kind: 'status', statusFind: 'browserClose', raw: 'browserClose' });
+    await sleep(100);
+
+    // Assert
+    expect(h.sup.status).toBe('starting');
+    expect(eng.count(CH, 'start-session')).toBe(2);
+    expect(h.counted.restarts).toEqual(['BROWSER_ALREADY_RUNNING']);
   });
 });
