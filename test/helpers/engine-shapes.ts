@@ -1,12 +1,14 @@
 import nock from 'nock';
 import QRCode from 'qrcode';
+import { recorded } from '../contract/recorded-shapes';
 import { ENGINE_SECRET, ENGINE_URL } from './test-gateway';
 
 /**
- * Real WPPConnect Server 2.10.4 response shapes (wppconnect-engine.md §1, §2, §7.2), for nock.
+ * Real WPPConnect Server 2.10.4 response shapes for nock, built from the bodies recorded on the real engine
+ * (test/contract/recorded-shapes.ts, which the engine contract suite checks against the engine itself).
  * Replies include the extra `session` key the engine adds when the request says Content-Type: application/json.
  */
-export const URLCODE = '2@Zx8LqW1vYbJ3kq9N,4bYd0vQe8H2mYQ==,Qm9vbGVhbg==,AAAA';
+export const URLCODE = recorded.statusQrcode.urlcode;
 
 export async function qrPng(urlcode = URLCODE): Promise<Buffer> {
   return QRCode.toBuffer(urlcode, { width: 200 });
@@ -30,27 +32,29 @@ export function mockToken(
   return engine()
     .post(`/api/${encodeURIComponent(session)}/${ENGINE_SECRET}/generate-token`)
     .times(times)
-    .reply(201, { status: 'success', session, token, full: `${session}:${token}` });
+    .reply(201, { ...recorded.generateToken, session, token, full: `${session}:${token}` });
 }
 
+/** Deep copies, so a test that tweaks a reply cannot change the recorded shapes for the next one. */
+const copy = <T>(value: T): T => structuredClone(value);
+
 export const shapes = {
-  startFirst: { status: 'CLOSED', qrcode: null, session: '' },
-  initializing: { status: 'INITIALIZING', qrcode: null, version: '2.10.4', session: 's' },
-  closed: { status: 'CLOSED', qrcode: null, session: '' },
-  notStarted: {
-    status: null,
-    message: 'Session not started. Please, use the /start-session route, for initialization your session',
-  },
-  qrNotAvailable: { status: 'INITIALIZING', message: 'QRCode is not available...' },
-  closeError: { status: false, message: 'Error closing session', error: { level: 'error' } },
-  closeOk: { status: true, message: 'Session successfully closed' },
-  notActive: { response: null, status: 'Disconnected', message: 'A sessão do WhatsApp não está ativa.', session: '' },
-  wrongSecret: { response: false, message: 'The SECRET_KEY is incorrect' },
-  badToken: { error: 'Check that the Session and Token are correct' },
-  checkConnected: { status: true, message: 'Connected' },
-  checkDisconnected: { status: false, message: 'Disconnected' },
+  /** The first start-session answer (Content-Type: application/json). */
+  startFirst: copy(recorded.startFirstJson),
+  /** status-session / a repeated start-session while starting, for session `s`. */
+  initializing: { ...copy(recorded.startAgainJson), session: 's' },
+  closed: copy(recorded.statusClosedJson),
+  notStarted: copy(recorded.qrNotStarted),
+  qrNotAvailable: copy(recorded.qrNotAvailable),
+  closeError: copy(recorded.closeError),
+  closeOk: copy(recorded.closeOk),
+  notActive: copy(recorded.notActiveJson),
+  wrongSecret: copy(recorded.wrongSecret),
+  badToken: copy(recorded.badToken),
+  checkConnected: copy(recorded.checkConnected),
+  checkDisconnected: copy(recorded.checkDisconnected),
 };
 
 export async function statusWithQr(status: string, urlcode = URLCODE): Promise<Record<string, unknown>> {
-  return { status, qrcode: await qrDataUrl(urlcode), urlcode, version: '2.10.4', session: 's' };
+  return { status, qrcode: await qrDataUrl(urlcode), urlcode, version: recorded.engineVersion, session: 's' };
 }
