@@ -305,7 +305,7 @@ export class ChannelService {
         // Only the engine host can see the browser a pre-login close leaves running (wppconnect-engine.md §7.3).
         if (profile.free === null && close === 'reset' && PRE_LOGIN.has(engineStatus)) {
           unverified.push(
-            `close-session answered 500 for a session that was ${engineStatus} (not logged in): WPPConnect leaves the browser of that start running on the engine host, and a new create of this channel fails ("The browser is already running") until the WPPConnect Server process is restarted; this gateway cannot see that host (${profile.reason})`,
+            `close-session answered 500 for a session that was ${engineStatus} (never logged in): WPPConnect leaves that start's browser running on the engine host, which this gateway cannot see (WPPCONNECT_USER_DATA_DIR unset); creating this channel again fails ("The browser is already running") until the WPPConnect Server process is restarted`,
           );
         }
       } else {

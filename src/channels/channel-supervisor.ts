@@ -84,6 +84,8 @@ export class ChannelSupervisor {
    * browser, removing a stale lock) or only retrying. Cleared by a QR or CONNECTED. */
   private failure: { info: ErrorInfo; repairing: boolean } | null = null;
   private ignoreBrowserCloseUntil = 0;
+  /** The last restart's close-session left a pre-login session's browser running where the gateway cannot see it. */
+  private leftoverSuspected = false;
 
   constructor(
     readonly id: string,
@@ -626,6 +628,18 @@ export class ChannelSupervisor {
   private async onStartFailure(explanation: StartFailureExplanation, cause: string): Promise<void> {
     const caps = this.deps.diagnostics.capabilities;
     const lastError: ErrorInfo = { ...info(explanation.code), ...(explanation.hint ? { hint: explanation.hint } : {}) };
+    if (explanation.code === 'ENGINE_START_STUCK' && this.leftoverSuspected) {
+      // Without the log or the profile the cause cannot be seen; restarting again would only cycle close/start.
+      lastError.hint = `This start hung like the one before it. From the engine's own behaviour the likely cause is the browser of the earlier start: WPPConnect's close-session (it answered 500: the session never logged in) leaves it running on the engine host, and every later start of this channel then hangs. This gateway cannot see that host, so restarting the channel cannot help: restart the WPPConnect Server process (e.g. pm2 restart wppconnect-server), then POST /api/channels/${this.id}/restart.${caps.readsLog ? '' : " Set WPPCONNECT_LOG_FILE to the engine's captured stdout so the cause is named, not inferred."}`;
+      this.startedAt = null;
+      this.failure = { info: lastError, repairing: false };
+      this.clearTimer();
+      this.transition('failed', {
+        cause: `${cause}; a browser left by the previous close probably blocks it`,
+        lastError,
+      });
+      return;
+    }
     const repairing =
       (explanation.code === 'BROWSER_ALREADY_RUNNING' && caps.endsBrowsers) ||
       (explanation.code === 'BROWSER_PROFILE_LOCKED' && caps.healsLocks);
@@ -659,7 +673,13 @@ export class ChannelSupervisor {
         (state) => state.status,
         () => undefined,
       );
-    await close();
+    // WPPConnect's close of a pre-login session answers 500 and leaves that start's browser running (§7.3). From
+    // another host that browser cannot be seen; if the next start then hangs too, it is the likely cause.
+    const remote = !this.deps.diagnostics.capabilities.seesProfiles;
+    const before = remote ? await status() : undefined;
+    const closed = await close();
+    this.leftoverSuspected =
+      remote && closed === 'reset' && ['INITIALIZING', 'QRCODE', 'PHONECODE'].includes(before ?? '');
     let after = await status();
     if (after !== undefined && after !== 'CLOSED') {
       await close();
@@ -676,8 +696,9 @@ export class ChannelSupervisor {
     if (profile.actions.some((action) => action.startsWith('sent '))) {
       this.ignoreBrowserCloseUntil = this.deps.now() + OWN_BROWSER_CLOSE_ECHO_MS;
     }
-    for (const action of profile.actions)
-      this.deps.logger.info('profile released', { channel: this.id, action, requestId });
+    if (profile.actions.length > 0) {
+      this.deps.logger.info('profile released', { channel: this.id, actions: profile.actions, requestId });
+    }
     return profile;
   }
 

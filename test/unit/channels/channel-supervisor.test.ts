@@ -197,13 +197,23 @@ describe('ChannelSupervisor start deadline', () => {
     expect(h.counted.restarts).toEqual(['BROWSER_PROFILE_LOCKED']);
     expect(h.logger.lines.find((l) => l.message === 'profile released')?.meta).toMatchObject({
       channel: CH,
-      action: 'removed SingletonLock (-> otherhost-12345)',
+      actions: ['removed SingletonLock (-> otherhost-12345)'],
     });
   });
 
   test('When restarts keep getting stuck, then they back off exponentially and stop at RESTART_MAX', async () => {
-    // Arrange
-    const h = harness({ ENGINE_START_DEADLINE_MS: '100', RESTART_MAX: '3', RESTART_BACKOFF_MS: '60' });
+    // Arrange: the engine host is visible, so each restart frees the profile and a retry can help.
+    const h = harness(
+      { ENGINE_START_DEADLINE_MS: '100', RESTART_MAX: '3', RESTART_BACKOFF_MS: '60' },
+      {
+        capabilities: { readsLog: false, seesProfiles: true, endsBrowsers: true, healsLocks: true },
+        releaseProfile: async () => ({
+          free: true,
+          actions: [],
+          reason: 'no browser and no stale lock on the profile',
+        }),
+      },
+    );
 
     // Act
     await h.sup.start('test', undefined, { explicit: true });
@@ -219,6 +229,24 @@ describe('ChannelSupervisor start deadline', () => {
     expect(h.counted.restarts).toEqual(['ENGINE_START_STUCK', 'ENGINE_START_STUCK', 'ENGINE_START_STUCK']);
     expect(h.events.filter((e) => e.type === 'channel.degraded')).toHaveLength(3);
     expect(eng.count(CH, 'logout-session')).toBe(0);
+  });
+
+  test('When the engine host is not visible and the start after a pre-login close hangs too, then the channel fails at once with the engine-restart hint instead of cycling', async () => {
+    // Arrange: no log, no profile access; the engine's close of an INITIALIZING session answers 500 (§7.3).
+    const h = harness({ ENGINE_START_DEADLINE_MS: '100', RESTART_MAX: '5', RESTART_BACKOFF_MS: '10' });
+
+    // Act
+    await h.sup.start('test', undefined, { explicit: true });
+    await waitFor(() => h.sup.status === 'failed', 4_000, 'failed');
+    await sleep(300);
+
+    // Assert: one restart (it may have been the network), then no more.
+    expect(lifecycle()).toEqual(['start-session', 'close-session', 'start-session']);
+    expect(h.repo.get(CH)!.lastError).toMatchObject({
+      code: 'ENGINE_START_STUCK',
+      hint: expect.stringContaining('restart the WPPConnect Server process'),
+    });
+    expect(h.repo.get(CH)!.lastError!.hint).toContain('Set WPPCONNECT_LOG_FILE');
   });
 
   test('When start-session itself fails, then the channel is disconnected with the engine error and the caller sees it', async () => {
