@@ -19,6 +19,12 @@ const env = { ...readEnvFile(path.join(__dirname, '.env')), ...process.env };
 const drainMs = Number(env.SHUTDOWN_DRAIN_MS || 10000);
 // Where pm2 writes the gateway's stdout/stderr (JSON lines). Relative paths are under this folder.
 const logDir = path.resolve(__dirname, env.PM2_LOG_DIR || 'logs');
+// With WPPCONNECT_SERVER_DIR the engine runs under this pm2 too (below): its captured stdout+stderr is the file the
+// gateway reads launch failures from, and its userDataDir the profiles the gateway frees, unless .env says otherwise.
+const serverDir = env.WPPCONNECT_SERVER_DIR ? path.resolve(env.WPPCONNECT_SERVER_DIR) : null;
+const engineLog = path.join(logDir, 'wppconnect.log');
+const userDataDir = serverDir ? path.resolve(serverDir, env.WPPCONNECT_USER_DATA_DIR || 'userDataDir') : null;
+const gatewayEnv = serverDir ? { WPPCONNECT_LOG_FILE: engineLog, ...env, WPPCONNECT_USER_DATA_DIR: userDataDir } : env;
 
 const apps = [
   {
@@ -38,7 +44,7 @@ const apps = [
     error_file: path.join(logDir, 'gateway.err.log'),
     merge_logs: true,
     time: true,
-    env: { ...env, NODE_ENV: 'production' },
+    env: { ...gatewayEnv, NODE_ENV: 'production' },
   },
 ];
 
@@ -46,9 +52,13 @@ const apps = [
 // WPPCONNECT_SERVER_DIR to its built checkout (`npm run build` there). Before every start the profile-lock sweeper
 // removes stale Chromium locks (patches/profile-lock-sweeper), so a crash or reboot does not end in Code 21; `exec`
 // hands bash's pid to node, so pm2 signals the engine itself.
-if (env.WPPCONNECT_SERVER_DIR) {
-  const serverDir = path.resolve(env.WPPCONNECT_SERVER_DIR);
-  const userDataDir = path.resolve(serverDir, env.WPPCONNECT_USER_DATA_DIR || 'userDataDir');
+//
+// Stopping it (observed on 2.10.4, docs/real-engine.md): SIGINT ends the engine and the browsers puppeteer launched;
+// SIGTERM only closes the browsers and leaves the node process up. So the signal is SIGINT, and after kill_timeout
+// pm2 sends SIGKILL, which orphans any browser still running to PID 1 with its profile locked; the sweeper and the
+// gateway (KILL_ORPHAN_BROWSERS) clear that before the next start. The browser is the one in CHROME_PATH: the engine
+// replaces puppeteerOptions, so an executablePath in its config is ignored (wppconnect-engine.md §7.3).
+if (serverDir) {
   const sweeper = path.join(__dirname, 'patches/profile-lock-sweeper/sweep-profile-locks.sh');
   const quote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
   apps.push({
@@ -59,12 +69,16 @@ if (env.WPPCONNECT_SERVER_DIR) {
     args: ['-c', `sh ${quote(sweeper)} ${quote(userDataDir)}; exec node dist/server.js`],
     exec_mode: 'fork',
     instances: 1,
+    kill_signal: 'SIGINT',
     // Puppeteer closes its browsers on SIGINT; a SIGKILL mid-close is what leaves locked profiles behind.
     kill_timeout: 30000,
-    out_file: path.join(logDir, 'wppconnect.out.log'),
-    error_file: path.join(logDir, 'wppconnect.err.log'),
+    // One file for stdout and stderr, as the engine wrote it (no pm2 timestamps: a prefix on every line would break
+    // the multi-line entries the gateway reads, e.g. Chromium's stderr under a Code 21): WPPCONNECT_LOG_FILE. The
+    // engine's own log/app.logg has no session tags and is no use to the gateway.
+    out_file: engineLog,
+    error_file: engineLog,
     merge_logs: true,
-    time: true,
+    env: { ...(env.CHROME_PATH ? { CHROME_PATH: env.CHROME_PATH } : {}) },
   });
 }
 

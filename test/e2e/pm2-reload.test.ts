@@ -43,7 +43,7 @@ describe('pm2: start and reload from ecosystem.config.js', () => {
     const { stdout } = await pm2('jlist');
     const list = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ name: string; pid: number; pm2_env: any }>;
     const app = list.find((p) => p.name === name);
-    return { pid: app?.pid ?? 0, status: app?.pm2_env?.status as string };
+    return { pid: app?.pid ?? 0, status: app?.pm2_env?.status as string, env: app?.pm2_env ?? {} };
   };
   const gatewayPid = () => pm2App('wpp-gateway');
 
@@ -58,7 +58,11 @@ describe('pm2: start and reload from ecosystem.config.js', () => {
     fs.mkdirSync(path.join(serverDir, 'dist'));
     fs.writeFileSync(
       path.join(serverDir, 'dist/server.js'),
-      `require('fs').writeFileSync('started', String(process.pid)); setInterval(() => {}, 1000);`,
+      // Like WPPConnect 2.10.4: SIGTERM does not end it (only its browsers would close); it records what it got.
+      `const fs = require('fs'); fs.writeFileSync('started', String(process.pid)); setInterval(() => {}, 1000);
+       process.on('SIGTERM', () => fs.appendFileSync('signals', 'SIGTERM\\n'));
+       process.on('SIGINT', () => { fs.appendFileSync('signals', 'SIGINT\\n'); process.exit(0); });
+       console.log('[imob:browser] Failed to launch the browser process:  Code: 21');`,
     );
     const profile = path.join(serverDir, 'userDataDir', CH);
     fs.mkdirSync(profile, { recursive: true });
@@ -103,8 +107,25 @@ describe('pm2: start and reload from ecosystem.config.js', () => {
     expect(fs.readdirSync(profile)).toEqual(['Preferences']);
     // exec: the engine's node is the pid pm2 watches (signals reach it, not a wrapper shell).
     expect((await pm2App('wppconnect-server')).pid).toBe(Number(fs.readFileSync(started, 'utf8')));
-    const engineLog = fs.readFileSync(path.join(logDir, 'wppconnect.out.log'), 'utf8');
+    const engineLog = fs.readFileSync(path.join(logDir, 'wppconnect.log'), 'utf8');
     expect(engineLog).toContain('SingletonLock');
+  });
+
+  test('When the engine app is configured, then it is stopped with SIGINT (SIGTERM leaves WPPConnect running) and the gateway reads its captured output and profiles', async () => {
+    const engine = await pm2App('wppconnect-server');
+    const gateway = await pm2App('wpp-gateway');
+    const engineLog = path.join(logDir, 'wppconnect.log');
+
+    // The engine's own output, unprefixed, in the one file the gateway reads.
+    expect(engine.env.pm_out_log_path).toBe(engineLog);
+    expect(engine.env.pm_err_log_path).toBe(engineLog);
+    await waitFor(() => fs.readFileSync(engineLog, 'utf8').includes('[imob:browser]'), 5_000, 'the engine output');
+    expect(fs.readFileSync(engineLog, 'utf8')).toMatch(/^\[imob:browser\] Failed to launch/m);
+    expect(gateway.env.WPPCONNECT_LOG_FILE).toBe(engineLog);
+    expect(gateway.env.WPPCONNECT_USER_DATA_DIR).toBe(path.join(serverDir, 'userDataDir'));
+
+    await pm2('stop', 'wppconnect-server');
+    expect(fs.readFileSync(path.join(serverDir, 'signals'), 'utf8')).toBe('SIGINT\n');
   });
 
   test('When pm2 reloads the gateway during a send, then the send completes with its message id and the new process serves the same state', async () => {
