@@ -7,7 +7,8 @@ import type { Db } from '../store/database';
 import { gatewayEnvelope, toHubEnvelope } from './envelope';
 import { OutboxRepository, type StoredEvent } from './outbox-repository';
 import { SubscriptionRepository, type SubscriptionInput } from './subscription-repository';
-import { type DeliveryOutcome, WebhookWorker } from './webhook-worker';
+import { checkWebhookUrl, forbiddenAddressReason } from './webhook-target-policy';
+import { type DeliveryOutcome, URL_REFUSED, WebhookWorker } from './webhook-worker';
 
 export type EventListener = (event: StoredEvent) => void;
 
@@ -29,25 +30,37 @@ export class EventPipeline {
   readonly subscriptions: SubscriptionRepository;
   readonly outbox: OutboxRepository;
   readonly worker: WebhookWorker;
+  private readonly client: WebhookClient;
   private readonly listeners = new Set<EventListener>();
   private readonly now: () => number;
   private pruneTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: EventPipelineDeps) {
     this.now = deps.now ?? Date.now;
-    this.subscriptions = new SubscriptionRepository(deps.db, this.now);
+    this.subscriptions = new SubscriptionRepository(deps.db, this.now, {
+      allowedHosts: deps.config.webhooks.allowedHosts,
+    });
     this.outbox = new OutboxRepository(deps.db, this.subscriptions, this.now);
+    this.client = deps.client ?? createHttpWebhookClient({ refuseAddress: forbiddenAddressReason });
     this.worker = new WebhookWorker({
       outbox: this.outbox,
       subscriptions: this.subscriptions,
-      client: deps.client ?? createHttpWebhookClient(),
+      client: this.client,
       config: deps.config,
       logger: deps.logger.child({ component: 'webhooks' }),
       now: this.now,
       random: deps.random,
       onOutcome: deps.onOutcome,
     });
-    this.subscriptions.seedFromEnv(deps.config.webhooks.defaultUrl, deps.config.webhooks.defaultSecret);
+    try {
+      this.subscriptions.seedFromEnv(deps.config.webhooks.defaultUrl, deps.config.webhooks.defaultSecret);
+    } catch (error) {
+      // A WEBHOOK_URL the target rules refuse (e.g. outside WEBHOOK_ALLOWED_HOSTS) must not stop the channels.
+      deps.logger.error('WEBHOOK_URL is refused by the webhook target rules; no default subscription was registered', {
+        reason: error instanceof Error ? error.message : String(error),
+      });
+    }
+    this.pauseRefusedSubscriptions();
   }
 
   /** Engine event → Hub envelope → committed (before the intake answers the engine). */
@@ -88,7 +101,33 @@ export class EventPipeline {
   async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.worker.stop();
+    this.client.close?.();
     this.listeners.clear();
+  }
+
+  /**
+   * Subscriptions stored before the current rules (a new WEBHOOK_ALLOWED_HOSTS, say) that the rules now refuse are
+   * paused at start-up, deliveries kept, so GET /api/webhooks says so before anything is attempted; one paused that
+   * way whose URL the rules allow again (the list was fixed) resumes.
+   */
+  private pauseRefusedSubscriptions(): void {
+    for (const sub of this.subscriptions.list()) {
+      const refusedEarlier = sub.paused && (sub.pausedReason ?? '').startsWith(URL_REFUSED);
+      if (sub.paused && !refusedEarlier) continue;
+      try {
+        checkWebhookUrl(sub.url, this.subscriptions.policy);
+        if (refusedEarlier) this.subscriptions.resume(sub.id);
+      } catch (error) {
+        if (refusedEarlier) continue;
+        const reason = error instanceof Error ? error.message : String(error);
+        this.subscriptions.pause(sub.id, `${URL_REFUSED} ${reason}`);
+        this.deps.logger.error('webhook subscription paused: its URL is refused by the webhook target rules', {
+          subscriptionId: sub.id,
+          url: sub.url,
+          reason,
+        });
+      }
+    }
   }
 
   private append(channelId: string, type: string, body: Record<string, unknown>): void {

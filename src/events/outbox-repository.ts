@@ -61,6 +61,9 @@ const toDelivery = (r: DeliveryRow): Delivery => ({
 });
 
 const DELIVERY_SELECT = `SELECT d.*, e.event_id, e.type FROM deliveries d JOIN events e ON e.seq = d.event_seq`;
+/** The oldest pending delivery of each (subscription, channel) pair whose subscription is not paused. */
+const HEADS = `SELECT MIN(p.id) AS id FROM deliveries p JOIN subscriptions s ON s.id = p.subscription_id AND s.paused = 0
+  WHERE p.state = 'pending' GROUP BY p.subscription_id, p.channel_id`;
 
 /**
  * The durable outbox: an event and its deliveries are committed in one transaction before anyone is told
@@ -90,13 +93,15 @@ export class OutboxRepository {
     })();
   }
 
-  /** The oldest pending delivery of each (subscription, channel) pair that is due: order is kept per pair. */
+  /**
+   * The oldest pending delivery of each (subscription, channel) pair that is due: order is kept per pair. A paused
+   * subscription's deliveries are not due: they wait until it is registered again.
+   */
   due(limit = 32): Delivery[] {
     return (
       this.db
         .prepare(
-          `${DELIVERY_SELECT} JOIN (SELECT MIN(id) AS id FROM deliveries WHERE state = 'pending' GROUP BY subscription_id, channel_id) h
-           ON h.id = d.id WHERE d.next_attempt_at <= ? ORDER BY d.id LIMIT ?`,
+          `${DELIVERY_SELECT} JOIN (${HEADS}) h ON h.id = d.id WHERE d.next_attempt_at <= ? ORDER BY d.id LIMIT ?`,
         )
         .all(this.now(), limit) as DeliveryRow[]
     ).map(toDelivery);
@@ -104,10 +109,7 @@ export class OutboxRepository {
 
   nextDueAt(): number | null {
     const row = this.db
-      .prepare(
-        `SELECT MIN(d.next_attempt_at) AS at FROM deliveries d JOIN (SELECT MIN(id) AS id FROM deliveries WHERE state = 'pending'
-         GROUP BY subscription_id, channel_id) h ON h.id = d.id`,
-      )
+      .prepare(`SELECT MIN(d.next_attempt_at) AS at FROM deliveries d JOIN (${HEADS}) h ON h.id = d.id`)
       .get() as { at: number | null };
     return row.at;
   }
@@ -141,7 +143,6 @@ export class OutboxRepository {
       .run(status, error.slice(0, 500), this.now(), id);
   }
 
-  /** A paused subscription's pending deliveries stay pending (nothing lost); they go out after it is re-registered. */
   list(state: DeliveryState | undefined, limit: number): Delivery[] {
     const rows = state
       ? this.db.prepare(`${DELIVERY_SELECT} WHERE d.state = ? ORDER BY d.id DESC LIMIT ?`).all(state, limit)

@@ -1,6 +1,7 @@
 import { GatewayError } from '../errors';
 import type { Db } from '../store/database';
 import { DEFAULT_EVENTS, KNOWN_EVENTS } from './envelope';
+import { checkWebhookUrl, OPEN_POLICY, type WebhookTargetPolicy } from './webhook-target-policy';
 
 export interface Subscription {
   id: number;
@@ -24,6 +25,13 @@ interface Row {
   source: Subscription['source'];
 }
 
+/** What deleting a subscription took with it (its deliveries go with it: ON DELETE CASCADE). */
+export interface DeliveryCounts {
+  pending: number;
+  dead: number;
+  delivered: number;
+}
+
 export interface SubscriptionInput {
   url: string;
   secret?: string;
@@ -41,26 +49,22 @@ const toSub = (r: Row): Subscription => ({
   source: r.source,
 });
 
-/** Absolute http(s) URLs only; no credentials in the URL (they would end up in logs). */
-export function validateWebhookUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new GatewayError('WEBHOOK_URL_REJECTED', { message: 'The webhook URL is not an absolute URL' });
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new GatewayError('WEBHOOK_URL_REJECTED', { message: 'The webhook URL must use http or https' });
-  }
-  if (parsed.username || parsed.password) {
-    throw new GatewayError('WEBHOOK_URL_REJECTED', { message: 'Put the webhook secret in "secret", not in the URL' });
-  }
-  return parsed.toString();
+/** Absolute http(s) URLs only, no credentials, never link-local or cloud metadata; see webhook-target-policy.ts. */
+export function validateWebhookUrl(url: string, policy: WebhookTargetPolicy = OPEN_POLICY): string {
+  return checkWebhookUrl(url, policy);
 }
 
-/** What setForChannel would refuse, checked up front (create validates its webhook before starting a session). */
-export function validateSubscription(input: SubscriptionInput, source: 'api' | 'create' = 'api'): void {
-  validateWebhookUrl(input.url);
+/**
+ * What setGlobal/setForChannel would refuse, checked up front (create validates its webhook before starting a
+ * session). Without `policy` the WEBHOOK_ALLOWED_HOSTS list is not applied; the repository applies it again when the
+ * subscription is stored.
+ */
+export function validateSubscription(
+  input: SubscriptionInput,
+  source: 'api' | 'create' = 'api',
+  policy: WebhookTargetPolicy = OPEN_POLICY,
+): void {
+  validateWebhookUrl(input.url, policy);
   validateEvents(input.events, source === 'create' ? ['qr.update', 'session.status'] : DEFAULT_EVENTS);
 }
 
@@ -79,6 +83,7 @@ export class SubscriptionRepository {
   constructor(
     private readonly db: Db,
     private readonly now: () => number,
+    readonly policy: WebhookTargetPolicy = OPEN_POLICY,
   ) {}
 
   list(): Subscription[] {
@@ -90,18 +95,40 @@ export class SubscriptionRepository {
     return row ? toSub(row) : undefined;
   }
 
-  /** The global subscription (the Hub). An API registration replaces the previous global one and persists. */
+  /**
+   * The global subscription (the Hub), changed in place: same id, so its pending and dead deliveries stay and go out
+   * with the new URL and secret (the worker reads both at send time). Re-registering un-pauses it and makes its
+   * pending deliveries due now. Persisted; an API registration wins over WEBHOOK_URL from then on.
+   */
   setGlobal(input: SubscriptionInput, source: 'env' | 'api' = 'api'): Subscription {
-    const url = validateWebhookUrl(input.url);
+    const url = validateWebhookUrl(input.url, this.policy);
     const events = validateEvents(input.events, DEFAULT_EVENTS);
     const at = this.now();
     const id = this.db.transaction(() => {
-      this.db.prepare('DELETE FROM subscriptions WHERE channel_id IS NULL').run();
-      return this.db
+      const globals = this.db.prepare('SELECT id FROM subscriptions WHERE channel_id IS NULL ORDER BY id').all() as {
+        id: number;
+      }[];
+      if (globals.length === 0) {
+        return this.db
+          .prepare(
+            'INSERT INTO subscriptions (channel_id, url, secret, events, paused, source, created_at, updated_at) VALUES (NULL, ?, ?, ?, 0, ?, ?, ?)',
+          )
+          .run(url, input.secret || null, JSON.stringify(events), source, at, at).lastInsertRowid as number;
+      }
+      const [keep, ...extra] = globals.map((g) => g.id);
+      // There is one global subscription; should an older database hold more, their deliveries move to the one kept.
+      for (const other of extra) {
+        this.db.prepare('UPDATE deliveries SET subscription_id = ? WHERE subscription_id = ?').run(keep, other);
+        this.db.prepare('DELETE FROM subscriptions WHERE id = ?').run(other);
+      }
+      this.db
         .prepare(
-          'INSERT INTO subscriptions (channel_id, url, secret, events, paused, source, created_at, updated_at) VALUES (NULL, ?, ?, ?, 0, ?, ?, ?)',
+          `UPDATE subscriptions SET url = ?, secret = ?, events = ?, paused = 0, paused_reason = NULL, source = ?, updated_at = ?
+           WHERE id = ?`,
         )
-        .run(url, input.secret || null, JSON.stringify(events), source, at, at).lastInsertRowid as number;
+        .run(url, input.secret || null, JSON.stringify(events), source, at, keep);
+      this.dueNow(keep, at);
+      return keep;
     })();
     return this.get(id)!;
   }
@@ -112,25 +139,33 @@ export class SubscriptionRepository {
     const global = this.list().filter((s) => s.channelId === null);
     if (global.some((s) => s.source === 'api')) return;
     const current = global[0];
-    if (current && current.url === validateWebhookUrl(url) && current.secret === (secret || null)) return;
+    if (current && current.url === validateWebhookUrl(url, this.policy) && current.secret === (secret || null)) return;
     this.setGlobal({ url, secret }, 'env');
   }
 
+  /**
+   * One channel's subscription for this URL, created or changed in place (same id, deliveries kept, un-paused, its
+   * pending deliveries due now). A channel may have several, one per URL; DELETE removes one.
+   */
   setForChannel(channelId: string, input: SubscriptionInput, source: 'api' | 'create' = 'api'): Subscription {
-    const url = validateWebhookUrl(input.url);
+    const url = validateWebhookUrl(input.url, this.policy);
     const events = validateEvents(input.events, source === 'create' ? ['qr.update', 'session.status'] : DEFAULT_EVENTS);
     const at = this.now();
-    this.db
-      .prepare(
-        `INSERT INTO subscriptions (channel_id, url, secret, events, paused, source, created_at, updated_at)
-         VALUES (?, ?, ?, ?, 0, ?, ?, ?)
-         ON CONFLICT(IFNULL(channel_id, ''), url) DO UPDATE SET secret = excluded.secret, events = excluded.events,
-           paused = 0, paused_reason = NULL, source = excluded.source, updated_at = excluded.updated_at`,
-      )
-      .run(channelId, url, input.secret || null, JSON.stringify(events), source, at, at);
-    const row = this.db
-      .prepare('SELECT * FROM subscriptions WHERE channel_id = ? AND url = ?')
-      .get(channelId, url) as Row;
+    const row = this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO subscriptions (channel_id, url, secret, events, paused, source, created_at, updated_at)
+           VALUES (?, ?, ?, ?, 0, ?, ?, ?)
+           ON CONFLICT(IFNULL(channel_id, ''), url) DO UPDATE SET secret = excluded.secret, events = excluded.events,
+             paused = 0, paused_reason = NULL, source = excluded.source, updated_at = excluded.updated_at`,
+        )
+        .run(channelId, url, input.secret || null, JSON.stringify(events), source, at, at);
+      const stored = this.db
+        .prepare('SELECT * FROM subscriptions WHERE channel_id = ? AND url = ?')
+        .get(channelId, url) as Row;
+      this.dueNow(stored.id, at);
+      return stored;
+    })();
     return toSub(row);
   }
 
@@ -140,16 +175,41 @@ export class SubscriptionRepository {
     ).map(toSub);
   }
 
-  deleteForChannel(channelId: string): void {
-    this.db.prepare('DELETE FROM subscriptions WHERE channel_id = ?').run(channelId);
+  /** Deletes one subscription and, with it, every delivery it has; says how many of each state went. */
+  delete(id: number): { subscription: Subscription; dropped: DeliveryCounts } | undefined {
+    return this.db.transaction(() => {
+      const subscription = this.get(id);
+      if (!subscription) return undefined;
+      const dropped = this.countDeliveries('subscription_id = ?', id);
+      this.db.prepare('DELETE FROM subscriptions WHERE id = ?').run(id);
+      return { subscription, dropped };
+    })();
   }
 
-  /** Active subscriptions that want this event type for this channel. */
+  /** Deletes every subscription of a channel (and their deliveries); says how many deliveries went. */
+  deleteForChannel(channelId: string): DeliveryCounts {
+    return this.db.transaction(() => {
+      const dropped = this.countDeliveries(
+        'subscription_id IN (SELECT id FROM subscriptions WHERE channel_id = ?)',
+        channelId,
+      );
+      this.db.prepare('DELETE FROM subscriptions WHERE channel_id = ?').run(channelId);
+      return dropped;
+    })();
+  }
+
+  /** Deliveries per state of one subscription (GET /api/webhooks shows what waits behind each). */
+  deliveryCounts(id: number): DeliveryCounts {
+    return this.countDeliveries('subscription_id = ?', id);
+  }
+
+  /**
+   * Subscriptions that want this event type for this channel, paused ones included: an event that arrives while a
+   * subscription is paused waits as pending with the rest and goes out once it is registered again (nothing lost).
+   */
   match(channelId: string, type: string): Subscription[] {
     return (
-      this.db
-        .prepare('SELECT * FROM subscriptions WHERE paused = 0 AND (channel_id IS NULL OR channel_id = ?)')
-        .all(channelId) as Row[]
+      this.db.prepare('SELECT * FROM subscriptions WHERE channel_id IS NULL OR channel_id = ?').all(channelId) as Row[]
     )
       .map(toSub)
       .filter((s) => s.events.includes('*') || s.events.includes(type));
@@ -159,5 +219,33 @@ export class SubscriptionRepository {
     this.db
       .prepare('UPDATE subscriptions SET paused = 1, paused_reason = ?, updated_at = ? WHERE id = ?')
       .run(reason, this.now(), id);
+  }
+
+  /** Un-pauses without changing anything else; its pending deliveries are due now. */
+  resume(id: number): void {
+    const at = this.now();
+    this.db.transaction(() => {
+      this.db
+        .prepare('UPDATE subscriptions SET paused = 0, paused_reason = NULL, updated_at = ? WHERE id = ?')
+        .run(at, id);
+      this.dueNow(id, at);
+    })();
+  }
+
+  /** After a change the earlier failures say nothing about the new target: try the pending deliveries now. */
+  private dueNow(id: number, at: number): void {
+    this.db
+      .prepare(
+        `UPDATE deliveries SET next_attempt_at = ? WHERE subscription_id = ? AND state = 'pending' AND next_attempt_at > ?`,
+      )
+      .run(at, id, at);
+  }
+
+  private countDeliveries(where: string, arg: number | string): DeliveryCounts {
+    const rows = this.db
+      .prepare(`SELECT state, COUNT(*) AS n FROM deliveries WHERE ${where} GROUP BY state`)
+      .all(arg) as { state: string; n: number }[];
+    const count = (state: string) => rows.find((r) => r.state === state)?.n ?? 0;
+    return { pending: count('pending'), dead: count('dead'), delivered: count('delivered') };
   }
 }

@@ -4,10 +4,14 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { Delivery, OutboxRepository } from './outbox-repository';
 import type { SubscriptionRepository } from './subscription-repository';
+import { checkWebhookUrl, type WebhookTargetPolicy } from './webhook-target-policy';
 
 /** Statuses that will not get better by retrying (hub-contract.md §4.6: 400 INVALID_JSON, 403 INVALID_SECRET). */
 const PERMANENT = new Set([400, 403, 404, 410, 422]);
 const RETRYABLE = new Set([408, 425, 429]);
+
+/** How a pause for a URL the target rules refuse starts its reason (a start-up with fixed rules resumes it). */
+export const URL_REFUSED = 'URL refused:';
 
 export type DeliveryOutcome = 'delivered' | 'retry' | 'dead' | 'paused';
 
@@ -121,11 +125,25 @@ export class WebhookWorker {
       return;
     }
     if (sub.paused) {
-      // Kept pending (nothing lost) but not attempted until the subscription is registered again.
-      outbox.markRetry(delivery.id, this.deps.now() + 60_000, null, `subscription paused: ${sub.pausedReason ?? ''}`);
+      // due() skips paused subscriptions; one paused since it was picked stays pending (nothing lost, no attempt
+      // counted) until it is registered again.
       this.deps.onOutcome?.('paused');
       return;
     }
+    const refusal = this.refusal(sub.url, subscriptions.policy);
+    if (refusal) {
+      // Stored before the rules (or WEBHOOK_ALLOWED_HOSTS) said otherwise: the subscription itself is wrong, so it
+      // waits, its deliveries kept, until it is registered again with a URL the rules allow.
+      subscriptions.pause(sub.id, `${URL_REFUSED} ${refusal}`);
+      this.deps.onOutcome?.('paused');
+      logger.error('webhook subscription paused: its URL is refused by the webhook target rules; register it again', {
+        subscriptionId: sub.id,
+        url: sub.url,
+        reason: refusal,
+      });
+      return;
+    }
+    // URL and secret are the subscription's as they are now, not as they were when the event was queued.
     const timestamp = String(Math.floor(this.deps.now() / 1000));
     const headers: Record<string, string> = {
       'Content-Type': 'application/json',
@@ -158,6 +176,19 @@ export class WebhookWorker {
           event: delivery.eventType,
           status: res.status,
           attempt: attempts,
+        });
+        return;
+      }
+      if (res.status >= 300 && res.status < 400) {
+        // Never followed: the signed body and the secret headers would go to a host nobody registered.
+        error = `HTTP ${res.status} redirect to ${res.location ?? '(no Location)'}: redirects are not followed; register the final URL`;
+        outbox.markDead(delivery.id, res.status, error);
+        this.deps.onOutcome?.('dead');
+        logger.warn('webhook dead-lettered: the receiver redirects', {
+          deliveryId: delivery.id,
+          status: res.status,
+          location: res.location,
+          url: sub.url,
         });
         return;
       }
@@ -194,6 +225,18 @@ export class WebhookWorker {
         return;
       }
     } catch (e) {
+      if (e instanceof WebhookNetworkError && e.kind === 'refused') {
+        // The name resolved to a link-local or metadata address: retrying would only ask again.
+        error = `target refused: ${e.message}`;
+        outbox.markDead(delivery.id, null, error);
+        this.deps.onOutcome?.('dead');
+        logger.warn('webhook dead-lettered: the target address is refused', {
+          deliveryId: delivery.id,
+          url: sub.url,
+          error,
+        });
+        return;
+      }
       error = e instanceof WebhookNetworkError ? `${e.kind}: ${e.message}` : String(e);
     }
     if (giveUp) {
@@ -212,5 +255,14 @@ export class WebhookWorker {
       status,
       url: sub.url,
     });
+  }
+
+  private refusal(url: string, policy: WebhookTargetPolicy): string | null {
+    try {
+      checkWebhookUrl(url, policy);
+      return null;
+    } catch (error) {
+      return error instanceof Error ? error.message : String(error);
+    }
   }
 }

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { GatewayError } from '../errors';
 import type { EventPipeline } from '../events/event-pipeline';
-import type { Subscription } from '../events/subscription-repository';
+import type { DeliveryCounts, Subscription } from '../events/subscription-repository';
 
 const subscriptionBody = z.object({
   url: z.string().min(1, 'url is required'),
@@ -10,8 +10,8 @@ const subscriptionBody = z.object({
   events: z.array(z.string()).optional(),
 });
 
-/** Secrets are never echoed back. */
-function view(sub: Subscription) {
+/** Secrets are never echoed back. `deliveries` counts what waits behind (and went out through) the subscription. */
+function view(sub: Subscription, deliveries?: DeliveryCounts) {
   return {
     id: sub.id,
     scope: sub.channelId ? 'channel' : 'global',
@@ -22,30 +22,57 @@ function view(sub: Subscription) {
     paused: sub.paused,
     pausedReason: sub.pausedReason,
     source: sub.source,
+    ...(deliveries ? { deliveries } : {}),
   };
 }
 
 export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChannel(id: string): string }): Router {
   const { pipeline } = deps;
   const router = Router();
+  const { subscriptions } = pipeline;
 
+  // Changed in place: the same id keeps its pending and dead deliveries, which go out with the new URL and secret.
   router.post('/webhooks', (req, res) => {
     const body = subscriptionBody.parse(req.body ?? {});
-    const sub = pipeline.subscriptions.setGlobal(body, 'api');
+    const sub = subscriptions.setGlobal(body, 'api');
     pipeline.worker.wake();
-    res.status(201).json({ success: true, webhook: view(sub), message: 'Webhook registered' });
+    res
+      .status(201)
+      .json({ success: true, webhook: view(sub, subscriptions.deliveryCounts(sub.id)), message: 'Webhook registered' });
   });
 
   router.get('/webhooks', (_req, res) => {
-    res.json({ success: true, webhooks: pipeline.subscriptions.list().map(view) });
+    res.json({
+      success: true,
+      webhooks: subscriptions.list().map((sub) => view(sub, subscriptions.deliveryCounts(sub.id))),
+    });
+  });
+
+  // The one way a subscription goes away, with its deliveries (pending ones included): the answer says how many.
+  router.delete('/webhooks/:id', (req, res) => {
+    const id = Number(req.params.id);
+    const removed = Number.isInteger(id) ? subscriptions.delete(id) : undefined;
+    if (!removed) throw new GatewayError('WEBHOOK_NOT_FOUND');
+    const { pending, dead } = removed.dropped;
+    res.json({
+      success: true,
+      webhook: view(removed.subscription),
+      droppedDeliveries: removed.dropped,
+      message: `Webhook ${id} deleted; ${pending} pending and ${dead} dead deliveries dropped with it`,
+    });
   });
 
   router.post('/channels/:id/webhook', (req, res) => {
     const channel = deps.resolveChannel(String(req.params.id));
     const body = subscriptionBody.parse(req.body ?? {});
-    const sub = pipeline.subscriptions.setForChannel(channel, body, 'api');
+    const sub = subscriptions.setForChannel(channel, body, 'api');
     pipeline.worker.wake();
-    res.status(201).json({ success: true, channel, webhook: view(sub), webhook_url: sub.url });
+    res.status(201).json({
+      success: true,
+      channel,
+      webhook: view(sub, subscriptions.deliveryCounts(sub.id)),
+      webhook_url: sub.url,
+    });
   });
 
   router.get('/webhooks/deliveries', (req, res) => {
