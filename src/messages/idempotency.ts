@@ -8,7 +8,9 @@ import type { Db } from '../store/database';
  * answer (same status and body) instead of a second WhatsApp message.
  *
  * What is remembered, and why:
- * - 2xx replies: the message went out; a retry must not send it again.
+ * - 2xx replies, which always carry the WhatsApp message id: the message went out; a retry must not send it again.
+ *   A 2xx without an id is never stored or replayed as a success (truth rules, docs/errors.md): it becomes
+ *   SEND_OUTCOME_UNKNOWN, also for rows an older gateway stored that way.
  * - SEND_OUTCOME_UNKNOWN (504): the message may have gone out; resending blindly could duplicate it.
  * - NUMBER_NOT_ON_WHATSAPP (400): the engine keeps sending after this 400 (wppconnect-engine.md §2.0 "double
  *   responses") and it was seen while the message was delivered (hub-contract.md §3.4), so a repeat must not try
@@ -96,8 +98,31 @@ export function fingerprint(parts: ReadonlyArray<string | number | boolean | Buf
 }
 
 export function isRemembered(outcome: SendOutcome): boolean {
-  if (outcome.kind === 'reply') return outcome.status >= 200 && outcome.status < 300;
+  if (outcome.kind === 'reply') return isSuccess(outcome) && hasMessageId(outcome);
   return outcome.code === 'SEND_OUTCOME_UNKNOWN' || outcome.code === 'NUMBER_NOT_ON_WHATSAPP';
+}
+
+function isSuccess(outcome: SendOutcome): boolean {
+  return outcome.status >= 200 && outcome.status < 300;
+}
+
+function hasMessageId(outcome: Extract<SendOutcome, { kind: 'reply' }>): boolean {
+  const id = outcome.body.messageId;
+  return typeof id === 'string' && id.trim() !== '';
+}
+
+/**
+ * Truth rule: a success carries the WhatsApp message id. A 2xx without one (an engine acknowledgement we could not
+ * read, or a row stored before this rule) is answered as what it is: the message may or may not have gone out.
+ */
+export function truthfulOutcome(outcome: SendOutcome): SendOutcome {
+  if (outcome.kind !== 'reply' || !isSuccess(outcome) || hasMessageId(outcome)) return outcome;
+  return outcomeFromError(
+    new GatewayError('SEND_OUTCOME_UNKNOWN', {
+      message:
+        'Send timeout: outcome unknown, the send was acknowledged without a WhatsApp message id; the message may have been sent',
+    }),
+  );
 }
 
 export function outcomeFromError(error: GatewayError): SendOutcome {
@@ -158,7 +183,7 @@ export function createIdempotency(deps: IdempotencyDeps): Idempotency {
   return {
     prune,
     async run(scope, send) {
-      if (!scope) return { outcome: await send(), replayed: false };
+      if (!scope) return { outcome: truthfulOutcome(await send()), replayed: false };
       // Everything up to inFlight.set runs without an await, so two concurrent repeats cannot both get past it.
       const live = inFlight.get(scope.key);
       if (live) {
@@ -174,11 +199,12 @@ export function createIdempotency(deps: IdempotencyDeps): Idempotency {
           // An attempt started and never finished (the process died mid-send): the message may have gone out.
           return { outcome: outcomeFromError(new GatewayError('SEND_OUTCOME_UNKNOWN')), replayed: true };
         }
-        return { outcome: previous.outcome, replayed: true };
+        return { outcome: truthfulOutcome(previous.outcome), replayed: true };
       }
       upsert.run(scope.key, scope.hash, PENDING, '{}', now());
       const promise = send().then(
-        (outcome) => {
+        (sent) => {
+          const outcome = truthfulOutcome(sent);
           if (isRemembered(outcome)) upsert.run(scope.key, scope.hash, outcome.status, JSON.stringify(outcome), now());
           else remove.run(scope.key);
           if (now() - lastPrune > PRUNE_EVERY_MS) prune();

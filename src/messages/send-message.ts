@@ -87,10 +87,13 @@ export type SendMessageBody = z.output<typeof sendMessageSchema>;
 
 export interface SendReply {
   success: true;
-  /** The WhatsApp serialized id (`true_5511…@c.us_3EB0…`); all three carry the same value, null if the engine gave none. */
-  messageId: string | null;
-  message_id: string | null;
-  id: string | null;
+  /**
+   * The WhatsApp serialized id (`true_5511…@c.us_3EB0…`); all three carry the same value. Never null: a send without
+   * an id is not a success but SEND_OUTCOME_UNKNOWN (truth rules, docs/errors.md).
+   */
+  messageId: string;
+  message_id: string;
+  id: string;
   /** The request id (X-Request-Id). */
   correlationId: string;
   status: 'sent';
@@ -108,6 +111,8 @@ export interface SendOptions {
    * a generated one never repeats, so storing under it would only fill the table. @default true
    */
   requestIdFromCaller?: boolean;
+  /** Called when the answer (a reply or an error) is an earlier request's, before it is returned or thrown. */
+  onReplayed?: () => void;
 }
 
 export interface MessageSendResult {
@@ -272,6 +277,14 @@ export function createMessageService(deps: MessageServiceDeps): MessageService {
         isGroup: target.isGroup,
       });
       const result = await sendWithAlternate(target, (t) => send(channel, t, callOptions()), signal, log);
+      if (!result.messageId) {
+        // Truth rule (docs/errors.md): a 2xx only with the WhatsApp id. The Hub keeps a 2xx for good and matches the
+        // id against the fromMe echo (hub-contract.md §3.3); without it the send may or may not have gone out.
+        throw new GatewayError('SEND_OUTCOME_UNKNOWN', {
+          message:
+            'Send timeout: outcome unknown, the engine acknowledged without a WhatsApp message id; the message may have been sent',
+        });
+      }
       const body: SendReply = {
         success: true,
         messageId: result.messageId,
@@ -281,14 +294,6 @@ export function createMessageService(deps: MessageServiceDeps): MessageService {
         status: 'sent',
         channel,
       };
-      if (!result.messageId) {
-        // The engine said success but gave no id (hub-contract.md §3.3): still a success, but worth a look.
-        log.warn('engine acknowledged the send without a message id (possível falha silenciosa)', {
-          stage: 'returned',
-          channel,
-          kind: p.kind,
-        });
-      }
       log.info('message sent', {
         stage: 'returned',
         channel,
@@ -306,14 +311,17 @@ export function createMessageService(deps: MessageServiceDeps): MessageService {
         channels.reportNotActive(channel, requestId);
         failure = new GatewayError('SESSION_DISCONNECTED', { cause: error });
       }
-      log.warn('message not sent', {
-        stage: 'returned',
-        channel,
-        kind: p.kind,
-        code: failure.code,
-        error: failure.message,
-        ms: now() - started,
-      });
+      log.warn(
+        failure.code === 'SEND_OUTCOME_UNKNOWN' ? 'send outcome unknown (may have been sent)' : 'message not sent',
+        {
+          stage: 'returned',
+          channel,
+          kind: p.kind,
+          code: failure.code,
+          error: failure.message,
+          ms: now() - started,
+        },
+      );
       return outcomeFromError(failure);
     }
   }
@@ -410,7 +418,10 @@ export function createMessageService(deps: MessageServiceDeps): MessageService {
         hash: planFingerprint(channel, target, p),
       });
       const { outcome, replayed } = await idempotency.run(scope, () => attempt(channel, target, p, requestId, log));
-      if (replayed) log.info('answered from an earlier identical request; nothing sent', { stage: 'returned' });
+      if (replayed) {
+        log.info('answered from an earlier identical request; nothing sent', { stage: 'returned' });
+        options.onReplayed?.();
+      }
       if (outcome.kind === 'error') throw errorFromOutcome(outcome);
       return { status: outcome.status, body: outcome.body, replayed };
     },

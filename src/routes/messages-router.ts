@@ -25,8 +25,9 @@ export function createMessagesRouter(deps: MessagesRouterDeps): Router {
       requestId,
       idempotencyKey: req.get('idempotency-key') ?? undefined,
       requestIdFromCaller: header !== undefined && header === requestId,
+      // Also on a replayed error (a stored SEND_OUTCOME_UNKNOWN), which the error middleware renders.
+      onReplayed: () => res.setHeader('Idempotent-Replayed', 'true'),
     });
-    if (result.replayed) res.setHeader('Idempotent-Replayed', 'true');
     res.status(result.status).json(result.body);
   };
   router.post('/messages', send);

@@ -258,7 +258,7 @@ describe('POST /api/messages: text', () => {
     expect(captured).toEqual([{ phone: '208989199560861', isGroup: false, isLid: true, message: 'x' }]);
   });
 
-  test('When the engine acknowledges without an id, then it is still a success with null ids and a warning is logged', async () => {
+  test('When the engine acknowledges without an id, then it answers 504 SEND_OUTCOME_UNKNOWN, never a 2xx with null ids', async () => {
     // Arrange
     const { app, logger } = buildTestApp();
     mockToken();
@@ -268,9 +268,13 @@ describe('POST /api/messages: text', () => {
     const res = await post(app, { channel: CH, to: '5511999999999', text: 'hi' });
 
     // Assert
-    expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ success: true, messageId: null, message_id: null, id: null });
-    expect(logger.lines.some((l) => l.level === 'warn' && /falha silenciosa/.test(l.message))).toBe(true);
+    expect(res.status).toBe(504);
+    expect(res.body).toMatchObject({ success: false, error_code: 'SEND_OUTCOME_UNKNOWN' });
+    expect(res.body.error).toBe(
+      'Send timeout: outcome unknown, the engine answered HTTP 201 without a WhatsApp message id; the message may have been sent',
+    );
+    expect(res.body).not.toHaveProperty('messageId');
+    expect(logger.lines.some((l) => l.level === 'warn' && /send outcome unknown/.test(l.message))).toBe(true);
   });
 });
 
