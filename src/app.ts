@@ -13,6 +13,7 @@ import { type ChannelWebhookRequest, createChannelsRouter } from './routes/chann
 import { createEngineEventsRouter, type EngineEventIngest } from './routes/engine-events-router';
 import { createApiHealthRouter, createPublicHealthRouter } from './routes/health-router';
 import type { ChannelRepository } from './store/channel-repository';
+import type { EngineHealthSnapshot } from './adapters/engine-circuit';
 import type { CookieSessions } from './middleware/auth-middleware';
 
 export interface Lifecycle {
@@ -31,6 +32,8 @@ export interface AppDeps {
   startedAt: number;
   lifecycle: Lifecycle;
   pipeline?: EngineEventIngest & { stats(): { depth: number; oldestPendingAgeMs: number | null; dead: number } };
+  /** The gateway's view of the engine (EngineCircuit.snapshot), for /api/health. */
+  engineHealth?: () => EngineHealthSnapshot;
   registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => void;
   webhookUrlOf?: (channelId: string) => string | null;
   /** More routers mounted under /api behind auth (messages, media, webhooks, events). */
@@ -43,6 +46,12 @@ export interface AppDeps {
   uiSessions?: CookieSessions;
 }
 
+/** OPTIONS gets the JSON 404 of an unknown route rather than Express's automatic text/plain answer. */
+const refuseOptions: RequestHandler = (req, _res, next) => {
+  if (req.method === 'OPTIONS') throw new GatewayError('ROUTE_NOT_FOUND');
+  next();
+};
+
 /**
  * The composition root's app (house style H5/H17): fixed middleware order — request id → shutdown gate →
  * helmet → body limits → public routes → engine intake → /api (auth → deadline → routers) → 404 → errors.
@@ -52,6 +61,10 @@ export function createApp(deps: AppDeps): Express {
   const { config, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
+  // Answers are live state, never cached: no ETag to hash, and no conditional GET (`If-None-Match: *` matches any
+  // answer) turns the JSON body every caller reads into an empty 304.
+  app.set('etag', false);
+  Object.defineProperty(app.request, 'fresh', { configurable: true, get: () => false });
   app.set('trust proxy', 'loopback');
 
   app.use(requestIdMiddleware(deps.context));
@@ -61,6 +74,10 @@ export function createApp(deps: AppDeps): Express {
   });
   if (deps.observe) app.use(deps.observe);
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+  // No route answers OPTIONS (no CORS is ever granted): Express would answer it itself with a text/plain method list.
+  // Under /api the secret is checked first (a 401 stays a 401).
+  const isApi = (path: string) => path === '/api' || path.startsWith('/api/');
+  app.use((req, res, next) => (isApi(req.path) ? next() : refuseOptions(req, res, next)));
 
   // Body limits: media sends are large (16 MB of audio is ~22 MB of base64, hub-contract.md §1.6), engine
   // webhooks carry whole media with autoDownload; everything else stays small. Each parser marks the body as
@@ -84,6 +101,7 @@ export function createApp(deps: AppDeps): Express {
 
   const api = express.Router();
   api.use(authMiddleware(config.auth.secret, { ui: deps.uiSessions }));
+  api.use(refuseOptions);
   api.use(deadlineMiddleware(config.channels.routeDeadlineMs, logger));
   api.use(
     createApiHealthRouter({
@@ -92,6 +110,7 @@ export function createApp(deps: AppDeps): Express {
       version: deps.version,
       startedAt: deps.startedAt,
       outboxStats: deps.pipeline ? () => deps.pipeline!.stats() : undefined,
+      engineHealth: deps.engineHealth,
     }),
   );
   api.use(

@@ -45,6 +45,20 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   WEBHOOK_URL: optional(httpUrl),
   WEBHOOK_SECRET: optional(z.string()),
+  /** Comma-separated host names webhooks may go to (`*.example.com` = any subdomain); unset = any host. */
+  WEBHOOK_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    )
+    .refine(
+      (hosts) => hosts.every((h) => /^(\*\.)?[a-z0-9_.:[\]-]+$/.test(h)),
+      'must be host names or *.domain, comma-separated',
+    ),
   ENGINE_START_DEADLINE_MS: intMs(60_000),
   CREATE_WAIT_MS: intMs(20_000),
   WPPCONNECT_LOG_FILE: optional(z.string()),
@@ -55,6 +69,9 @@ const envSchema = z.object({
   FFMPEG_TIME_LIMIT_MS: intMs(15_000),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   ENGINE_REQUEST_TIMEOUT_MS: intMs(10_000),
+  ENGINE_PROBE_INTERVAL_MS: intMs(5_000),
+  ENGINE_BREAKER_THRESHOLD: z.coerce.number().int().min(1).max(100).default(3),
+  ENGINE_BREAKER_COOLDOWN_MS: intMs(5_000),
   QR_ROUTE_DEADLINE_MS: intMs(2_500),
   START_ROUTE_DEADLINE_MS: intMs(2_500),
   SEND_DEADLINE_MS: intMs(20_000),
@@ -94,6 +111,12 @@ export interface Config {
     baseUrl: string;
     secretKey: string;
     requestTimeoutMs: number;
+    /** How often the engine is probed (GET /healthz); while it is down, at most every breakerCooldownMs. */
+    probeIntervalMs: number;
+    /** Consecutive transport failures of engine calls that open the circuit (one failed probe does). */
+    breakerThreshold: number;
+    /** How long an open circuit fails calls fast before a probe may close it. */
+    breakerCooldownMs: number;
     startDeadlineMs: number;
     logFile?: string;
     userDataDir?: string;
@@ -122,6 +145,8 @@ export interface Config {
     maxAgeMs: number;
     backoffBaseMs: number;
     backoffMaxMs: number;
+    /** @default [] (any host) */
+    allowedHosts: readonly string[];
   };
   dataDir: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
@@ -174,6 +199,9 @@ export function loadConfig(env: Env): Config {
       baseUrl: e.WPPCONNECT_URL,
       secretKey: e.WPPCONNECT_SECRET_KEY,
       requestTimeoutMs: e.ENGINE_REQUEST_TIMEOUT_MS,
+      probeIntervalMs: e.ENGINE_PROBE_INTERVAL_MS,
+      breakerThreshold: e.ENGINE_BREAKER_THRESHOLD,
+      breakerCooldownMs: e.ENGINE_BREAKER_COOLDOWN_MS,
       startDeadlineMs: e.ENGINE_START_DEADLINE_MS,
       logFile: e.WPPCONNECT_LOG_FILE,
       userDataDir: e.WPPCONNECT_USER_DATA_DIR,
@@ -207,6 +235,7 @@ export function loadConfig(env: Env): Config {
       maxAgeMs: e.WEBHOOK_MAX_AGE_MS,
       backoffBaseMs: e.WEBHOOK_BACKOFF_BASE_MS,
       backoffMaxMs: e.WEBHOOK_BACKOFF_MAX_MS,
+      allowedHosts: e.WEBHOOK_ALLOWED_HOSTS,
     },
     dataDir: e.DATA_DIR,
     logLevel: e.LOG_LEVEL,

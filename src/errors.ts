@@ -161,6 +161,7 @@ export const ERROR_CATALOG = {
     hint: 'Use an absolute http(s) URL.',
   },
   DELIVERY_NOT_FOUND: { status: 404, retryable: false, message: 'Delivery not found' },
+  WEBHOOK_NOT_FOUND: { status: 404, retryable: false, message: 'Webhook subscription not found' },
   SHUTTING_DOWN: {
     status: 503,
     retryable: true,
@@ -183,6 +184,8 @@ export interface GatewayErrorOptions {
   cause?: unknown;
   /** Extra fields merged into the JSON error body (e.g. `reason`, `origin`, `stderr_preview`). */
   details?: Record<string, unknown>;
+  /** Sent as `Retry-After` (seconds): when trying again can help (a circuit open, a restart budget spent). */
+  retryAfterSeconds?: number;
 }
 
 export class GatewayError extends Error {
@@ -191,6 +194,7 @@ export class GatewayError extends Error {
   readonly retryable: boolean;
   readonly hint?: string;
   readonly details?: Record<string, unknown>;
+  readonly retryAfterSeconds?: number;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
     const entry: CatalogEntry = ERROR_CATALOG[code];
@@ -201,6 +205,7 @@ export class GatewayError extends Error {
     this.retryable = entry.retryable;
     this.hint = options.hint ?? entry.hint;
     this.details = options.details;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

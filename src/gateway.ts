@@ -4,6 +4,8 @@ import { createWppconnectAdapter, type WppconnectAdapter } from './adapters/wppc
 import { createApp, type Lifecycle } from './app';
 import { createBrowserFailureDiagnostics } from './channels/browser-failure-diagnostics';
 import { ChannelService } from './channels/channel-service';
+import { EngineMonitor } from './channels/engine-monitor';
+import { EngineCircuit } from './adapters/engine-circuit';
 import type { StartFailureDiagnostics } from './channels/diagnostics';
 import { EventPipeline } from './events/event-pipeline';
 import { createIdempotency } from './messages/idempotency';
@@ -52,6 +54,11 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const now = options.now ?? Date.now;
   const db = openDatabase(config.dataDir);
   const repo = new ChannelRepository(db, now);
+  const circuit = new EngineCircuit({
+    threshold: config.engine.breakerThreshold,
+    cooldownMs: config.engine.breakerCooldownMs,
+    now,
+  });
   const engine = createWppconnectAdapter({
     baseUrl: config.engine.baseUrl,
     secretKey: config.engine.secretKey,
@@ -59,11 +66,20 @@ export function buildGateway(options: GatewayOptions): Gateway {
     tokens: repo.tokenStore(),
     logger: logger.child({ component: 'engine' }),
     context,
+    circuit,
+  });
+  const monitor = new EngineMonitor({
+    engine,
+    circuit,
+    intervalMs: config.engine.probeIntervalMs,
+    cooldownMs: config.engine.breakerCooldownMs,
+    logger: logger.child({ component: 'engine' }),
   });
   // Sources are read at scrape time, after everything below exists.
   const metrics: GatewayMetrics = new GatewayMetrics({
     channelStatuses: (): string[] => channels.list().map((c) => c.status),
     outboxStats: () => pipeline.stats(),
+    engineHealth: () => circuit.snapshot(),
   });
   const pipeline = new EventPipeline({
     db,
@@ -74,6 +90,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
   });
   const channels: ChannelService = new ChannelService({
     engine,
+    circuit,
     repo,
     events: pipeline,
     config,
@@ -86,6 +103,10 @@ export function buildGateway(options: GatewayOptions): Gateway {
   engine.onCall((record) => {
     channels.recordEngineCall(record);
     metrics.engineCall(record);
+  });
+  circuit.onChange((state, previous, snapshot) => {
+    if (state === 'open' && previous === 'closed') channels.onEngineDown(snapshot.lastFailure ?? 'unreachable');
+    if (state === 'closed') channels.onEngineUp();
   });
   const resolveChannel = (id: string) => channels.resolve(id);
   const messages = createMessageService({
@@ -109,6 +130,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     startedAt: now(),
     lifecycle,
     pipeline,
+    engineHealth: () => circuit.snapshot(),
     observe: metrics.observeRequests(),
     rootRouters: [
       createMetricsRouter({ metrics, secret: config.auth.secret }),
@@ -146,9 +168,11 @@ export function buildGateway(options: GatewayOptions): Gateway {
     lifecycle,
     async start() {
       pipeline.start();
+      monitor.start();
       await channels.startBackground();
     },
     async stop() {
+      monitor.stop();
       channels.stop();
       await pipeline.stop();
       db.close();

@@ -12,6 +12,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Overall budget for this call including retries, in ms. Per-attempt timeouts come from config. */
   deadlineMs?: number;
+  /** health() only: a probe of the engine, allowed while the circuit is open; its outcome opens or closes it. */
+  probe?: boolean;
 }
 
 export interface SessionState {

@@ -1,4 +1,5 @@
 import type { EngineAdapter, EngineEvent } from '../adapters/engine-adapter';
+import type { EngineCircuit } from '../adapters/engine-circuit';
 import type { EngineCallRecord } from '../adapters/wppconnect/wppconnect-client';
 import type { Config } from '../config';
 import { GatewayError, isGatewayError, toErrorInfo } from '../errors';
@@ -9,12 +10,17 @@ import { type ChannelEventSink, ChannelSupervisor, type QrAnswer, type Superviso
 import { startFailureHint } from './browser-failure-diagnostics';
 import {
   type DiagnosticsCapabilities,
+  isStartFailure,
   noDiagnostics,
   type ProfileCheck,
   type StartFailureDiagnostics,
 } from './diagnostics';
 
 const NEW_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** Statuses that claim something about the engine (a session running, waiting or starting). */
+const LIVE_STATUSES = new Set<string>(['connected', 'qr_required', 'starting']);
+const RECONCILE_JITTER_MIN_MS = 20;
+const RECONCILE_JITTER_MS = 100;
 /** start-session failures that mean the engine never took the session: a create ending in one leaves no channel. */
 const ENGINE_REFUSALS = new Set<string>(['ENGINE_AUTH_FAILED', 'ENGINE_UNREACHABLE']);
 /** Engine states whose client is still the placeholder: close-session answers 500 and leaves its browser running. */
@@ -22,6 +28,8 @@ const PRE_LOGIN = new Set<string>(['INITIALIZING', 'QRCODE', 'PHONECODE']);
 
 export interface ChannelServiceDeps {
   engine: EngineAdapter;
+  /** The gateway's view of the engine's health (absent in unit tests that do not need it). */
+  circuit?: EngineCircuit;
   repo: ChannelRepository;
   events: ChannelEventSink;
   config: Config;
@@ -34,7 +42,13 @@ export interface ChannelServiceDeps {
 export interface ChannelView {
   id: string;
   name: string;
-  status: ChannelRecord['status'];
+  /**
+   * The stored status; `retrying`: starting again after a start failed for a known reason (lastError); `unknown`:
+   * the engine is unreachable, so whether a connected, waiting or starting channel still is cannot be known.
+   */
+  status: ChannelRecord['status'] | 'retrying' | 'unknown';
+  /** With `unknown`: the last status the engine confirmed. */
+  lastKnownStatus?: ChannelRecord['status'];
   connected: boolean;
   engineStatus: string | null;
   since: string;
@@ -71,6 +85,9 @@ export class ChannelService {
   private readonly diagnostics: StartFailureDiagnostics;
   private readonly recentCalls: EngineCallRecord[] = [];
   private adoptTimer: NodeJS.Timeout | null = null;
+  private reconciling: Promise<void> | null = null;
+  /** Channels the Hub was told are `unknown` (engine down), owed a status once the engine answers again. */
+  private readonly unknownAnnounced = new Set<string>();
   /** Adopted channels already re-pointed (or warned about) by this process: once each, never a restart loop. */
   private readonly repointTried = new Set<string>();
   private stopped = false;
@@ -121,6 +138,7 @@ export class ChannelService {
         now: this.now,
         counters: this.deps.counters,
         webhookUrlFor: (r) => this.webhookUrlFor(r),
+        engineDown: () => this.engineDown(),
       });
       this.supervisors.set(id, sup);
     }
@@ -214,9 +232,37 @@ export class ChannelService {
   }
 
   /** GET /qr: answers within the route deadline; auto-starts a stopped channel; never tears down. */
+  /**
+   * GET /qr: answers within the route deadline; auto-starts a stopped channel; never tears down. A channel whose start
+   * failed for a known reason answers that reason as a non-2xx, even while the gateway retries in the background: the
+   * Hub shows its own "Gerando QR code" for any 2xx without a QR (hub-contract.md §2.6), so a 2xx would be the endless
+   * spinner. On a non-2xx the Hub stops polling and deletes + creates the channel: an explicit create, a fresh attempt
+   * with a fresh budget.
+   */
   async qr(idOrAlias: string, requestId?: string): Promise<{ channel: string; answer: QrAnswer }> {
     const record = this.recordOf(idOrAlias);
-    const answer = await this.supervisor(record.id).qrAnswer(requestId, this.deps.config.channels.qrRouteDeadlineMs);
+    // With the engine unreachable nothing (CONNECTED, a QR) is claimed from memory: 503 at once, with Retry-After.
+    this.deps.circuit?.assertCallable();
+    const sup = this.supervisor(record.id);
+    const answer = await sup.qrAnswer(requestId, this.deps.config.channels.qrRouteDeadlineMs);
+    const failed = answer.status === 'FAILED';
+    if (failed || (answer.status === 'INITIALIZING' && isStartFailure(answer.lastError?.code))) {
+      const reason = answer.lastError ?? toErrorInfo(new GatewayError('CHANNEL_FAILED'));
+      const budget = sup.budget();
+      throw new GatewayError(reason.code, {
+        message: reason.message,
+        hint: reason.hint,
+        details: {
+          channel: record.id,
+          status: answer.status === 'FAILED' ? 'FAILED' : 'INITIALIZING',
+          retrying: !failed,
+          qr: null,
+          qrcode: null,
+          lastError: reason,
+        },
+        ...(failed && budget.left === 0 ? { retryAfterSeconds: budget.nextInMs / 1000 } : {}),
+      });
+    }
     return { channel: record.id, answer };
   }
 
@@ -272,12 +318,18 @@ export class ChannelService {
     const sup = this.supervisor(session);
     return sup.mutex.run(async () => {
       sup.dispose();
+      if (record) this.deps.repo.markDeleting(session);
       const opts = { deadlineMs: this.deps.config.engine.requestTimeoutMs };
       let engineStatus = 'CLOSED';
       try {
         engineStatus = (await this.deps.engine.getStatus(session, opts)).status;
       } catch (error) {
-        if (isGatewayError(error) && error.code === 'ENGINE_UNREACHABLE') throw error;
+        if (isGatewayError(error) && error.code === 'ENGINE_UNREACHABLE') {
+          // Nothing was done: the channel stays as it was, and the Hub's 503 says why.
+          if (record) this.deps.repo.unmarkDeleting(session);
+          this.supervisors.delete(session);
+          throw error;
+        }
       }
       if (engineStatus === 'CONNECTED') {
         await this.deps.engine.logoutSession(session, opts).catch((error: unknown) => {
@@ -382,7 +434,73 @@ export class ChannelService {
   requireConnected(channelId: string): void {
     const record = this.deps.repo.get(channelId);
     if (!record) throw new GatewayError('CHANNEL_NOT_FOUND');
+    // The engine is down: fail fast and say so (nothing can leave), rather than a connect timeout per send.
+    this.deps.circuit?.assertCallable();
     if (record.status !== 'connected') throw new GatewayError('SESSION_DISCONNECTED');
+  }
+
+  private engineDown(): boolean {
+    return this.deps.circuit?.isOpen === true;
+  }
+
+  /**
+   * The engine became unreachable: every channel that claimed to be connected, waiting for a scan or starting is now
+   * `unknown`, and the Hub is told (session.status), instead of reading the last happy state.
+   */
+  onEngineDown(reason: string): void {
+    this.deps.logger.warn('engine unreachable: channels reported unknown until it answers again', { reason });
+    for (const record of this.deps.repo.list()) {
+      if (!LIVE_STATUSES.has(record.status)) continue;
+      this.unknownAnnounced.add(record.id);
+      this.deps.events.publish(record.id, 'session.status', {
+        channel: record.id,
+        status: 'unknown',
+        previous: record.status,
+        reason: 'ENGINE_UNREACHABLE',
+      });
+    }
+  }
+
+  /** The engine answers again: reconcile every channel with what it now says (it may have restarted and lost them). */
+  onEngineUp(): void {
+    this.deps.logger.info('engine reachable again: reconciling channels');
+    void this.reconcile('the engine answers again');
+  }
+
+  /**
+   * One pass over the registry against the engine, one channel at a time with a little jitter (a restarted engine is
+   * not hit by every channel at once): sessions the engine lost are started again (their login lives in the profile:
+   * no new QR), sessions it restored itself are recognised, and every change reaches the Hub as session.status.
+   * Runs at start-up (after a crash or a reload) and whenever the engine comes back.
+   */
+  reconcile(reason: string): Promise<void> {
+    this.reconciling ??= this.reconcilePass(reason).finally(() => {
+      this.reconciling = null;
+    });
+    return this.reconciling;
+  }
+
+  private async reconcilePass(reason: string): Promise<void> {
+    for (const record of this.deps.repo.list()) {
+      if (this.stopped || this.engineDown()) return;
+      const announced = this.unknownAnnounced.delete(record.id);
+      if (!LIVE_STATUSES.has(record.status) && !announced) continue;
+      const sup = this.supervisor(record.id);
+      const changed = await sup.reconcile(reason).catch((error: unknown) => {
+        this.deps.logger.warn('reconcile failed', { channel: record.id, error: String(error) });
+        return true;
+      });
+      // The Hub was told "unknown": a channel the engine kept as it was gets its status again.
+      const now = this.deps.repo.get(record.id);
+      if (announced && !changed && now) {
+        this.deps.events.publish(record.id, 'session.status', {
+          channel: record.id,
+          status: now.status,
+          previous: 'unknown',
+        });
+      }
+      await sleep(RECONCILE_JITTER_MIN_MS + Math.random() * RECONCILE_JITTER_MS);
+    }
   }
 
   reportNotActive(channelId: string, requestId?: string): void {
@@ -464,11 +582,16 @@ export class ChannelService {
 
   /** Resume watching channels after a gateway restart and start periodic adoption. */
   async startBackground(): Promise<void> {
-    for (const record of this.deps.repo.list()) {
-      if (record.status === 'connected' || record.status === 'starting' || record.status === 'qr_required') {
-        this.supervisor(record.id).scheduleWatch(500);
-      }
+    // A delete cut short (a crash, kill -9) is finished, not restarted.
+    for (const record of this.deps.repo.pendingDeletes()) {
+      if (this.stopped) return;
+      this.deps.logger.warn('finishing a delete that was cut short', { channel: record.id });
+      await this.delete(record.id, undefined).catch((error: unknown) =>
+        this.deps.logger.warn('could not finish an interrupted delete', { channel: record.id, error: String(error) }),
+      );
     }
+    // Registry and engine agree again before anything else: what should run and does not is started again.
+    void this.reconcile('gateway start').catch(() => undefined);
     const adoptLoop = async () => {
       if (this.stopped) return;
       await this.adopt().catch((error: unknown) => {
@@ -529,11 +652,19 @@ export class ChannelService {
   }
 
   private view(record: ChannelRecord): ChannelView {
+    // With the engine unreachable, no channel is reported connected (or waiting, or starting) from memory.
+    const unknown = this.engineDown() && LIVE_STATUSES.has(record.status);
     return {
       id: record.id,
       name: record.id,
-      status: record.status,
-      connected: record.status === 'connected',
+      // A start that failed for a known reason and is being tried again is not just "starting".
+      status: unknown
+        ? 'unknown'
+        : record.status === 'starting' && isStartFailure(record.lastError?.code)
+          ? 'retrying'
+          : record.status,
+      ...(unknown ? { lastKnownStatus: record.status } : {}),
+      connected: !unknown && record.status === 'connected',
       engineStatus: record.engineStatus,
       since: new Date(record.statusSince).toISOString(),
       adopted: record.adopted,

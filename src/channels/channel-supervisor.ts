@@ -26,6 +26,8 @@ export interface SupervisorDeps {
   now: () => number;
   counters?: SupervisorCounters;
   webhookUrlFor(record: ChannelRecord): string;
+  /** The engine is unreachable (circuit open): no deadline, restart or zombie verdict while it is. */
+  engineDown?: () => boolean;
 }
 
 export interface QrAnswer {
@@ -126,10 +128,28 @@ export class ChannelSupervisor {
 
   // ---- lifecycle -------------------------------------------------------------------------------------------
 
-  /** Start the engine session unless it is connected or a start is already running. Idempotent. */
+  /**
+   * Start the engine session unless it is connected or a start is already running. Idempotent. `explicit` (create,
+   * start-session, restart: a person or the Hub asked) gives a fresh restart budget and a clean slate: the last
+   * failure is cleared, because this attempt's outcome is not known yet. GET /qr is not explicit: anything that polls
+   * it (the Hub's health check, an open modal) must not relaunch a failing channel without bound.
+   */
   start(cause: string, requestId?: string, options: { explicit?: boolean } = {}): Promise<void> {
     if (options.explicit) this.restarts = [];
-    return this.flights.run('start', () => this.mutex.run(() => this.startLocked(cause, requestId)));
+    return this.flights.run('start', () =>
+      this.mutex.run(() => this.startLocked(cause, requestId, options.explicit === true)),
+    );
+  }
+
+  /** Restarts left in the current window, and when the next one frees up (ms from now) when none is left. */
+  budget(): { left: number; nextInMs: number } {
+    const recent = this.recentRestarts();
+    const left = Math.max(0, this.deps.config.channels.restartMax - recent.length);
+    const nextInMs =
+      left > 0 || recent.length === 0
+        ? 0
+        : Math.max(0, recent[0] + this.deps.config.channels.restartWindowMs - this.deps.now());
+    return { left, nextInMs };
   }
 
   /**
@@ -145,15 +165,16 @@ export class ChannelSupervisor {
   }
 
   /** Assumes the mutex is held. */
-  async startLocked(cause: string, requestId?: string): Promise<void> {
+  async startLocked(cause: string, requestId?: string, explicit = false): Promise<void> {
     const record = this.record;
     if (!record || this.disposed) return;
     if (record.status === 'connected') return;
     if ((record.status === 'starting' || record.status === 'qr_required') && this.startInProgress()) return;
     this.failure = null;
     this.beginAttempt(requestId);
-    // The last failure stays visible (GET /qr, diagnose) until this attempt shows a QR or connects.
-    this.transition('starting', { cause, requestId });
+    // An automatic start keeps the last failure visible (GET /qr, diagnose) until this attempt shows a QR or connects;
+    // an explicit one starts from a clean slate.
+    this.transition('starting', { cause, requestId, ...(explicit ? { lastError: null } : {}) });
     try {
       const state = await this.deps.engine.startSession(
         this.id,
@@ -194,6 +215,8 @@ export class ChannelSupervisor {
     options: { countAgainstBudget?: boolean; lastError?: ErrorInfo } = {},
   ): Promise<void> {
     if (this.disposed || !this.record) return;
+    // The engine still holds a pre-login placeholder for a start that never logged in (its close answers 500).
+    const preLogin = ['starting', 'qr_required', 'failed'].includes(this.record.status);
     const lastError = reason === 'RESTART_REQUESTED' ? null : (options.lastError ?? info(reason));
     const counted = options.countAgainstBudget !== false;
     if (counted) {
@@ -219,7 +242,7 @@ export class ChannelSupervisor {
       this.transition('starting', { cause: `restart requested: ${cause}`, requestId, lastError });
     }
     const opts = { deadlineMs: this.deps.config.engine.requestTimeoutMs };
-    const profile = await this.closeAndRelease(requestId);
+    const profile = await this.closeAndRelease(requestId, preLogin);
     const record = this.record;
     if (!record || this.disposed) return;
     if (profile.free === false) {
@@ -273,11 +296,16 @@ export class ChannelSupervisor {
       this.checkLivenessSoon(requestId);
       return this.answer();
     }
+    if (record.status === 'failed' && this.budget().left === 0) {
+      // The restart budget is spent: the reason is the answer, and polling does not relaunch the channel.
+      return this.answer();
+    }
     if (record.status === 'disconnected' || record.status === 'failed') {
-      // A failed channel's reason is what the user must see (not an endless "Gerando QR code…"); this request
-      // still begins a fresh attempt, which later polls show.
+      // A failed channel's reason is what the user must see (not an endless "Gerando QR code…"); while the budget
+      // allows, this request also begins a new attempt, counted against the budget, which later polls show.
       const failed = record.status === 'failed' ? this.answer() : null;
-      const starting = this.start('GET /qr on a stopped channel', requestId, { explicit: record.status === 'failed' });
+      if (failed) this.restarts.push(this.deps.now());
+      const starting = this.start('GET /qr on a stopped channel', requestId);
       starting.catch(() => undefined);
       await within(
         starting.catch((error: unknown) => error),
@@ -297,6 +325,41 @@ export class ChannelSupervisor {
       () => undefined,
     );
     return this.answer();
+  }
+
+  /**
+   * Compare this channel with the engine (after a gateway start or once the engine answers again) and act: a session
+   * the engine lost while it should run is started again (the login lives in the profile, so no new QR is needed), one
+   * the engine kept or restored is taken as it is. Returns whether the channel's status changed.
+   */
+  reconcile(reason: string): Promise<boolean> {
+    return this.mutex.run(async () => {
+      const record = this.record;
+      if (!record || this.disposed) return false;
+      const before = record.status;
+      const state = await this.deps.engine.getStatus(this.id, { deadlineMs: this.deps.config.engine.requestTimeoutMs });
+      if (this.disposed) return false;
+      if (state.status === 'CLOSED' && ['connected', 'qr_required', 'starting'].includes(before)) {
+        this.deps.logger.info('the engine no longer runs this session: starting it again', {
+          channel: this.id,
+          was: before,
+          reason,
+        });
+        this.qr = null;
+        this.startedAt = null;
+        this.transition('disconnected', { cause: `the engine lost the session (${reason})`, engineStatus: 'CLOSED' });
+        await this.startLocked(`reconcile: the engine lost the session (${reason})`);
+      } else if (state.status === 'INITIALIZING') {
+        // A start the engine runs (its own start-all, or ours before a crash) gets a fresh deadline from now.
+        this.startedAt = this.deps.now();
+        if (before !== 'starting')
+          this.transition('starting', { cause: `reconcile (${reason})`, engineStatus: 'INITIALIZING' });
+        this.scheduleWatch(this.startingPollMs());
+      } else if (state.status !== 'CLOSED') {
+        await this.applyEngineState(state, `reconcile (${reason})`);
+      }
+      return this.status !== before;
+    });
   }
 
   /** Wait (up to `ms`) for the first QR, CONNECTED or a failure; used by a synchronous create. */
@@ -570,6 +633,13 @@ export class ChannelSupervisor {
       if (!this.disposed) this.scheduleWatch(STARTING_POLL_MS);
       return;
     }
+    if (this.deps.engineDown?.()) {
+      // A start cannot fail, nor a session die, while nobody can ask the engine: the reconcile pass that follows its
+      // return decides, with a fresh deadline. Restarts now would only spend the budget against a closed port.
+      if (this.startedAt !== null) this.startedAt = this.deps.now();
+      this.scheduleWatch(STARTING_POLL_MS);
+      return;
+    }
     const status = this.status;
     if (status === 'starting') {
       // A channel found starting (adopted, or resumed after a gateway restart) gets the deadline from now on.
@@ -661,7 +731,7 @@ export class ChannelSupervisor {
    * the session's own), then free the profile: WPPConnect's close of a session that never logged in leaves that
    * attempt's browser running, and every later start fails "already running" until it ends (wppconnect-engine.md §7.3).
    */
-  private async closeAndRelease(requestId?: string): Promise<ProfileCheck> {
+  private async closeAndRelease(requestId: string | undefined, preLogin: boolean): Promise<ProfileCheck> {
     const opts = { deadlineMs: this.deps.config.engine.requestTimeoutMs };
     const close = () =>
       this.deps.engine.closeSession(this.id, opts).catch((error: unknown) => {
@@ -673,13 +743,10 @@ export class ChannelSupervisor {
         (state) => state.status,
         () => undefined,
       );
+    const closed = await close();
     // WPPConnect's close of a pre-login session answers 500 and leaves that start's browser running (§7.3). From
     // another host that browser cannot be seen; if the next start then hangs too, it is the likely cause.
-    const remote = !this.deps.diagnostics.capabilities.seesProfiles;
-    const before = remote ? await status() : undefined;
-    const closed = await close();
-    this.leftoverSuspected =
-      remote && closed === 'reset' && ['INITIALIZING', 'QRCODE', 'PHONECODE'].includes(before ?? '');
+    this.leftoverSuspected = !this.deps.diagnostics.capabilities.seesProfiles && closed === 'reset' && preLogin;
     let after = await status();
     if (after !== undefined && after !== 'CLOSED') {
       await close();

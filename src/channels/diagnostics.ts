@@ -1,6 +1,23 @@
 import type { ErrorCode } from '../errors';
 
 /**
+ * Why a start produced no QR: the codes a Hub user must read instead of a spinner (GET /qr answers them non-2xx, and
+ * the channel shows `retrying` while the gateway tries again). Not ENGINE_PAGE_CLOSED: a logged-in session whose page
+ * died is restarted into CONNECTED without a QR, and a non-2xx there would make the Hub delete a working phone.
+ */
+export const START_FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'BROWSER_PROFILE_LOCKED',
+  'BROWSER_ALREADY_RUNNING',
+  'BROWSER_LAUNCH_FAILED',
+  'WA_WEB_UNREACHABLE',
+  'ENGINE_START_STUCK',
+]);
+
+export function isStartFailure(code: ErrorCode | undefined | null): boolean {
+  return code !== undefined && code !== null && START_FAILURE_CODES.has(code);
+}
+
+/**
  * What the supervisor needs to explain and repair a failed browser start. The real implementation reads the
  * engine log and the Chromium profile on the same host (browser-failure-diagnostics.ts); without either it can
  * only say ENGINE_START_STUCK, and it cannot end a browser the engine left behind.

@@ -8,9 +8,19 @@ export interface MetricsSources {
   /** Channel statuses from our own state (never an engine call per scrape). */
   channelStatuses(): string[];
   outboxStats(): { depth: number; oldestPendingAgeMs: number | null; dead: number };
+  /** The gateway's view of the engine (EngineCircuit); absent in tests that do not need it. */
+  engineHealth?(): { state: 'closed' | 'open' | 'half-open'; secretKeyAccepted: boolean | null };
 }
 
-const CHANNEL_STATES = ['connected', 'qr_required', 'starting', 'disconnected', 'failed'] as const;
+const CHANNEL_STATES = [
+  'connected',
+  'qr_required',
+  'starting',
+  'retrying',
+  'unknown',
+  'disconnected',
+  'failed',
+] as const;
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /**
@@ -68,6 +78,24 @@ export class GatewayMetrics {
       help: 'Webhook delivery attempts, by outcome (delivered, retry, dead, paused)',
       labelNames: ['outcome'],
       registers,
+    });
+    new Gauge({
+      name: 'wppgw_engine_up',
+      help: 'The engine answers (1) or the circuit to it is open (0)',
+      registers,
+      collect() {
+        const health = sources.engineHealth?.();
+        if (health) this.set(health.state === 'closed' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'wppgw_engine_secret_key_accepted',
+      help: 'The engine accepted WPPCONNECT_SECRET_KEY on its last use (1), refused it (0); absent until known',
+      registers,
+      collect() {
+        const accepted = sources.engineHealth?.().secretKeyAccepted;
+        if (accepted === true || accepted === false) this.set(accepted ? 1 : 0);
+      },
     });
     new Gauge({
       name: 'wppgw_channels',

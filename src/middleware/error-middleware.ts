@@ -15,6 +15,8 @@ export function renderError(res: Response, error: GatewayError): void {
     requestId: res.locals.requestId,
   };
   if (error.code === 'SHUTTING_DOWN') res.setHeader('Connection', 'close');
+  if (error.retryAfterSeconds !== undefined)
+    res.setHeader('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
   res.status(error.status).json(body);
 }
 

@@ -176,7 +176,7 @@ const ENGINE_CALL: ErrorCode[] = ['ENGINE_UNREACHABLE', 'ENGINE_AUTH_FAILED', 'E
 // ---- component schemas ---------------------------------------------------------------------------------------------
 
 const QR_STATUSES = ['QRCODE', 'INITIALIZING', 'CONNECTED', 'CLOSED', 'FAILED'];
-const CHANNEL_STATUSES = ['connected', 'qr_required', 'starting', 'disconnected', 'failed'];
+const CHANNEL_STATUSES = ['connected', 'qr_required', 'starting', 'retrying', 'unknown', 'disconnected', 'failed'];
 const MESSAGE_TYPES = ['text', 'chat', 'audio', 'ptt', 'voice', 'image', 'document', 'file', 'video'];
 const SSE_EVENTS = ['qr.update', 'session.status', 'channel.degraded', 'channel.recovered'];
 
@@ -474,6 +474,23 @@ const schemas: Record<string, SchemaObject> = {
       paused: { type: 'boolean' },
       pausedReason: { type: nullable('string') },
       source: { type: 'string', enum: ['env', 'api', 'create'] },
+      deliveries: ref('DeliveryCounts'),
+    },
+  },
+  DeliveryCounts: {
+    type: 'object',
+    description: 'Deliveries of one subscription by state.',
+    required: ['pending', 'dead', 'delivered'],
+    properties: { pending: { type: 'integer' }, dead: { type: 'integer' }, delivered: { type: 'integer' } },
+  },
+  WebhookDeleted: {
+    type: 'object',
+    required: ['success', 'webhook', 'droppedDeliveries', 'message'],
+    properties: {
+      success: successTrue,
+      webhook: ref('WebhookSubscription'),
+      droppedDeliveries: ref('DeliveryCounts'),
+      message: text(),
     },
   },
   WebhookRegistered: {
@@ -569,13 +586,15 @@ const schemas: Record<string, SchemaObject> = {
   },
   SendMessageReply: {
     type: 'object',
-    description: '`messageId`, `message_id` and `id` carry the same WhatsApp id (null when the engine gave none).',
+    description:
+      '`messageId`, `message_id` and `id` carry the same WhatsApp id. A send is 2xx only with the id the engine ' +
+      'returned; without one it is 504 SEND_OUTCOME_UNKNOWN (docs/errors.md, truth rules).',
     required: ['success', 'messageId', 'message_id', 'id', 'correlationId', 'status', 'channel'],
     properties: {
       success: successTrue,
-      messageId: { type: nullable('string'), examples: ['true_5511999999999@c.us_3EB0ABCDEF'] },
-      message_id: { type: nullable('string') },
-      id: { type: nullable('string') },
+      messageId: { type: 'string', examples: ['true_5511999999999@c.us_3EB0ABCDEF'] },
+      message_id: { type: 'string' },
+      id: { type: 'string' },
       correlationId: text('The X-Request-Id (given or generated).'),
       status: { const: 'sent' },
       channel: text('The canonical channel id.'),
@@ -805,12 +824,24 @@ export function openApiDocument(version: string): OpenApiDocument {
           operationId: 'getChannelQr',
           summary: 'QR code or status',
           description:
-            '`QRCODE` with `qr`/`qrcode` (PNG data URL), `INITIALIZING`, `CONNECTED` (nothing is torn down) or ' +
-            '`FAILED` with `lastError`. Auto-starts a stopped channel. Answers within QR_ROUTE_DEADLINE_MS.',
+            '`QRCODE` with `qr`/`qrcode` (PNG data URL), `INITIALIZING`, `CONNECTED` (nothing is torn down), or ' +
+            'a non-2xx with the reason (`error`, `error_code`, `hint`, `lastError`, `retrying`) when the start failed ' +
+            'for a known reason, also while the gateway retries in the background. Auto-starts a stopped channel; ' +
+            'never resets the restart budget (a spent budget adds `Retry-After`). Answers within QR_ROUTE_DEADLINE_MS.',
           tags: ['qr'],
           parameters: [channelIdParam],
           responses: { '200': ok('The QR or the status.', 'QrResponse') },
-          errors: ['CHANNEL_NOT_FOUND', 'ENGINE_UNREACHABLE', 'ENGINE_AUTH_FAILED'],
+          errors: [
+            'CHANNEL_NOT_FOUND',
+            'ENGINE_UNREACHABLE',
+            'ENGINE_AUTH_FAILED',
+            'BROWSER_PROFILE_LOCKED',
+            'BROWSER_ALREADY_RUNNING',
+            'BROWSER_LAUNCH_FAILED',
+            'WA_WEB_UNREACHABLE',
+            'ENGINE_START_STUCK',
+            'CHANNEL_FAILED',
+          ],
         }),
       },
       '/api/channels/{id}/start-session': {
@@ -884,7 +915,9 @@ export function openApiDocument(version: string): OpenApiDocument {
         post: operation('api', {
           operationId: 'setChannelWebhook',
           summary: 'Per-channel webhook subscription',
-          description: 'Creates or updates the subscription for this (channel, url); un-pauses it.',
+          description:
+            'Creates or updates in place the subscription for this (channel, url): same id, its pending and dead ' +
+            'deliveries kept and sent with the new secret; un-pauses it.',
           tags: ['webhooks'],
           parameters: [channelIdParam],
           requestBody: { required: true, content: json(ref('WebhookInput')) },
@@ -902,11 +935,24 @@ export function openApiDocument(version: string): OpenApiDocument {
         post: operation('api', {
           operationId: 'setGlobalWebhook',
           summary: 'Register the global webhook (the Hub)',
-          description: 'Replaces the previous global subscription; persisted across restarts.',
+          description:
+            'Changes the global subscription in place (same id): its pending and dead deliveries stay and go out ' +
+            'with the new URL and secret; un-pauses it. Persisted across restarts.',
           tags: ['webhooks'],
           requestBody: { required: true, content: json(ref('WebhookInput')) },
           responses: { '201': ok('Registered.', 'WebhookRegistered') },
           errors: ['VALIDATION_FAILED', 'WEBHOOK_URL_REJECTED'],
+        }),
+      },
+      '/api/webhooks/{id}': {
+        delete: operation('api', {
+          operationId: 'deleteWebhook',
+          summary: 'Delete a webhook subscription and its deliveries',
+          description: 'Drops the subscription with every delivery it has, pending ones included, and says how many.',
+          tags: ['webhooks'],
+          parameters: [pathParam('id', 'Subscription id (integer), from GET /api/webhooks.')],
+          responses: { '200': ok('Deleted.', 'WebhookDeleted') },
+          errors: ['WEBHOOK_NOT_FOUND'],
         }),
       },
       '/api/webhooks/deliveries': {

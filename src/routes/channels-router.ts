@@ -61,7 +61,7 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
       throw new GatewayError('VALIDATION_FAILED', { message: 'Webhook subscriptions are not available' });
     }
     // A bad webhook is refused before anything starts in the engine, not after the session exists.
-    if (webhook) validateSubscription(webhook, 'create');
+    if (webhook) validateSubscription(webhook, 'create', config.webhooks);
     const requestId = res.locals.requestId as string;
     const outcome = await channels.create(rawId, {
       waitMs: isAsync ? 0 : config.channels.createWaitMs,

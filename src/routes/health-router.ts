@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { EngineAdapter } from '../adapters/engine-adapter';
 import type { ChannelService } from '../channels/channel-service';
+import type { EngineHealthSnapshot } from '../adapters/engine-circuit';
 import { isGatewayError } from '../errors';
 
 export interface HealthDeps {
@@ -9,6 +10,7 @@ export interface HealthDeps {
   version: string;
   outboxStats?: () => { depth: number; oldestPendingAgeMs: number | null; dead: number };
   startedAt: number;
+  engineHealth?: () => EngineHealthSnapshot;
 }
 
 /** Public liveness: says only that the process answers. Never proxies the engine's /unhealthy (it exits the engine). */
@@ -55,7 +57,23 @@ export function createApiHealthRouter(deps: HealthDeps): Router {
         error: isGatewayError(error) ? error.code : 'ENGINE_UNREACHABLE',
       };
     }
-    const byState: Record<string, number> = { connected: 0, qr_required: 0, starting: 0, disconnected: 0, failed: 0 };
+    // The circuit: what every engine call and the background probe saw (an open one also makes the calls above fail
+    // fast, without waiting for a connect timeout).
+    const health = deps.engineHealth?.();
+    if (health) {
+      engine.circuit = health.state;
+      if (health.downSince !== null) engine.downSince = new Date(health.downSince).toISOString();
+      if (health.state !== 'closed' && health.lastFailure) engine.lastFailure = health.lastFailure;
+    }
+    const byState: Record<string, number> = {
+      connected: 0,
+      qr_required: 0,
+      starting: 0,
+      retrying: 0,
+      unknown: 0,
+      disconnected: 0,
+      failed: 0,
+    };
     const list = deps.channels.list();
     for (const c of list) byState[c.status] = (byState[c.status] ?? 0) + 1;
     // A gateway whose engine is down still answers 200 here: the body says what is wrong. /health is liveness.

@@ -14,6 +14,21 @@ export interface MediaRouterDeps {
 }
 
 const DATA_URI_PREFIX = /^data:[^,]{0,200},/;
+/** Longest message id or pn/lid we pass on (WhatsApp ids are well under 200 characters). */
+const MAX_ENGINE_SEGMENT = 512;
+
+/**
+ * A caller's value that the adapter puts into the engine URL as one path segment. `.` and `..` (also sent as `%2e`)
+ * are refused: URL normalization would drop them and call another engine route (`/api/<s>/get-media-by-message/..`
+ * becomes `/api/<s>/`); so are control characters (NUL) and megabyte ids.
+ */
+function engineSegment(value: string, name: string): string {
+  const control = [...value].some((c) => c.charCodeAt(0) < 0x20 || c === '\u007f');
+  if (!value || value.length > MAX_ENGINE_SEGMENT || value === '.' || value === '..' || control) {
+    throw new GatewayError('VALIDATION_FAILED', { message: `${name}: not a valid WhatsApp id` });
+  }
+  return value;
+}
 
 function callOptions(res: { locals: Record<string, unknown> }, ms: number): CallOptions {
   (res.locals.rearmDeadline as ((ms: number) => void) | undefined)?.(ms + 1_000);
@@ -31,7 +46,8 @@ export function createMediaRouter(deps: MediaRouterDeps): Router {
 
   router.get('/media/:channel/:messageId', async (req, res) => {
     const channel = deps.channels.resolve(String(req.params.channel));
-    const media = await deps.engine.getMedia(channel, String(req.params.messageId), callOptions(res, mediaMs));
+    const messageId = engineSegment(String(req.params.messageId), 'messageId');
+    const media = await deps.engine.getMedia(channel, messageId, callOptions(res, mediaMs));
     // The file itself, base64, never the engine's JSON wrapped again (the old wrapper's bug, §2.9).
     const prefix = DATA_URI_PREFIX.exec(media.base64.slice(0, 256));
     const base64 = prefix ? media.base64.slice(prefix[0].length) : media.base64;
@@ -52,7 +68,7 @@ export function createMediaRouter(deps: MediaRouterDeps): Router {
 
   router.get('/:session/contact/pn-lid/:pnLid', async (req, res) => {
     const channel = deps.channels.resolve(String(req.params.session));
-    const pnLid = String(req.params.pnLid);
+    const pnLid = engineSegment(String(req.params.pnLid), 'pnLid');
     const contact = await deps.engine.lookupContact(channel, pnLid, callOptions(res, contactMs));
     if (!contact) throw new GatewayError('CONTACT_NOT_FOUND');
     const asked = pnLid.replace(/\D/g, '');

@@ -135,6 +135,30 @@ export class ChannelRepository {
     this.db.prepare('UPDATE channels SET adopted = 0, updated_at = ? WHERE id = ? AND adopted = 1').run(this.now(), id);
   }
 
+  /**
+   * A delete begins: the tombstone is written first, so a delete cut short by a crash is finished at the next start
+   * (`pendingDeletes`) instead of the channel being restarted.
+   */
+  markDeleting(id: string): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO tombstones (lookup_key, session, deleted_at) VALUES (?, ?, ?)')
+      .run(channelLookupKey(id), id, this.now());
+  }
+
+  /** A delete that failed before it removed anything (e.g. the engine was unreachable): the channel stays as it was. */
+  unmarkDeleting(id: string): void {
+    this.db.prepare('DELETE FROM tombstones WHERE lookup_key = ?').run(channelLookupKey(id));
+  }
+
+  /** Channels whose delete began and did not finish (a crash between the tombstone and the row's removal). */
+  pendingDeletes(): ChannelRecord[] {
+    return (
+      this.db
+        .prepare('SELECT c.* FROM channels c JOIN tombstones t ON t.lookup_key = c.lookup_key')
+        .all() as ChannelRow[]
+    ).map(toRecord);
+  }
+
   /** Removes the channel and its engine token, and remembers the deletion so adoption does not bring it back. */
   delete(id: string): void {
     this.db.transaction(() => {

@@ -196,7 +196,7 @@ button.danger { border-color: #b32d2e; color: #b32d2e; }
 .hint, .muted { color: #50575e; }
 .status-connected { color: #00733b; }
 .status-failed { color: #b32d2e; }
-.status-qr_required, .status-starting { color: #996800; }
+.status-qr_required, .status-starting, .status-retrying { color: #996800; }
 #qr { image-rendering: pixelated; background: #fff; padding: .5rem; border: 1px solid #dcdcde; }
 pre { background: #fff; border: 1px solid #dcdcde; padding: .75rem; overflow: auto; max-height: 30rem; }
 #login-form { display: grid; gap: .5rem; max-width: 24rem; }

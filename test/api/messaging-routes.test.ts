@@ -1,5 +1,6 @@
 import nock from 'nock';
 import { engine, mockToken, shapes } from '../helpers/engine-shapes';
+import { waitFor } from '../helpers/processes';
 import { buildTestGateway, type TestGateway } from '../helpers/test-gateway';
 import { makeWebmClip } from '../helpers/media-fixtures';
 
@@ -195,8 +196,10 @@ describe('POST /api/messages', () => {
   test('When the engine says the session is not active, then 409 SESSION_DISCONNECTED and the supervisor is told of a zombie', async () => {
     connected();
     engine().post(`/api/${CH}/send-message`).reply(404, shapes.notActive);
-    engine().post(`/api/${CH}/close-session`).optionally().reply(200, shapes.closeOk);
-    engine().post(`/api/${CH}/start-session`).optionally().reply(200, shapes.startFirst);
+    // The zombie restart that follows: close, check CLOSED, start (it must finish inside this test, not the next).
+    engine().post(`/api/${CH}/close-session`).reply(200, shapes.closeOk);
+    engine().get(`/api/${CH}/status-session`).reply(200, shapes.closed);
+    const started = engine().post(`/api/${CH}/start-session`).reply(200, shapes.startFirst);
     const res = await gw.api('post', '/api/messages').send({ channel: CH, to: '5511999999999', text: 'hi' });
     expect(res.status).toBe(409);
     expect(res.body).toMatchObject({
@@ -205,6 +208,7 @@ describe('POST /api/messages', () => {
       error_code: 'SESSION_DISCONNECTED',
     });
     expect(gw.logger.lines.some((l) => l.message === 'zombie detected' && l.meta.channel === CH)).toBe(true);
+    await waitFor(() => started.isDone(), 5_000, 'the zombie restart');
   });
 
   test('When the engine fails with 500 and error:{}, then a non-2xx with a string error', async () => {

@@ -133,7 +133,7 @@ const CODE_21_LOG = [
 ];
 
 describe('start deadline', () => {
-  test('When the engine stays INITIALIZING past the deadline with no evidence, then the channel is failed with ENGINE_START_STUCK and GET /qr says so', async () => {
+  test('When the engine stays INITIALIZING past the deadline with no evidence, then the channel is failed with ENGINE_START_STUCK and GET /qr answers it as an error the Hub shows', async () => {
     // Arrange: a launch failure shows nothing on the HTTP API: INITIALIZING forever (wppconnect-engine.md §5.2).
     gateway({ ENGINE_START_DEADLINE_MS: '300', RESTART_MAX: '0' });
     g().repo.create(CH);
@@ -157,39 +157,78 @@ describe('start deadline', () => {
       status: 'failed',
       lastError: { code: 'ENGINE_START_STUCK' },
     });
+    // A 2xx without a QR is the Hub's own "Gerando QR code" spinner (hub-contract.md §2.6): the reason is a non-2xx.
     const qr = await g().api('get', `/api/channels/${CH}/qr`);
-    expect(qr.status).toBe(200);
+    expect(qr.status).toBe(503);
     expect(qr.body).toMatchObject({
-      success: true,
+      success: false,
+      error: stuck.message,
+      error_code: 'ENGINE_START_STUCK',
+      hint: g().repo.get(CH)!.lastError!.hint,
       status: 'FAILED',
       qr: null,
-      message: stuck.message,
-      lastError: { code: 'ENGINE_START_STUCK', hint: g().repo.get(CH)!.lastError!.hint },
+      lastError: { code: 'ENGINE_START_STUCK' },
     });
     expect(
       g().logger.lines.some((l) => l.message === 'start deadline passed' && l.meta.code === 'ENGINE_START_STUCK'),
     ).toBe(true);
   });
 
-  test('When a channel failed, then the next GET /qr and a later explicit start each try again', async () => {
+  test('When a failed channel has no restart left, then GET /qr answers the reason with Retry-After and relaunches nothing; an explicit start tries again from a clean slate', async () => {
     // Arrange
     gateway({ ENGINE_START_DEADLINE_MS: '600', RESTART_MAX: '0' });
     g().repo.create(CH);
     await g().api('post', `/api/channels/${CH}/start-session`);
     await waitFor(() => status() === 'failed', 4_000, 'first failure');
 
-    // Act: GET /qr reports the failure and starts a fresh attempt (hub-contract.md §2.6 side effect).
-    const qr = await g().api('get', `/api/channels/${CH}/qr`);
-    await waitFor(() => status() === 'failed', 4_000, 'second failure');
+    // Act: the Hub's polling (its health check, an open modal) must not relaunch it.
+    const polls = [];
+    for (let i = 0; i < 5; i++) polls.push(await g().api('get', `/api/channels/${CH}/qr`));
     const again = await g().api('post', `/api/channels/${CH}/start-session`);
 
     // Assert
-    expect(qr.body).toMatchObject({ status: 'FAILED', lastError: { code: 'ENGINE_START_STUCK' } });
-    expect(again.body).toMatchObject({ status: 'INITIALIZING', lastError: { code: 'ENGINE_START_STUCK' } });
-    expect(again.body.message).toContain(ERROR_CATALOG.ENGINE_START_STUCK.message);
+    for (const qr of polls) {
+      expect(qr.status).toBe(503);
+      expect(qr.body).toMatchObject({
+        error_code: 'ENGINE_START_STUCK',
+        status: 'FAILED',
+        lastError: { code: 'ENGINE_START_STUCK' },
+      });
+    }
+    expect(Number(polls[0].headers['retry-after'])).toBeGreaterThan(0);
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ status: 'INITIALIZING', message: 'Gerando QR code… aguarde' });
+    expect(again.body.lastError).toBeUndefined();
     expect(status()).toBe('starting');
-    expect(eng.count(CH, 'start-session')).toBe(3);
+    expect(eng.count(CH, 'start-session')).toBe(2);
     expect(eng.count(CH, 'logout-session')).toBe(0);
+  });
+
+  test('When GET /qr is polled on a failed channel, then it relaunches it at most RESTART_MAX times per window (finding: it used to reset the budget)', async () => {
+    // Arrange: each attempt gets stuck; the Hub polls every few hundred ms.
+    gateway({
+      ENGINE_START_DEADLINE_MS: '200',
+      RESTART_MAX: '2',
+      RESTART_BACKOFF_MS: '10',
+      RESTART_WINDOW_MS: '600000',
+    });
+    g().repo.create(CH);
+    await g().api('post', `/api/channels/${CH}/start-session`);
+
+    // Act: the Hub polls for 4 s (many times the 200 ms deadline), then stops.
+    const until = Date.now() + 4_000;
+    while (Date.now() < until) {
+      await g().api('get', `/api/channels/${CH}/qr`);
+      await sleep(100);
+    }
+    await waitFor(() => status() === 'failed', 5_000, 'failed once the budget is spent');
+    const starts = eng.count(CH, 'start-session');
+    for (let i = 0; i < 10; i++) await g().api('get', `/api/channels/${CH}/qr`);
+
+    // Assert: the explicit start, then at most RESTART_MAX more, whoever asked; polling a spent budget adds none.
+    expect(starts).toBeLessThanOrEqual(3);
+    expect(eng.count(CH, 'start-session')).toBe(starts);
+    expect(status()).toBe('failed');
   });
 
   test('When the engine log holds a Code 21 line for the channel, then the failure is BROWSER_PROFILE_LOCKED with the hint', async () => {
@@ -206,9 +245,11 @@ describe('start deadline', () => {
 
     // Assert
     const locked = ERROR_CATALOG.BROWSER_PROFILE_LOCKED;
+    expect(qr.status).toBe(503);
     expect(qr.body).toMatchObject({
+      error: locked.message,
+      error_code: 'BROWSER_PROFILE_LOCKED',
       status: 'FAILED',
-      message: locked.message,
       lastError: { code: 'BROWSER_PROFILE_LOCKED', message: locked.message, hint: locked.hint },
     });
     expect(diagnose.status).toBe(200);
@@ -810,5 +851,68 @@ describe('create answers as soon as the outcome is known', () => {
     expect(existing.status).toBe(503);
     expect(g().repo.get(CH)).toBeUndefined();
     expect(g().repo.get('kept')).toMatchObject({ status: 'disconnected', lastError: { code: 'ENGINE_UNREACHABLE' } });
+  });
+});
+
+describe('a classified start failure reaches the Hub (hub-contract.md §2.6, §5.2)', () => {
+  test('When the log names a cause and the gateway is still retrying, then GET /qr answers the cause non-2xx and the channel says retrying, not starting', async () => {
+    // Arrange: WhatsApp Web unreachable; the retry waits a long backoff.
+    gateway(
+      { CREATE_WAIT_MS: '0', ENGINE_START_DEADLINE_MS: '60000', RESTART_MAX: '3', RESTART_BACKOFF_MS: '30000' },
+      logDiagnostics([`[${CH}:browser] net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com`]),
+    );
+    await g().api('post', '/api/channels?async=1').send({ channel: CH });
+    await waitFor(() => g().repo.get(CH)?.lastError?.code === 'WA_WEB_UNREACHABLE', 5_000, 'the cause');
+
+    // Act
+    const qr = await g().api('get', `/api/channels/${CH}/qr`);
+    const view = await g().api('get', `/api/channels/${CH}`);
+
+    // Assert
+    expect(qr.status).toBe(503);
+    expect(qr.body).toMatchObject({
+      success: false,
+      error: ERROR_CATALOG.WA_WEB_UNREACHABLE.message,
+      error_code: 'WA_WEB_UNREACHABLE',
+      status: 'INITIALIZING',
+      retrying: true,
+      qr: null,
+    });
+    expect(view.body.channel).toMatchObject({
+      status: 'retrying',
+      connected: false,
+      lastError: { code: 'WA_WEB_UNREACHABLE' },
+    });
+    expect(view.body.status).toBe('retrying');
+  });
+
+  test("When Chrome exits 21 on a lock the gateway cannot heal, then the Hub user reads 'Chrome Code 21 … profile … locked', and the Hub's delete + create starts a fresh attempt that answers the same", async () => {
+    // Arrange: the engine is on another host (no profile access), so nothing here can remove the lock.
+    const codeLog = [`[${CH}:browser] Failed to launch the browser process:  Code: 21`];
+    const diagnostics = logDiagnostics(codeLog);
+    gateway(
+      { ENGINE_START_DEADLINE_MS: '60000', CREATE_WAIT_MS: '5000' },
+      {
+        ...diagnostics,
+        capabilities: { readsLog: true, seesProfiles: false, endsBrowsers: false, healsLocks: false },
+      },
+    );
+    const created = await g().api('post', '/api/channels').send({ channel: CH });
+
+    // Act: the Hub's poll, then its recovery (delete, 0.5 s, create).
+    const qr = await g().api('get', `/api/channels/${CH}/qr`);
+    await g().api('delete', `/api/channels/${CH}`);
+    const startsBefore = eng.count(CH, 'start-session');
+    const recreated = await g().api('post', '/api/channels').send({ channel: CH });
+
+    // Assert
+    for (const res of [created, qr, recreated]) {
+      expect(res.status).toBe(503);
+      expect(res.body.error_code).toBe('BROWSER_PROFILE_LOCKED');
+      expect(res.body.error).toMatch(/profile is locked \(Chrome Code 21\)/);
+      expect(res.body.hint).toContain('Singleton');
+    }
+    expect(eng.count(CH, 'start-session')).toBe(startsBefore + 1);
+    expect(eng.count(CH, 'close-session')).toBe(1);
   });
 });

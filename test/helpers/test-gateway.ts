@@ -28,6 +28,8 @@ export function testEnv(overrides: Env = {}): Env {
     ENGINE_REQUEST_TIMEOUT_MS: '1500',
     CREATE_WAIT_MS: '1500',
     ADOPT_INTERVAL_MS: '0',
+    // No background /healthz probe against nock unless a test asks for one (engine calls still feed the circuit).
+    ENGINE_PROBE_INTERVAL_MS: '0',
     RESTART_BACKOFF_MS: '10',
     LOG_LEVEL: 'debug',
     ...overrides,

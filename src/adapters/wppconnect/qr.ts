@@ -9,6 +9,7 @@ import QRCode from 'qrcode';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const DATA_URL_PREFIX = 'data:image/png;base64,';
 const BASE64_RE = /^[A-Za-z0-9+/_-]+={0,2}$/;
+const DATA_SCHEME = /^data:/i;
 /** Keys under which engines and older wrappers put a QR (the Hub's own extraction list, §2.6). */
 const QR_KEYS = ['qr', 'qrcode', 'qr_base64', 'base64Qrimg', 'base64', 'base64Image', 'image', 'qrcode_base64', 'data'];
 
@@ -23,22 +24,36 @@ export function pngToDataUrl(bytes: Buffer): string | null {
 /** A base64 PNG, with or without a data: prefix, to a validated PNG data URL; null when it is not a PNG. */
 export function base64PngToDataUrl(value: string): string | null {
   const trimmed = value.trim();
-  const comma = trimmed.startsWith('data:') ? trimmed.indexOf(',') : -1;
-  if (trimmed.startsWith('data:') && !/^data:image\/png;base64,/i.test(trimmed)) return null;
+  // The data: scheme is case-insensitive (RFC 2397): `DATA:IMAGE/PNG;BASE64,…` is the same URL.
+  const isDataUrl = DATA_SCHEME.test(trimmed);
+  const comma = isDataUrl ? trimmed.indexOf(',') : -1;
+  if (isDataUrl && !/^data:image\/png;base64,/i.test(trimmed)) return null;
   const payload = comma >= 0 ? trimmed.slice(comma + 1) : trimmed;
   const compact = payload.replace(/\s+/g, '');
   if (compact.length < 16 || !BASE64_RE.test(compact)) return null;
   return pngToDataUrl(Buffer.from(compact.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
 }
 
-/** A WhatsApp QR reference (`2@…,…,…`) rendered as a PNG data URL, as the engine itself does. */
-export async function renderUrlcode(urlcode: string): Promise<string> {
-  return QRCode.toDataURL(urlcode, { type: 'image/png', margin: 2, width: 400, errorCorrectionLevel: 'M' });
+/** A WhatsApp reference is about 250 characters; longer text is not one (and a QR of it would be slow to draw). */
+const MAX_URLCODE = 1024;
+
+/**
+ * A WhatsApp QR reference (`2@…,…,…`) rendered as a PNG data URL, as the engine itself does; null when the text
+ * cannot be one (empty, over MAX_URLCODE, or more than a QR code holds): a webhook or status answer carrying junk
+ * is "no QR", never an exception.
+ */
+export async function renderUrlcode(urlcode: string): Promise<string | null> {
+  if (!urlcode || urlcode.length > MAX_URLCODE) return null;
+  try {
+    return await QRCode.toDataURL(urlcode, { type: 'image/png', margin: 2, width: 400, errorCorrectionLevel: 'M' });
+  } catch {
+    return null;
+  }
 }
 
 /** True for strings that look like a WhatsApp QR reference rather than image data. */
 export function looksLikeUrlcode(value: string): boolean {
-  return /^\d@/.test(value.trim()) || (value.includes(',') && !value.startsWith('data:'));
+  return /^\d@/.test(value.trim()) || (value.includes(',') && !DATA_SCHEME.test(value.trim()));
 }
 
 /**

@@ -18,10 +18,12 @@ import type {
 } from '../engine-adapter';
 import { base64PngToDataUrl, normalizeQr, pngToDataUrl, renderUrlcode } from './qr';
 import {
+  describeEngineReply,
   engineMessage,
   type EngineCallObserver,
   type EngineRequest,
   type EngineResponse,
+  isEngineJson,
   parseBody,
   WppconnectClient,
   type WppconnectClientOptions,
@@ -112,6 +114,41 @@ export function serializedId(id: unknown): string | null {
   return null;
 }
 
+/** The WhatsApp id (and ack) of a send's 2xx body, or undefined when it carries none. */
+function sentMessage(data: unknown): SendResult | undefined {
+  const parsed = sendSchema.safeParse(data);
+  const response = parsed.success ? parsed.data.response : undefined;
+  // The engine answers one entry per phone in a `response` array; the old wrapper read `.response.id`
+  // and lost every message id (hub-contract.md §3.3).
+  const first = Array.isArray(response) ? response[0] : response;
+  if (!first || typeof first !== 'object') return undefined;
+  const item = first as { id?: unknown; ack?: unknown; key?: { id?: unknown } };
+  const messageId = serializedId(item.id) ?? serializedId(item.key?.id);
+  if (!messageId) return undefined;
+  return { messageId, ...(typeof item.ack === 'number' ? { ack: item.ack } : {}) };
+}
+
+/** ENGINE_BAD_RESPONSE naming the route and what came back, e.g. "…with HTTP 502 and an HTML page: 502 Bad Gateway". */
+function badEngineReply(res: EngineResponse, route: string, what?: string): GatewayError {
+  const said = what ? `the engine answered ${route} with HTTP ${res.status} ${what}` : describeEngineReply(res, route);
+  return new GatewayError('ENGINE_BAD_RESPONSE', {
+    message: said.charAt(0).toUpperCase() + said.slice(1),
+    details: { engineStatus: res.status },
+  });
+}
+
+/**
+ * The send reached the engine and its answer does not say what happened. "timeout" is how the Hub reads "maybe sent"
+ * (hub-contract.md §3.4), which is the truth here, so the message keeps SEND_OUTCOME_UNKNOWN's opening.
+ */
+function sendOutcomeUnknown(reason: string, engineStatus: number, cause?: unknown): GatewayError {
+  return new GatewayError('SEND_OUTCOME_UNKNOWN', {
+    message: `Send timeout: outcome unknown, ${reason}; the message may have been sent`,
+    details: { engineStatus },
+    cause,
+  });
+}
+
 function bareMime(mime: string | undefined): string {
   const bare = (mime ?? '').split(';')[0].trim().toLowerCase();
   return bare || 'application/octet-stream';
@@ -170,6 +207,7 @@ export class WppconnectAdapter implements EngineAdapter {
       route: 'healthz',
       signal: options.signal,
       timeoutMs: options.deadlineMs,
+      probe: options.probe,
     });
     const body = res.data as { uptime?: unknown } | undefined;
     // /healthz carries no version; start-session and status-session do (wppconnect-engine.md §2.2).
@@ -187,8 +225,12 @@ export class WppconnectAdapter implements EngineAdapter {
       },
       options.deadlineMs ?? this.options.requestTimeoutMs,
     );
-    if (res.status === 400 || res.status === 401) throw new GatewayError('ENGINE_AUTH_FAILED');
+    if (res.status === 400 || res.status === 401) {
+      this.options.circuit?.auth(false);
+      throw new GatewayError('ENGINE_AUTH_FAILED');
+    }
     const body = parseBody(z.object({ response: z.array(z.string()) }).passthrough(), res, 'show-all-sessions');
+    this.options.circuit?.auth(true);
     return body.response;
   }
 
@@ -347,12 +389,16 @@ export class WppconnectAdapter implements EngineAdapter {
       signal: options.signal,
       timeoutMs: options.deadlineMs ?? this.options.requestTimeoutMs,
     });
-    const message = engineMessage(res.data);
-    if (res.status === 400 || res.status === 404)
+    // "Not found" and "not active" only on the engine's own JSON; a proxy's HTML page or a cut body is a bad answer,
+    // summarized, never pasted.
+    const ownJson = isEngineJson(res);
+    const message = ownJson ? engineMessage(res.data) : '';
+    if ((res.status === 400 || res.status === 404) && ownJson)
       throw new GatewayError('MEDIA_NOT_FOUND', { message: message || undefined });
     if (res.status === 500 && NOT_ACTIVE_RE.test(message)) throw new GatewayError('SESSION_DISCONNECTED');
-    this.assertOk(res, 'get-media-by-message');
+    if (res.status < 200 || res.status >= 300 || !ownJson) throw badEngineReply(res, 'get-media-by-message');
     const body = parseBody(mediaSchema, res, 'get-media-by-message');
+    if (!body.base64) throw badEngineReply(res, 'get-media-by-message', 'without the file');
     const fileName =
       typeof (body as Record<string, unknown>).filename === 'string'
         ? ((body as Record<string, unknown>).filename as string)
@@ -373,11 +419,14 @@ export class WppconnectAdapter implements EngineAdapter {
       options,
       [500],
     );
+    const ownJson = isEngineJson(res);
     if (res.status === 404 || res.status === 400 || res.status === 500) {
-      if (NOT_ACTIVE_RE.test(engineMessage(res.data))) throw new GatewayError('SESSION_DISCONNECTED');
+      if (ownJson && NOT_ACTIVE_RE.test(engineMessage(res.data))) throw new GatewayError('SESSION_DISCONNECTED');
       return null;
     }
-    this.assertOk(res, 'contact-pn-lid');
+    // A 2xx we cannot read says nothing about the contact: a bad answer, not "unknown contact".
+    if (res.status < 200 || res.status >= 300 || !ownJson || typeof res.data !== 'object')
+      throw badEngineReply(res, 'contact-pn-lid');
     const body = (res.data ?? {}) as Record<string, unknown>;
     const phoneNumber = body.phoneNumber as Record<string, unknown> | undefined;
     const user = typeof phoneNumber?.user === 'string' ? phoneNumber.user : serializedId(phoneNumber)?.split('@')[0];
@@ -492,30 +541,45 @@ export class WppconnectAdapter implements EngineAdapter {
       if (error instanceof GatewayError && error.code === 'ENGINE_TIMEOUT') {
         throw new GatewayError('SEND_OUTCOME_UNKNOWN', { cause: error });
       }
+      // The status line arrived and then the body broke off (a cut connection, a proxy giving up; axios
+      // ERR_BAD_RESPONSE "stream has been aborted"): the engine had the whole request, so it may have sent it.
+      const cutStatus = (error as { cause?: { response?: { status?: unknown } } }).cause?.response?.status;
+      if (error instanceof GatewayError && typeof cutStatus === 'number') {
+        throw sendOutcomeUnknown(`the engine's HTTP ${cutStatus} answer broke off before its end`, cutStatus, error);
+      }
       throw error;
     }
-    const message = engineMessage(res.data);
+    // Only the engine's own JSON is its word on the send; an HTML page or a cut body is summarized, never pasted.
+    const ownJson = isEngineJson(res);
+    const message = ownJson ? engineMessage(res.data) : '';
     if (res.status === 404 && NOT_ACTIVE_RE.test(message)) {
       throw new GatewayError('SESSION_DISCONNECTED', { details: { engineNotActive: true } });
     }
     if (res.status === 400 && NUMBER_MISSING_RE.test(message)) {
       throw new GatewayError('NUMBER_NOT_ON_WHATSAPP', { message });
     }
-    if (res.status >= 400) {
+    if (res.status >= 500 && !ownJson) {
+      // The engine's send handlers refuse in JSON (wppconnect-engine.md §2.3). A 5xx HTML or empty page comes from a
+      // proxy or a crash after the request may have reached the engine: that is not a refusal we can vouch for.
+      throw sendOutcomeUnknown(describeEngineReply(res), res.status);
+    }
+    if (res.status >= 300 || res.status < 200) {
+      const detail = ownJson ? message : describeEngineReply(res);
       throw new GatewayError('SEND_FAILED', {
-        message: `WPPConnect could not send the message${message ? `: ${message}` : ''}`,
+        message: `WPPConnect could not send the message${detail ? `: ${detail}` : ''}`,
         details: { engineStatus: res.status },
       });
     }
-    // A 2xx means the engine sent it: an odd body shape must not turn into a failure the caller would retry.
-    const parsed = sendSchema.safeParse(res.data);
-    const response = parsed.success ? parsed.data.response : undefined;
-    const first = Array.isArray(response) ? response[0] : response;
-    const item = (first ?? {}) as Record<string, unknown>;
-    // The engine answers one entry per phone in a `response` array; the old wrapper read `.response.id`
-    // and lost every message id (hub-contract.md §3.3).
-    const messageId = serializedId(item.id) ?? serializedId((item as { key?: { id?: unknown } }).key?.id);
-    return { messageId, ...(typeof item.ack === 'number' ? { ack: item.ack } : {}) };
+    // A 2xx is a send only with the WhatsApp id the engine gave (hub-contract.md §3.3): the Hub stores a 2xx for good
+    // and matches the id against the fromMe echo. A 2xx we cannot read, or without an id, may still have been sent.
+    const sent = ownJson ? sentMessage(res.data) : undefined;
+    if (!sent) {
+      throw sendOutcomeUnknown(
+        ownJson ? `the engine answered HTTP ${res.status} without a WhatsApp message id` : describeEngineReply(res),
+        res.status,
+      );
+    }
+    return sent;
   }
 }
 

@@ -3,6 +3,7 @@ import pRetry, { AbortError } from 'p-retry';
 import type { z } from 'zod';
 import { GatewayError, isGatewayError } from '../../errors';
 import type { Logger, RequestContext } from '../../logger';
+import type { EngineCircuit } from '../engine-circuit';
 import type { TokenStore } from '../engine-adapter';
 
 /**
@@ -20,6 +21,8 @@ export interface WppconnectClientOptions {
   tokens: TokenStore;
   logger: Logger;
   context?: RequestContext;
+  /** The gateway's view of the engine's health: fed by every call; while open, calls fail fast. */
+  circuit?: EngineCircuit;
 }
 
 export interface EngineRequest {
@@ -34,6 +37,8 @@ export interface EngineRequest {
   timeoutMs?: number;
   /** Name for logs and metrics, e.g. 'status-session'. */
   route: string;
+  /** A health probe: it goes out while the circuit is open, and its outcome alone opens or closes it. */
+  probe?: boolean;
 }
 
 export interface EngineResponse {
@@ -65,6 +70,20 @@ const UNREACHABLE_CODES = new Set([
   'ERR_SOCKET_CONNECTION_TIMEOUT',
 ]);
 const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ERR_CANCELED', 'ESOCKETTIMEDOUT']);
+/**
+ * Routes the engine answers at once whatever its sessions do: their timeout means the engine itself is wedged. A send
+ * or host-device waits inside one session's page (up to 180 s, wppconnect-engine.md §2.3), so its timeout says
+ * nothing about the engine and never opens the circuit.
+ */
+const PROMPT_ROUTES = new Set([
+  'healthz',
+  'show-all-sessions',
+  'generate-token',
+  'status-session',
+  'qrcode-session',
+  'check-connection-session',
+  'start-session',
+]);
 
 /** Maps an axios/transport failure to the catalog; `abortReason` is the caller's signal reason, if any. */
 export function mapTransportError(error: unknown, abortReason?: unknown): GatewayError {
@@ -136,6 +155,12 @@ export class WppconnectClient {
         const remaining = budgetMs - (Date.now() - started);
         // Out of budget: the last failure says what is wrong (a refused connection stays ENGINE_UNREACHABLE).
         if (remaining <= 50) throw new AbortError(last ?? new GatewayError('ENGINE_TIMEOUT'));
+        // An open circuit is the answer: retrying it would only add backoff to a fast failure.
+        try {
+          this.options.circuit?.assertCallable(req.probe);
+        } catch (error) {
+          throw new AbortError(error as Error);
+        }
         try {
           const res = await this.request({
             ...req,
@@ -202,10 +227,12 @@ export class WppconnectClient {
     );
     const data = res.data as { token?: unknown; message?: unknown } | undefined;
     if ((res.status === 200 || res.status === 201) && typeof data?.token === 'string' && data.token) {
+      this.options.circuit?.auth(true);
       this.options.tokens.set(session, data.token);
       return data.token;
     }
     if (res.status === 400 || res.status === 401 || res.status === 403) {
+      this.options.circuit?.auth(false);
       throw new GatewayError('ENGINE_AUTH_FAILED', {
         message: "The WhatsApp engine rejected the gateway's secret key",
       });
@@ -216,6 +243,8 @@ export class WppconnectClient {
   }
 
   private async send(req: EngineRequest, token: string | undefined): Promise<EngineResponse> {
+    const circuit = this.options.circuit;
+    circuit?.assertCallable(req.probe);
     const started = Date.now();
     const url = req.auth === 'bearer' ? `/api/${encodeURIComponent(req.session!)}/${req.path}` : req.path;
     const hasBody = req.method === 'POST';
@@ -241,6 +270,11 @@ export class WppconnectClient {
       });
     } catch (error) {
       const mapped = mapTransportError(error, req.signal?.aborted ? req.signal.reason : undefined);
+      // The caller giving up (its deadline, the client going away) says nothing about the engine.
+      const engineFault =
+        !req.signal?.aborted &&
+        (mapped.code === 'ENGINE_UNREACHABLE' || (mapped.code === 'ENGINE_TIMEOUT' && PROMPT_ROUTES.has(req.route)));
+      if (engineFault) circuit?.failed(`${req.route}: ${mapped.message}`, req.probe);
       this.record(
         req,
         started,
@@ -250,6 +284,9 @@ export class WppconnectClient {
       );
       throw mapped;
     }
+    // A probe must get the engine's own 200; a proxy's 502 for a dead engine behind it is not the engine answering.
+    if (req.probe && response.status !== 200) circuit?.failed(`${req.route} answered HTTP ${response.status}`, true);
+    else circuit?.succeeded(req.probe);
     const contentType = String(response.headers['content-type'] ?? '');
     const raw = Buffer.from(response.data as ArrayBuffer);
     let data: unknown = raw;
@@ -303,16 +340,127 @@ export function parseBody<T>(schema: z.ZodType<T>, res: EngineResponse, route: s
   return parsed.data;
 }
 
-/** The engine's human message from any of its error body shapes (`error` is often `{}`; wppconnect-engine.md §2.0). */
+/**
+ * The engine's human message from any of its error body shapes (`error` is often `{}`; wppconnect-engine.md §2.0).
+ * A body that is not the engine's own JSON — a proxy's HTML page, a truncated body — is summarized, never pasted:
+ * callers put this text into `error`, which the Hub stores and shows (hub-contract.md §1.4). Empty gives ''.
+ */
 export function engineMessage(data: unknown): string {
-  if (typeof data === 'string') return data.slice(0, 500);
+  if (typeof data === 'string') return isHtmlText(data) || isBrokenJson(data) ? describeEngineBody(data) : plain(data);
+  if (Buffer.isBuffer(data)) return data.length ? describeEngineBody(data) : '';
   if (data && typeof data === 'object') {
     const d = data as Record<string, unknown>;
     for (const key of ['message', 'error', 'status']) {
-      if (typeof d[key] === 'string' && d[key]) return (d[key] as string).slice(0, 500);
+      if (typeof d[key] === 'string' && d[key]) return ownWords(d[key] as string);
     }
     const err = d.error as Record<string, unknown> | undefined;
-    if (err && typeof err === 'object' && typeof err.text === 'string') return err.text.slice(0, 500);
+    if (err && typeof err === 'object' && typeof err.text === 'string') return ownWords(err.text);
   }
   return '';
+}
+
+/** The longest summary of a page (its title or heading) or of a plain-text body that goes into an error message. */
+const SUMMARY_MAX_CHARS = 120;
+
+/**
+ * What an engine reply was, for an error message: "the engine answered HTTP 502 with an HTML page: 502 Bad Gateway",
+ * "the engine answered HTTP 500: Erro ao enviar a mensagem.", "the engine answered HTTP 200 with an empty body".
+ * With `route`: "the engine answered send-message with HTTP 502 and an HTML page: …".
+ */
+export function describeEngineReply(res: EngineResponse, route?: string): string {
+  const head = route
+    ? `the engine answered ${route} with HTTP ${res.status}`
+    : `the engine answered HTTP ${res.status}`;
+  if (isEngineJson(res)) {
+    const message = engineMessage(res.data);
+    return message ? `${head}: ${message}` : head;
+  }
+  return `${head}${route ? ' and' : ' with'} ${describeEngineBody(res.data, res.contentType)}`;
+}
+
+/**
+ * The reply is the engine's own JSON (an object, or a bare JSON string such as `"Error sending message"`): labelled
+ * JSON, or unlabelled as the WPPConnect stand-ins answer, and parsed. HTML, empty, truncated and plain-text bodies
+ * are not: they come from a proxy, a crash or a cut connection.
+ */
+export function isEngineJson(res: EngineResponse): boolean {
+  const type = bareType(res.contentType);
+  if (type && !/[/+]json$/.test(type)) return false;
+  const { data } = res;
+  if (data === undefined || data === null || Buffer.isBuffer(data)) return false;
+  if (typeof data !== 'string') return true;
+  return type !== '' && data.trim() !== '' && !isHtmlText(data) && !isBrokenJson(data);
+}
+
+/** A body that is not the engine's JSON, in a few words: "an HTML page: 502 Bad Gateway", "an empty body", … */
+export function describeEngineBody(data: unknown, contentType = ''): string {
+  if (data === undefined || data === null) return 'an empty body';
+  if (Buffer.isBuffer(data)) return data.length ? `a binary body (${data.length} bytes)` : 'an empty body';
+  if (typeof data !== 'string') return `a JSON body labelled ${bareType(contentType) || 'with no content type'}`;
+  if (data.trim() === '') return 'an empty body';
+  if (isHtmlText(data) || /html/.test(bareType(contentType))) {
+    const title = htmlTitle(data);
+    return title ? `an HTML page: ${title}` : 'an HTML page';
+  }
+  const bytes = Buffer.byteLength(data);
+  if (isBrokenJson(data)) return `a JSON body that could not be read (truncated or invalid, ${bytes} bytes)`;
+  const type = bareType(contentType);
+  return `${type ? `a ${type}` : 'an unlabelled'} body: ${plain(data, SUMMARY_MAX_CHARS)}`;
+}
+
+/**
+ * The `<title>` of an HTML page, or its first heading (or `<pre>`, which Express's own error page uses under a bare
+ * "Error" title), tags and entities stripped, whitespace collapsed, at most 120 characters; '' when it has none.
+ */
+export function htmlTitle(html: string): string {
+  // The title and headings sit at the top; a huge body is not scanned to its end.
+  const head = html.slice(0, 64 * 1024);
+  const text = (re: RegExp) => {
+    const m = re.exec(head);
+    // Tags out before and after decoding, so `&lt;html&gt;` cannot bring markup back.
+    const stripTags = (t: string) => t.replace(/<[^>]*>/g, ' ');
+    return m ? plain(stripTags(decodeEntities(stripTags(m[1]))), SUMMARY_MAX_CHARS) : '';
+  };
+  const title = text(/<title[^>]*>([\s\S]*?)<\/title\s*>/i);
+  const heading = text(/<h[1-6][^>]*>([\s\S]*?)<\/h[1-6]\s*>/i);
+  const pre = text(/<pre[^>]*>([\s\S]*?)<\/pre\s*>/i);
+  if (title && !/^error$/i.test(title)) return title;
+  return heading || pre || title;
+}
+
+function isHtmlText(text: string): boolean {
+  // The Hub's own test for an HTML answer (hub-contract.md §1.4): the trimmed body starts with '<'.
+  return /^\s*</.test(text);
+}
+
+/** Text the client could not JSON.parse although it looked like JSON: a truncated or invalid body. */
+function isBrokenJson(text: string): boolean {
+  return /^\s*[[{]/.test(text);
+}
+
+function bareType(contentType: string): string {
+  return (contentType ?? '').split(';')[0].trim().toLowerCase();
+}
+
+/** A message the engine put in its JSON, as it is, unless it carries an HTML page itself. */
+function ownWords(text: string): string {
+  return isHtmlText(text) ? describeEngineBody(text) : text.slice(0, 500);
+}
+
+/** Control characters out, whitespace collapsed, cut at `max` characters (an ellipsis included). */
+function plain(text: string, max = 500): string {
+  const clean = text
+    .slice(0, max * 4)
+    .replace(/[\p{Cc}\s]+/gu, ' ')
+    .trim();
+  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
+}
+
+function decodeEntities(text: string): string {
+  const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, ref: string) => {
+    if (ref[0] !== '#') return named[ref.toLowerCase()] ?? whole;
+    const code = ref[1] === 'x' || ref[1] === 'X' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+    return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+  });
 }
