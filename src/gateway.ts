@@ -17,7 +17,7 @@ import { createMetricsRouter } from './routes/metrics-router';
 import { createOpenApiRouter } from './routes/openapi-router';
 import { createChannelEventRoutes, createWebhookRoutes } from './routes/webhook-routes';
 import type { Config } from './config';
-import type { Logger, RequestContext } from './logger';
+import { type Logger, type RequestContext, redactUrls } from './logger';
 import { ChannelRepository } from './store/channel-repository';
 import { createUiRouter } from './ui/ui-router';
 import { UiSessions } from './ui/ui-session';
@@ -145,11 +145,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
     ],
     uiSessions,
     registerChannelWebhook: (channelId, webhook) => pipeline.registerChannelWebhook(channelId, webhook, 'create'),
-    webhookUrlOf: (channelId) =>
-      (
+    // Where the channel's events go, for the Hub's own check (hub-contract.md §2.10); query-string tokens masked.
+    webhookUrlOf: (channelId) => {
+      const url = (
         pipeline.subscriptions.forChannel(channelId)[0] ??
         pipeline.subscriptions.list().find((s) => s.channelId === null)
-      )?.url ?? null,
+      )?.url;
+      return url ? redactUrls(url) : null;
+    },
     apiRouters: [
       createWebhookRoutes({ pipeline, resolveChannel }),
       createChannelEventRoutes({ pipeline, resolveChannel }),

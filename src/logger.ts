@@ -32,6 +32,35 @@ export function createRequestContext(): RequestContext {
 
 const SECRET_KEY_PATTERN = /secret|token|authorization|password|cookie|api[-_]?key/i;
 const MAX_STRING = 2000;
+const URL_IN_TEXT = /\bhttps?:\/\/[^\s"'<>`]+/gi;
+/** The engine-event intake path carries the per-channel credential: /engine-events/<channel>/<token>. */
+const INTAKE_PATH = /(\/engine-events\/[^/\s"'?#]+\/)[^/\s"'?#]+/g;
+
+/**
+ * URLs as they may be logged: a webhook target with credentials or a token in its query string (a Hub configured
+ * as `https://hub/webhook?token=…`), and the engine-event intake path whose last segment is a credential. The user
+ * info and every query value are masked; host, path and parameter names stay, so the line still says where.
+ */
+export function redactUrls(text: string): string {
+  if (!text.includes('/')) return text;
+  return text
+    .replace(URL_IN_TEXT, (url) => {
+      try {
+        const parsed = new URL(url);
+        if (!parsed.username && !parsed.password && !parsed.search) return url;
+        if (parsed.username || parsed.password) {
+          parsed.username = '';
+          parsed.password = '';
+        }
+        const masked = [...parsed.searchParams.keys()].map((k) => `${encodeURIComponent(k)}=[REDACTED]`).join('&');
+        parsed.search = '';
+        return `${parsed.toString()}${masked ? `?${masked}` : ''}`;
+      } catch {
+        return url.replace(/\?.*$/, '?[REDACTED]');
+      }
+    })
+    .replace(INTAKE_PATH, '$1[REDACTED]');
+}
 
 /**
  * Removes secrets from anything about to be logged: values under secret-like keys, any literal secret value
@@ -40,7 +69,7 @@ const MAX_STRING = 2000;
  */
 export function redact(value: unknown, secrets: readonly string[], depth = 0): unknown {
   if (typeof value === 'string') {
-    let out = value;
+    let out = redactUrls(value);
     for (const secret of secrets) if (secret) out = out.split(secret).join('[REDACTED]');
     return out.length > MAX_STRING ? `${out.slice(0, 200)}…[${out.length} chars]` : out;
   }

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { redactUrls } from '../logger';
 import { z } from 'zod';
 import { GatewayError } from '../errors';
 import type { EventPipeline } from '../events/event-pipeline';
@@ -10,17 +11,20 @@ const subscriptionBody = z.object({
   events: z.array(z.string()).optional(),
 });
 
-/** Secrets are never echoed back. `deliveries` counts what waits behind (and went out through) the subscription. */
+/**
+ * Secrets are never echoed back: not the subscription's secret, nor credentials or tokens in its URL's query string
+ * (masked; host, path and parameter names stay). `deliveries` counts what waits behind the subscription.
+ */
 function view(sub: Subscription, deliveries?: DeliveryCounts) {
   return {
     id: sub.id,
     scope: sub.channelId ? 'channel' : 'global',
     channel: sub.channelId,
-    url: sub.url,
+    url: redactUrls(sub.url),
     events: sub.events,
     hasSecret: !!sub.secret,
     paused: sub.paused,
-    pausedReason: sub.pausedReason,
+    pausedReason: sub.pausedReason ? redactUrls(sub.pausedReason) : sub.pausedReason,
     source: sub.source,
     ...(deliveries ? { deliveries } : {}),
   };
@@ -71,7 +75,7 @@ export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChan
       success: true,
       channel,
       webhook: view(sub, subscriptions.deliveryCounts(sub.id)),
-      webhook_url: sub.url,
+      webhook_url: redactUrls(sub.url),
     });
   });
 
@@ -82,7 +86,7 @@ export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChan
         limit: z.coerce.number().int().min(1).max(1000).default(100),
       })
       .parse(req.query);
-    const deliveries = pipeline.outbox.list(query.state, query.limit);
+    const deliveries = pipeline.outbox.list(query.state, query.limit).map(safeDelivery);
     res.json({ success: true, deliveries, stats: pipeline.stats() });
   });
 
@@ -91,10 +95,15 @@ export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChan
     if (!Number.isInteger(id) || !pipeline.outbox.get(id)) throw new GatewayError('DELIVERY_NOT_FOUND');
     pipeline.outbox.replay(id);
     pipeline.worker.wake();
-    res.json({ success: true, delivery: pipeline.outbox.get(id) });
+    res.json({ success: true, delivery: safeDelivery(pipeline.outbox.get(id)!) });
   });
 
   return router;
+}
+
+/** A delivery's last error can quote the target URL (a redirect's Location): masked like the URL itself. */
+function safeDelivery<T extends { lastError?: string | null }>(delivery: T): T {
+  return delivery.lastError ? { ...delivery, lastError: redactUrls(delivery.lastError) } : delivery;
 }
 
 const SSE_TYPES = ['qr.update', 'session.status', 'channel.degraded', 'channel.recovered'];

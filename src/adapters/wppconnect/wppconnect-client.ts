@@ -47,6 +47,11 @@ export interface EngineResponse {
   contentType: string;
 }
 
+/**
+ * One engine call, for diagnose, metrics and debug logs: route, status, duration and size, never a body (the engine's
+ * generate-token answers with a token that never expires, and media bodies are megabytes). An engine error keeps its
+ * own short words (e.g. "Error closing session"), except on the token route.
+ */
 export interface EngineCallRecord {
   at: number;
   route: string;
@@ -54,7 +59,10 @@ export interface EngineCallRecord {
   status?: number;
   outcome: 'ok' | 'http-error' | 'unreachable' | 'timeout' | 'auth-failed';
   durationMs: number;
-  summary?: string;
+  /** Size of the reply body in bytes. */
+  bytes?: number;
+  /** Why it failed: the engine's own error words (never on generate-token), or the transport error. */
+  message?: string;
 }
 
 export type EngineCallObserver = (record: EngineCallRecord) => void;
@@ -93,13 +101,6 @@ export function mapTransportError(error: unknown, abortReason?: unknown): Gatewa
   if (UNREACHABLE_CODES.has(code)) return new GatewayError('ENGINE_UNREACHABLE', { cause: error });
   if (TIMEOUT_CODES.has(code) || abortReason !== undefined) return new GatewayError('ENGINE_TIMEOUT', { cause: error });
   return new GatewayError('ENGINE_UNREACHABLE', { cause: error });
-}
-
-function summarize(data: unknown): string | undefined {
-  if (data === undefined || data === null) return undefined;
-  if (Buffer.isBuffer(data)) return `[binary ${data.length} bytes]`;
-  const text = typeof data === 'string' ? data : JSON.stringify(data);
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
 export class WppconnectClient {
@@ -275,13 +276,9 @@ export class WppconnectClient {
         !req.signal?.aborted &&
         (mapped.code === 'ENGINE_UNREACHABLE' || (mapped.code === 'ENGINE_TIMEOUT' && PROMPT_ROUTES.has(req.route)));
       if (engineFault) circuit?.failed(`${req.route}: ${mapped.message}`, req.probe);
-      this.record(
-        req,
-        started,
-        undefined,
-        mapped.code === 'ENGINE_TIMEOUT' ? 'timeout' : 'unreachable',
-        mapped.message,
-      );
+      this.record(req, started, undefined, mapped.code === 'ENGINE_TIMEOUT' ? 'timeout' : 'unreachable', {
+        message: mapped.message,
+      });
       throw mapped;
     }
     // A probe must get the engine's own 200; a proxy's 502 for a dead engine behind it is not the engine answering.
@@ -303,7 +300,9 @@ export class WppconnectClient {
       }
     }
     const outcome = response.status === 401 ? 'auth-failed' : response.status >= 400 ? 'http-error' : 'ok';
-    this.record(req, started, response.status, outcome, summarize(data));
+    const message =
+      outcome !== 'ok' && req.route !== 'generate-token' ? engineMessage(data).slice(0, 160) || undefined : undefined;
+    this.record(req, started, response.status, outcome, { bytes: raw.length, message });
     return { status: response.status, data, contentType };
   }
 
@@ -312,7 +311,7 @@ export class WppconnectClient {
     started: number,
     status: number | undefined,
     outcome: EngineCallRecord['outcome'],
-    summary?: string,
+    detail: Pick<EngineCallRecord, 'bytes' | 'message'> = {},
   ): void {
     const record: EngineCallRecord = {
       at: started,
@@ -321,7 +320,8 @@ export class WppconnectClient {
       status,
       outcome,
       durationMs: Date.now() - started,
-      summary,
+      ...(detail.bytes !== undefined ? { bytes: detail.bytes } : {}),
+      ...(detail.message ? { message: detail.message } : {}),
     };
     // The secret key can sit in admin paths; it never reaches a log line (the logger also scrubs it).
     this.options.logger.debug('engine call', { ...record });
