@@ -44,7 +44,19 @@ export const UI_SCRIPT = String.raw`'use strict';
   function listPage() {
     var tbody = document.querySelector('#channels tbody');
     var errorBox = byId('list-error');
+    var engineBox = byId('engine-health');
+    function engineHealth() {
+      return api('GET', '/api/health').then(function (res) {
+        var e = res.body && res.body.engine;
+        if (!e || (e.reachable && e.secretKeyAccepted !== false)) return say(engineBox, '');
+        say(engineBox, e.secretKeyAccepted === false
+          ? 'The engine refuses WPPCONNECT_SECRET_KEY: ' + (e.hint || '')
+          : 'The engine (WPPConnect) is unreachable' + (e.downSince ? ' since ' + e.downSince : '') +
+            ': channel statuses are unknown until it answers again.');
+      }).catch(function () {});
+    }
     function refresh() {
+      engineHealth();
       return api('GET', '/api/channels').then(function (res) {
         if (res.status !== 200) return say(errorBox, failure(res));
         say(errorBox, '');

@@ -59,6 +59,7 @@ export function listPage(version: string): string {
   <button type="submit" id="create">Create</button>
 </form>
 <p class="error" role="alert" id="list-error" hidden></p>
+<p class="error" role="status" id="engine-health" hidden></p>
 <table id="channels">
   <thead><tr><th>Channel</th><th>Status</th><th>Since</th><th>Last error</th></tr></thead>
   <tbody><tr><td colspan="4">Loading…</td></tr></tbody>

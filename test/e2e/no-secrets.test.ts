@@ -49,7 +49,9 @@ describe('no secret anywhere it can travel (real processes, LOG_LEVEL=debug)', (
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    answers.push(`${method} ${url} ${res.status}\n${JSON.stringify([...res.headers])}\n${text}`);
+    const seen: string[] = [];
+    res.headers.forEach((value, name) => seen.push(`${name}: ${value}`));
+    answers.push(`${method} ${url} ${res.status}\n${seen.join('\n')}\n${text}`);
     try {
       return { status: res.status, body: JSON.parse(text) as any };
     } catch {
