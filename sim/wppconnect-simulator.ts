@@ -25,6 +25,7 @@ import {
   randomPid,
   spawnError,
 } from './launch-failures';
+import { type FaultKind, FaultLayer, type FaultSpec, type FaultView } from './sim-faults';
 import { qrDataUrl, qrPng } from './qr-png';
 import {
   ackEvent,
@@ -39,6 +40,8 @@ import {
 import { mintToken, verifyToken } from './sim-tokens';
 
 export type { FailMode } from './launch-failures';
+export type { FaultKind, FaultSpec, FaultView } from './sim-faults';
+export { engineRouteName } from './sim-faults';
 export type { InboundInput, InboundType } from './sim-messages';
 
 /**
@@ -183,6 +186,8 @@ export interface RecordedCall {
   at: number;
   /** The response status, once answered. */
   status?: number;
+  /** The fault applied to this call (`control.fault`), if any. */
+  fault?: FaultKind;
 }
 
 export interface RecordedWebhook {
@@ -242,6 +247,28 @@ export interface SimulatorControl {
   browsers(): BrowserView[];
   /** A valid engine token for the session (same as calling generate-token). */
   tokenFor(session: string): string;
+  /**
+   * Injects a fault on the engine API (sim/sim-faults.ts): requests selected by route name or path regex (and
+   * optionally method, session and `times`) get `latency`, `hang`, `reset`, `status`, `html`, `truncate` or
+   * `contentType`. The first matching spec applies. Throws on an invalid spec.
+   */
+  fault(spec: FaultSpec): FaultView;
+  /** The active fault specs, with their hit counts. */
+  faults(): FaultView[];
+  /** Removes every fault (or the one with `id`); requests held by hang faults lose their connection. */
+  clearFaults(id?: number): void;
+  /**
+   * The engine process restarted: every in-memory session is forgotten (status-session says CLOSED for all), its
+   * browsers end without webhooks, held requests lose their connection, media is forgotten, uptime starts again. The
+   * token store (show-all-sessions), SECRET_KEY and every token minted survive. Resolves once browser processes exit.
+   */
+  restartEngine(): Promise<void>;
+  /**
+   * SECRET_KEY changed: every token minted before is refused (401 "Check that the Session and Token are correct"),
+   * generate-token and the secret routes with the old secret get their real 400. Sessions are kept (a real rotation
+   * also restarts the engine: call restartEngine() too).
+   */
+  rotateSecret(newSecret: string): void;
 }
 
 const NOT_ACTIVE = { response: null, status: 'Disconnected', message: 'A sessão do WhatsApp não está ativa.' };
@@ -292,7 +319,9 @@ export function createSimulator(options: SimulatorOptions = {}): {
    */
   dispose(): void;
 } {
-  const secretKey = options.secretKey ?? 'THISISMYSECURETOKEN';
+  let secretKey = options.secretKey ?? 'THISISMYSECURETOKEN';
+  /** Every SECRET_KEY this engine had: masked in recorded call paths (a gateway may still send an old one). */
+  const secretsSeen = new Set<string>([secretKey]);
   const version = options.version ?? '2.10.4';
   const userDataDir = options.userDataDir ?? '/usr/src/wpp-server/userDataDir/';
   /** CUSTOM_USER_DATA_DIR as the server concatenates it: `<dir>/` + session. */
@@ -310,7 +339,7 @@ export function createSimulator(options: SimulatorOptions = {}): {
       throw new Error(`browserProcesses needs userDataDir to be an existing absolute directory, got ${userDataDir}`);
   }
   const defaultPhone = options.phone ?? '5511999990000';
-  const startedAt = Date.now();
+  let startedAt = Date.now();
   const cfg: SimConfig = {
     qrDelayMs: options.qrDelayMs ?? 1500,
     qrRotateMs: options.qrRotateMs ?? 20_000,
@@ -345,6 +374,13 @@ export function createSimulator(options: SimulatorOptions = {}): {
   const procs = new Set<BrowserProc>();
   const engineLog = new EngineLog(options.logFile);
   let disposed = false;
+  const faultLayer = new FaultLayer({
+    delay: (ms, fn) => schedule(null, ms, fn),
+    noteFault: (res, kind) => {
+      const call = res.locals.call as RecordedCall | undefined;
+      if (call) call.fault = kind;
+    },
+  });
 
   // ---- plumbing ----------------------------------------------------------------------------------------------
 
@@ -834,13 +870,16 @@ export function createSimulator(options: SimulatorOptions = {}): {
 
   app.use((req, res, next) => {
     if (!req.path.startsWith('/_sim')) {
+      let masked = req.path;
+      for (const secret of secretsSeen) if (secret) masked = masked.split(secret).join('***');
       const call: RecordedCall = {
         method: req.method,
-        path: secretKey ? req.path.split(secretKey).join('***') : req.path,
+        path: masked,
         body: shorten(req.body),
         at: Date.now(),
       };
       calls.push(call);
+      res.locals.call = call;
       res.on('finish', () => {
         call.status = res.statusCode;
       });
@@ -864,6 +903,9 @@ export function createSimulator(options: SimulatorOptions = {}): {
     }
     next();
   });
+
+  // The fault layer (control.fault): after the call is recorded, before any engine route runs.
+  app.use(faultLayer.middleware());
 
   app.get('/healthz', (req, res) => {
     if (req.get('content-type') === 'application/json') {
@@ -1341,6 +1383,39 @@ export function createSimulator(options: SimulatorOptions = {}): {
         .filter((p) => p.alive)
         .map((p) => ({ session: p.owner.name, pid: p.pid, attached: clients.get(p.owner.name) === p.owner })),
     tokenFor: (name) => mintToken(name, secretKey),
+    fault: (spec) => faultLayer.add(spec),
+    faults: () => faultLayer.list(),
+    clearFaults: (id) => faultLayer.clear(id),
+    async restartEngine() {
+      // The process dies: its timers, its browsers (puppeteer closes them on SIGTERM, no webhook), its connections.
+      const ending: Array<Promise<void>> = [];
+      const stop = (client: Client) => {
+        stopTimers(client);
+        for (const res of client.waiters.splice(0)) if (!res.headersSent) res.destroy();
+        const proc = client.proc;
+        if (proc?.alive) ending.push(proc.exited);
+        endBrowser(client);
+        client.browser = 'none';
+      };
+      for (const client of clients.values()) stop(client);
+      for (const list of orphans.values()) for (const orphan of list) stop(orphan);
+      // Nothing the old process scheduled happens any more (a logout's late webhooks, delayed requests).
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      clients.clear();
+      orphans.clear();
+      messages.clear();
+      releaseHeld();
+      faultLayer.drop();
+      startedAt = Date.now();
+      engineLog.server('info', 'Server is running on port: 21465');
+      await Promise.all(ending);
+    },
+    rotateSecret(newSecret) {
+      if (typeof newSecret !== 'string' || !newSecret) throw new Error('the new secret must be a non-empty string');
+      secretKey = newSecret;
+      secretsSeen.add(newSecret);
+    },
   };
 
   const ctl = (fn: (req: Request) => unknown) => async (req: Request, res: Response) => {
@@ -1417,6 +1492,38 @@ export function createSimulator(options: SimulatorOptions = {}): {
     '/_sim/browsers',
     ctl(() => control.browsers()),
   );
+  app.post('/_sim/faults', (req, res) => {
+    try {
+      res.json({ ok: true, fault: control.fault(bodyOf(req) as FaultSpec) });
+    } catch (error) {
+      res.status(400).json({ ok: false, error: (error as Error).message });
+    }
+  });
+  app.get(
+    '/_sim/faults',
+    ctl(() => control.faults()),
+  );
+  app.delete(
+    '/_sim/faults',
+    ctl(() => control.clearFaults()),
+  );
+  app.delete(
+    '/_sim/faults/:id',
+    ctl((req) => control.clearFaults(Number(req.params.id))),
+  );
+  app.post(
+    '/_sim/restart-engine',
+    ctl(() => control.restartEngine()),
+  );
+  app.post('/_sim/rotate-secret', (req, res) => {
+    const secret = bodyOf(req).secret;
+    if (typeof secret !== 'string' || !secret) {
+      res.status(400).json({ ok: false, error: 'secret must be a non-empty string' });
+      return;
+    }
+    control.rotateSecret(secret);
+    res.json({ ok: true });
+  });
 
   // Unknown routes fall through to Express's own 404: text/html "Cannot GET /path", as on the real server.
 
@@ -1440,6 +1547,7 @@ export function createSimulator(options: SimulatorOptions = {}): {
       }
       aborter.abort();
       releaseHeld();
+      faultLayer.drop();
     },
   };
 }
