@@ -6,7 +6,13 @@ import { GatewayError, isGatewayError, toErrorInfo } from '../errors';
 import type { Logger } from '../logger';
 import { type ChannelRecord, type ChannelRepository, channelLookupKey } from '../store/channel-repository';
 import { sleep, within } from './concurrency';
-import { type ChannelEventSink, ChannelSupervisor, type QrAnswer, type SupervisorCounters } from './channel-supervisor';
+import {
+  type ChannelEventSink,
+  ChannelSupervisor,
+  type QrAnswer,
+  REFUSED_START,
+  type SupervisorCounters,
+} from './channel-supervisor';
 import { startFailureHint } from './browser-failure-diagnostics';
 import {
   type DiagnosticsCapabilities,
@@ -22,7 +28,7 @@ const LIVE_STATUSES = new Set<string>(['connected', 'qr_required', 'starting']);
 const RECONCILE_JITTER_MIN_MS = 20;
 const RECONCILE_JITTER_MS = 100;
 /** start-session failures that mean the engine never took the session: a create ending in one leaves no channel. */
-const ENGINE_REFUSALS = new Set<string>(['ENGINE_AUTH_FAILED', 'ENGINE_UNREACHABLE']);
+const ENGINE_REFUSALS = REFUSED_START;
 /** Engine states whose client is still the placeholder: close-session answers 500 and leaves its browser running. */
 const PRE_LOGIN = new Set<string>(['INITIALIZING', 'QRCODE', 'PHONECODE']);
 
@@ -241,8 +247,8 @@ export class ChannelService {
    */
   async qr(idOrAlias: string, requestId?: string): Promise<{ channel: string; answer: QrAnswer }> {
     const record = this.recordOf(idOrAlias);
-    // With the engine unreachable nothing (CONNECTED, a QR) is claimed from memory: 503 at once, with Retry-After.
-    this.deps.circuit?.assertCallable();
+    // With the engine unreachable (or refusing our secret) nothing, CONNECTED or a QR, is claimed from memory.
+    this.assertEngineUsable();
     const sup = this.supervisor(record.id);
     const answer = await sup.qrAnswer(requestId, this.deps.config.channels.qrRouteDeadlineMs);
     const failed = answer.status === 'FAILED';
@@ -279,7 +285,7 @@ export class ChannelService {
         this.deps.config.channels.startRouteDeadlineMs,
         () => undefined,
       );
-      if (isGatewayError(outcome) && ['ENGINE_UNREACHABLE', 'ENGINE_AUTH_FAILED'].includes(outcome.code)) throw outcome;
+      if (isGatewayError(outcome) && REFUSED_START.has(outcome.code)) throw outcome;
     }
     return { channel: record.id, answer: sup.answer() };
   }
@@ -288,11 +294,16 @@ export class ChannelService {
     const record = this.recordOf(idOrAlias);
     const sup = this.supervisor(record.id);
     const restarting = sup.restart('restart route', requestId);
-    await within(
-      restarting.catch(() => undefined),
+    restarting.catch(() => undefined);
+    const outcome = await within(
+      restarting.then(
+        () => null,
+        (error: unknown) => error,
+      ),
       this.deps.config.channels.startRouteDeadlineMs,
       () => undefined,
     );
+    if (isGatewayError(outcome) && REFUSED_START.has(outcome.code)) throw outcome;
     return { channel: record.id, answer: sup.answer() };
   }
 
@@ -319,10 +330,16 @@ export class ChannelService {
     return sup.mutex.run(async () => {
       sup.dispose();
       if (record) this.deps.repo.markDeleting(session);
-      const opts = { deadlineMs: this.deps.config.engine.requestTimeoutMs };
-      let engineStatus = 'CLOSED';
+      // One budget for the whole teardown, inside the route's deadline: a hung engine gets an honest "not verified",
+      // never a 503 after the Hub's 30 s (hub-contract.md §2.4).
+      const until = this.now() + Math.max(3_000, this.deps.config.channels.routeDeadlineMs - 3_000);
+      const left = () => until - this.now();
+      const opts = () => ({
+        deadlineMs: Math.max(200, Math.min(this.deps.config.engine.requestTimeoutMs, left() - 500)),
+      });
+      let engineStatus = 'unknown';
       try {
-        engineStatus = (await this.deps.engine.getStatus(session, opts)).status;
+        engineStatus = (await this.deps.engine.getStatus(session, opts())).status;
       } catch (error) {
         if (isGatewayError(error) && error.code === 'ENGINE_UNREACHABLE') {
           // Nothing was done: the channel stays as it was, and the Hub's 503 says why.
@@ -331,8 +348,10 @@ export class ChannelService {
           throw error;
         }
       }
-      if (engineStatus === 'CONNECTED') {
-        await this.deps.engine.logoutSession(session, opts).catch((error: unknown) => {
+      // Unknown (the engine did not say) is treated like connected: a logout of a session that is not logged in is a
+      // harmless 404, and one that is must not survive its delete.
+      if (engineStatus === 'CONNECTED' || engineStatus === 'unknown') {
+        await this.deps.engine.logoutSession(session, opts()).catch((error: unknown) => {
           this.deps.logger.warn('logout-session failed during delete', {
             channel: session,
             error: String(error),
@@ -340,7 +359,7 @@ export class ChannelService {
           });
         });
       }
-      const close = await this.deps.engine.closeSession(session, opts).catch((error: unknown) => {
+      const close = await this.deps.engine.closeSession(session, opts()).catch((error: unknown) => {
         this.deps.logger.warn('close-session failed during delete', {
           channel: session,
           error: String(error),
@@ -348,7 +367,7 @@ export class ChannelService {
         });
         return undefined;
       });
-      const engineClosed = await this.verifyClosed(session);
+      const engineClosed = left() > 0 && (await this.verifyClosed(session, until));
       const unverified: string[] = [];
       let profile: ProfileCheck;
       if (engineClosed) {
@@ -361,8 +380,12 @@ export class ChannelService {
           );
         }
       } else {
-        profile = { free: null, actions: [], reason: 'not checked: the engine still runs the session' };
-        unverified.push('the engine still reports the session running after close-session');
+        profile = { free: null, actions: [], reason: 'not checked: the engine did not confirm the session closed' };
+        unverified.push(
+          left() > 0
+            ? 'the engine still reports the session running after close-session'
+            : 'the engine did not confirm the session closed before the delete ran out of time (it hangs or is overloaded): check it with GET /api/health and the engine log; a new create of this channel may meet the old session',
+        );
       }
       const verified = unverified.length === 0;
       this.deps.engine.forgetSession(session);
@@ -434,13 +457,24 @@ export class ChannelService {
   requireConnected(channelId: string): void {
     const record = this.deps.repo.get(channelId);
     if (!record) throw new GatewayError('CHANNEL_NOT_FOUND');
-    // The engine is down: fail fast and say so (nothing can leave), rather than a connect timeout per send.
-    this.deps.circuit?.assertCallable();
+    // The engine is down or refuses us: fail fast and say so (nothing can leave), not a timeout per send.
+    this.assertEngineUsable();
     if (record.status !== 'connected') throw new GatewayError('SESSION_DISCONNECTED');
   }
 
   private engineDown(): boolean {
     return this.deps.circuit?.isOpen === true;
+  }
+
+  /** The engine answers but refuses our SECRET_KEY: nothing it holds can be used or confirmed. */
+  private engineRefusesUs(): boolean {
+    return this.deps.circuit?.snapshot().secretKeyAccepted === false;
+  }
+
+  /** Fails fast when the engine cannot be asked (down, or refusing our secret): no answer from memory. */
+  private assertEngineUsable(): void {
+    this.deps.circuit?.assertCallable();
+    if (this.engineRefusesUs()) throw new GatewayError('ENGINE_AUTH_FAILED');
   }
 
   /**
@@ -637,23 +671,25 @@ export class ChannelService {
     }
   }
 
-  private async verifyClosed(session: string): Promise<boolean> {
-    for (let attempt = 0; attempt < 6; attempt++) {
+  /** Until `until` (ms epoch): the engine reports the session CLOSED (closed again between checks), or false. */
+  private async verifyClosed(session: string, until: number): Promise<boolean> {
+    const opts = () => ({ deadlineMs: Math.max(200, Math.min(2_000, until - this.now() - 200)) });
+    for (let attempt = 0; attempt < 6 && until - this.now() > 300; attempt++) {
       try {
-        const state = await this.deps.engine.getStatus(session, { deadlineMs: 2_000 });
+        const state = await this.deps.engine.getStatus(session, opts());
         if (state.status === 'CLOSED') return true;
-        await this.deps.engine.closeSession(session, { deadlineMs: 2_000 }).catch(() => undefined);
+        if (until - this.now() > 300) await this.deps.engine.closeSession(session, opts()).catch(() => undefined);
       } catch {
         // keep trying within the budget
       }
-      await sleep(250 * (attempt + 1));
+      await sleep(Math.min(250 * (attempt + 1), Math.max(0, until - this.now() - 300)));
     }
     return false;
   }
 
   private view(record: ChannelRecord): ChannelView {
     // With the engine unreachable, no channel is reported connected (or waiting, or starting) from memory.
-    const unknown = this.engineDown() && LIVE_STATUSES.has(record.status);
+    const unknown = (this.engineDown() || this.engineRefusesUs()) && LIVE_STATUSES.has(record.status);
     return {
       id: record.id,
       name: record.id,

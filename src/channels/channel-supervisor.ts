@@ -48,6 +48,11 @@ const QR_FRESH_MS = 3_000;
 /** WhatsApp's first QR reference lives ~60 s, later ones ~20 s (wppconnect-engine.md §3.3). */
 const FIRST_QR_TTL_MS = 60_000;
 const NEXT_QR_TTL_MS = 20_000;
+/**
+ * start-session answers that mean no session is starting: the engine is down, refuses our secret, or answered an
+ * error (its own 500, a proxy's page). The caller gets that error, never a 2xx that would read as "starting".
+ */
+export const REFUSED_START = new Set<string>(['ENGINE_UNREACHABLE', 'ENGINE_AUTH_FAILED', 'ENGINE_BAD_RESPONSE']);
 /** Our own ending of a leftover browser makes the engine post `browserClose` (without `session`) some time later. */
 const OWN_BROWSER_CLOSE_ECHO_MS = 15_000;
 /** Launch and navigation failures the engine log names within a second of the start: acted on before the deadline. */
@@ -203,9 +208,10 @@ export class ChannelSupervisor {
 
   /** Zombie detected or a start failed: bounded automatic recovery. */
   private recover(reason: ErrorCode, cause: string, requestId?: string, lastError?: ErrorInfo): Promise<void> {
-    return this.flights.run('recover', () =>
-      this.mutex.run(() => this.recoverLocked(reason, cause, requestId, { lastError })),
-    );
+    // An automatic recovery's failure is in the channel's state (disconnected + lastError); nobody awaits it to rethrow.
+    return this.flights
+      .run('recover', () => this.mutex.run(() => this.recoverLocked(reason, cause, requestId, { lastError })))
+      .catch(() => undefined);
   }
 
   private async recoverLocked(
@@ -273,6 +279,16 @@ export class ChannelSupervisor {
       const err = isGatewayError(error) ? error : new GatewayError('INTERNAL_ERROR', { cause: error });
       this.deps.logger.warn('start-session failed during recovery', { channel: this.id, code: err.code, requestId });
       this.noteEngineText(err.message);
+      // The engine refused (or never got) the start: no session is starting, so the channel does not say it is.
+      if (REFUSED_START.has(err.code)) {
+        this.startedAt = null;
+        this.transition('disconnected', {
+          cause: `restart failed: ${err.code}`,
+          requestId,
+          lastError: toErrorInfo(err),
+        });
+        throw err;
+      }
     } finally {
       this.scheduleWatch(this.startingPollMs());
     }
@@ -312,8 +328,7 @@ export class ChannelSupervisor {
         Math.min(remaining(), 1_500),
         () => undefined,
       ).then((outcome) => {
-        if (isGatewayError(outcome) && ['ENGINE_UNREACHABLE', 'ENGINE_AUTH_FAILED'].includes(outcome.code))
-          throw outcome;
+        if (isGatewayError(outcome) && REFUSED_START.has(outcome.code)) throw outcome;
       });
       const answer = this.answer();
       return failed && answer.status !== 'QRCODE' && answer.status !== 'CONNECTED' ? failed : answer;

@@ -34,6 +34,13 @@ function serialized(id: unknown): string | null {
   return null;
 }
 
+/** A finite number, or a numeric string read as one; never stringifies an object (a bad toString would throw). */
+function finite(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(value)) return Number(value);
+  return undefined;
+}
+
 function str(value: unknown): string | undefined {
   return typeof value === 'string' && value ? value : undefined;
 }
@@ -85,8 +92,7 @@ export function toHubEnvelope(event: EngineEvent, ctx: EnvelopeContext): Envelop
     const to = str(p.to) ?? str(p.chatId) ?? null;
     const caption = str(p.caption);
     const text = isMedia ? (caption ?? '') : (str(p.body) ?? str(p.content) ?? '');
-    const timestamp =
-      typeof p.t === 'number' ? p.t : typeof p.timestamp === 'number' ? p.timestamp : Math.floor(ctx.now / 1000);
+    const timestamp = finite(p.t) ?? finite(p.timestamp) ?? Math.floor(ctx.now / 1000);
     const author = str(p.author) ?? (p.isGroupMsg ? str((p.sender as { id?: unknown } | undefined)?.id) : undefined);
     const message: Record<string, unknown> = {
       id,
@@ -117,7 +123,8 @@ export function toHubEnvelope(event: EngineEvent, ctx: EnvelopeContext): Envelop
   }
   if (event.kind === 'ack') {
     const p = event.payload;
-    const ack = typeof p.ack === 'number' ? p.ack : Number(p.ack ?? 0);
+    // A finite number (or a numeric string) only: anything else is not an ack level the Hub can read.
+    const ack = finite(p.ack) ?? 0;
     const id = serialized(p.id);
     return {
       type: 'message.ack',

@@ -39,7 +39,10 @@ const NUMBER_MISSING_RE = /O número .* não existe|does not exist|não existe/i
  * `includes('connected')` turned DISCONNECTED into connected (hub-contract.md §6.3). */
 export function normalizeEngineStatus(raw: unknown): EngineStatus {
   if (raw === null || raw === undefined) return 'CLOSED';
-  const value = String(raw).trim().toUpperCase();
+  // Only a string is a status: anything else the engine (or a forged webhook) sends is read as "still starting",
+  // and never stringified (an object with a bad toString would throw).
+  if (typeof raw !== 'string') return 'INITIALIZING';
+  const value = raw.trim().toUpperCase();
   switch (value) {
     case '':
     case 'CLOSED':
@@ -79,7 +82,7 @@ const STATUS_FIND_VALUES: readonly EngineStatusFind[] = [
 ];
 
 export function normalizeStatusFind(raw: unknown): EngineStatusFind {
-  const value = String(raw ?? '');
+  const value = typeof raw === 'string' ? raw : '';
   // wppconnect-server < 2.8.7 spelled it "desconnectedMobile" (commit eb91101a); accept both.
   if (value === 'desconnectedMobile') return 'disconnectedMobile';
   return (STATUS_FIND_VALUES as readonly string[]).includes(value) ? (value as EngineStatusFind) : 'unknown';
@@ -449,7 +452,11 @@ export class WppconnectAdapter implements EngineAdapter {
         return { kind: 'qr', qr, urlcode };
       }
       case 'status-find':
-        return { kind: 'status', statusFind: normalizeStatusFind(payload.status), raw: String(payload.status ?? '') };
+        return {
+          kind: 'status',
+          statusFind: normalizeStatusFind(payload.status),
+          raw: typeof payload.status === 'string' ? payload.status : '',
+        };
       case 'onmessage':
       case 'unreadmessages':
         return { kind: 'message', fromMe: payload.fromMe === true, payload };
@@ -547,6 +554,15 @@ export class WppconnectAdapter implements EngineAdapter {
       if (error instanceof GatewayError && typeof cutStatus === 'number') {
         throw sendOutcomeUnknown(`the engine's HTTP ${cutStatus} answer broke off before its end`, cutStatus, error);
       }
+      // The connection broke after the whole request was written (reset, socket hang up): the engine may have taken
+      // it and sent the message. Only a refused connection (nothing written) is "not sent".
+      if (error instanceof GatewayError && error.code === 'ENGINE_UNREACHABLE' && requestWasWritten(error.cause)) {
+        throw new GatewayError('SEND_OUTCOME_UNKNOWN', {
+          message:
+            'Send timeout: outcome unknown, the connection to the engine broke after the send was written; the message may have been sent',
+          cause: error,
+        });
+      }
       throw error;
     }
     // Only the engine's own JSON is its word on the send; an HTML page or a cut body is summarized, never pasted.
@@ -585,4 +601,12 @@ export class WppconnectAdapter implements EngineAdapter {
 
 export function createWppconnectAdapter(options: WppconnectAdapterOptions): WppconnectAdapter {
   return new WppconnectAdapter(options);
+}
+
+/** An axios error whose request was fully written before the connection broke (reset, hang up), not refused. */
+function requestWasWritten(cause: unknown): boolean {
+  const e = cause as { code?: string; message?: string; request?: { writableFinished?: boolean } } | undefined;
+  if (!e || e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return false;
+  const broke = e.code === 'ECONNRESET' || e.code === 'EPIPE' || /socket hang up/i.test(e.message ?? '');
+  return broke && e.request?.writableFinished === true;
 }

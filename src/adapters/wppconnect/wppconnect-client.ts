@@ -133,6 +133,8 @@ export class WppconnectClient {
   /** One engine call. Throws GatewayError for transport failures and auth failures; returns any HTTP status. */
   async request(req: EngineRequest): Promise<EngineResponse> {
     let response = await this.send(req, req.auth === 'bearer' ? await this.token(req.session!, req.signal) : undefined);
+    // A bearer call the engine takes proves our credentials still work (the secret may have been fixed since).
+    if (req.auth === 'bearer' && response.status !== 401) this.options.circuit?.auth(true);
     if (req.auth === 'bearer' && response.status === 401) {
       // Tokens never expire on WPPConnect (bcrypt, stateless), so a 401 means our cached token belongs to
       // another SECRET_KEY or session: re-mint once, then give up with ENGINE_AUTH_FAILED.
