@@ -165,6 +165,11 @@ describe('crash safety (kill -9, then a restart on the same DATA_DIR)', () => {
       await gw.api('POST', '/api/webhooks', { url: hubUrl, secret: 'W' });
       await connect(gw, 'cr4');
       for (let i = 0; i < 5; i++) await sim.control.inbound('cr4', { from: '5511900000004', body: `m${i}` });
+      // All five committed by the gateway (the engine's webhooks answered 2xx), and the first one's delivery in flight.
+      await sim.control.flushWebhooks();
+      expect(
+        sim.control.webhooks().filter((w) => w.session === 'cr4' && w.event === 'onmessage' && w.status === 200),
+      ).toHaveLength(5);
       await waitFor(() => !holdFirst, 10_000, 'the first delivery in flight');
       await crash(gw);
       holdFirst = false;
