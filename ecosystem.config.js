@@ -1,18 +1,26 @@
 // pm2 process file: `npx pm2 start ecosystem.config.js`, then `npx pm2 reload wpp-gateway` for restarts.
 // After editing .env: `npx pm2 reload ecosystem.config.js --update-env` (a plain reload keeps the saved env).
-const fs = require('node:fs');
 const path = require('node:path');
 
-/** KEY=VALUE lines from ./.env (quotes and comments allowed); the real environment wins. */
+/**
+ * ./.env, read by the gateway's own parser (src/dotenv.ts, which main.ts and the CLI use too), so pm2 and the
+ * gateway never disagree about a line. It is the built copy: this file is plain CommonJS that pm2 loads, and the app
+ * it starts is dist/src/main.js anyway, so `npm run build` comes first in every case.
+ */
 function readEnvFile(file) {
-  const out = {};
-  if (!fs.existsSync(file)) return out;
-  for (const line of fs.readFileSync(file, 'utf8').split(/\r?\n/)) {
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!m || line.trim().startsWith('#')) continue;
-    out[m[1]] = m[2].replace(/^(['"])(.*)\1$/, '$2');
+  let dotenv;
+  try {
+    dotenv = require('./dist/src/dotenv.js');
+  } catch (error) {
+    if (error && error.code === 'MODULE_NOT_FOUND') {
+      throw new Error(
+        `ecosystem.config.js reads .env with the gateway's parser in dist/src/dotenv.js, which is not built yet: run \`npm run build\` in ${__dirname} first`,
+        { cause: error },
+      );
+    }
+    throw error;
   }
-  return out;
+  return dotenv.readDotEnv(file);
 }
 
 const env = { ...readEnvFile(path.join(__dirname, '.env')), ...process.env };

@@ -10,7 +10,9 @@ import { deadlineMiddleware } from './middleware/deadline-middleware';
 import { errorMiddleware, notFoundMiddleware } from './middleware/error-middleware';
 import { requestIdMiddleware } from './middleware/request-id-middleware';
 import { type ChannelWebhookRequest, createChannelsRouter } from './routes/channels-router';
-import { createEngineEventsRouter, type EngineEventIngest } from './routes/engine-events-router';
+import { createEngineEventIntake, type EngineEventIngest } from './events/engine-event-intake';
+import { validateSubscription } from './events/subscription-repository';
+import { createEngineEventsRouter } from './routes/engine-events-router';
 import { createApiHealthRouter, createPublicHealthRouter } from './routes/health-router';
 import type { ChannelRepository } from './store/channel-repository';
 import type { EngineHealthSnapshot } from './adapters/engine-circuit';
@@ -91,11 +93,13 @@ export function createApp(deps: AppDeps): Express {
   for (const router of deps.rootRouters ?? []) app.use(router);
   app.use(
     createEngineEventsRouter({
-      engine: deps.engine,
-      channels: deps.channels,
-      repo: deps.repo,
-      pipeline: deps.pipeline,
-      logger,
+      intake: createEngineEventIntake({
+        engine: deps.engine,
+        channels: deps.channels,
+        repo: deps.repo,
+        pipeline: deps.pipeline,
+        logger,
+      }),
     }),
   );
 
@@ -118,6 +122,7 @@ export function createApp(deps: AppDeps): Express {
       channels: deps.channels,
       config,
       registerChannelWebhook: deps.registerChannelWebhook,
+      validateChannelWebhook: (webhook) => validateSubscription(webhook, 'create', config.webhooks),
       webhookUrlOf: deps.webhookUrlOf,
     }),
   );

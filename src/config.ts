@@ -13,12 +13,10 @@ const bool = (def: boolean) =>
     .default(def ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const httpUrl = z
-  .string()
   .url()
   .refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL')
   .transform((u) => u.replace(/\/+$/, ''));
-const optional = <T extends z.ZodTypeAny>(schema: T) =>
-  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 const bytes = (def: string) =>
   z
     .string()
@@ -76,7 +74,15 @@ const envSchema = z.object({
   START_ROUTE_DEADLINE_MS: intMs(2_500),
   SEND_DEADLINE_MS: intMs(20_000),
   ROUTE_DEADLINE_MS: intMs(25_000),
-  LIVENESS_PROBE_INTERVAL_MS: intMs(60_000),
+  // Connected channels are always probed: 0 is no "off" switch here, it would re-probe every channel in a tight loop.
+  LIVENESS_PROBE_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(
+      1,
+      'must be at least 1 ms (0 would probe connected channels in a tight loop; liveness probes cannot be turned off)',
+    )
+    .default(60_000),
   LIVENESS_PROBE_TIMEOUT_MS: intMs(5_000),
   RESTART_MAX: z.coerce.number().int().min(0).default(3),
   RESTART_WINDOW_MS: intMs(600_000),

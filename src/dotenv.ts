@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 
-/** KEY=VALUE lines, `export` and quotes allowed, `#` comments skipped. ecosystem.config.js reads .env the same way. */
+/**
+ * KEY=VALUE lines, `export` and quotes allowed, `#` comments skipped. The one .env parser: main.ts, the CLI and
+ * ecosystem.config.js (through the built dist/src/dotenv.js) all read .env with it.
+ */
 export function parseDotEnv(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split(/\r?\n/)) {

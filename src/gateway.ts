@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Express } from 'express';
-import { createWppconnectAdapter, type WppconnectAdapter } from './adapters/wppconnect/wppconnect-adapter';
+import type { EngineAdapter } from './adapters/engine-adapter';
+import { createWppconnectAdapter } from './adapters/wppconnect/wppconnect-adapter';
 import { createApp, type Lifecycle } from './app';
 import { createBrowserFailureDiagnostics } from './channels/browser-failure-diagnostics';
 import { ChannelService } from './channels/channel-service';
@@ -37,7 +38,7 @@ export interface GatewayOptions {
 export interface Gateway {
   app: Express;
   db: Db;
-  engine: WppconnectAdapter;
+  engine: EngineAdapter;
   channels: ChannelService;
   repo: ChannelRepository;
   pipeline: EventPipeline;
@@ -59,7 +60,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     cooldownMs: config.engine.breakerCooldownMs,
     now,
   });
-  const engine = createWppconnectAdapter({
+  // The one place that names the WPPConnect implementation; everything it is handed to sees the EngineAdapter.
+  const engine: EngineAdapter = createWppconnectAdapter({
     baseUrl: config.engine.baseUrl,
     secretKey: config.engine.secretKey,
     requestTimeoutMs: config.engine.requestTimeoutMs,

@@ -103,8 +103,31 @@ export type EngineEvent =
   | { kind: 'session-closed'; reason: 'closesession' | 'logoutsession' }
   | { kind: 'other'; name: string; payload: Record<string, unknown> };
 
+/**
+ * One engine call, for diagnose, metrics and debug logs: route, status, duration and size, never a body (the engine's
+ * generate-token answers with a token that never expires, and media bodies are megabytes). An engine error keeps its
+ * own short words (e.g. "Error closing session"), except on the token route.
+ */
+export interface EngineCallRecord {
+  at: number;
+  /** The engine route's fixed name, e.g. 'status-session' (a bounded metrics label). */
+  route: string;
+  session?: string;
+  status?: number;
+  outcome: 'ok' | 'http-error' | 'unreachable' | 'timeout' | 'auth-failed';
+  durationMs: number;
+  /** Size of the reply body in bytes. */
+  bytes?: number;
+  /** Why it failed: the engine's own error words (never on generate-token), or the transport error. */
+  message?: string;
+}
+
+export type EngineCallObserver = (record: EngineCallRecord) => void;
+
 export interface EngineAdapter {
   readonly name: string;
+  /** Every engine call, once it is answered or has failed (diagnose and metrics subscribe here). */
+  onCall(observer: EngineCallObserver): void;
   health(options?: CallOptions): Promise<EngineHealth>;
   /** Session names the engine knows (WPPConnect: its token store), for adoption. */
   listSessions(options?: CallOptions): Promise<string[]>;

@@ -50,12 +50,51 @@ export async function within<T, F>(promise: Promise<T>, ms: number, fallback: ()
   }
 }
 
+/**
+ * Waits `ms`, or less when `signal` fires (it resolves either way, never rejects). The timer does not keep the
+ * process alive, and the abort listener goes with the timer, so a long-lived signal (a supervisor's lifetime) does
+ * not collect one listener per sleep.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    if (signal?.aborted) return resolve();
+    const onAbort = () => {
       clearTimeout(timer);
       resolve();
-    });
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    timer.unref();
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+export interface BackoffPolicy {
+  /** The delay ceiling of the first retry, in ms; it doubles per attempt. */
+  baseMs: number;
+  /** The ceiling never exceeds this, in ms. */
+  maxMs: number;
+  /**
+   * `full`: anywhere in [0, ceiling), which spreads retries most (a recovering receiver is not hit by everyone at
+   * once). `equal`: [ceiling/2, ceiling), which keeps at least half the wait. @default 'full'
+   */
+  jitter?: 'full' | 'equal';
+  /** No delay is shorter than this, in ms. @default 0 */
+  minMs?: number;
+}
+
+/**
+ * The wait before retry `attempt` (1 for the first retry): exponential backoff with jitter ("Exponential Backoff And
+ * Jitter", AWS Architecture Blog) under the ceiling `min(maxMs, baseMs * 2^(attempt - 1))`. `random` is injectable
+ * for tests (it returns [0, 1) as Math.random does).
+ */
+export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
+  const exponent = Math.max(0, Math.floor(attempt) - 1);
+  const ceiling = Math.max(0, Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(exponent, 52)));
+  const r = Math.min(Math.max(random(), 0), 1);
+  const half = ceiling / 2;
+  const delay = policy.jitter === 'equal' ? Math.floor(half + r * half) : Math.floor(r * ceiling);
+  return Math.max(policy.minMs ?? 0, delay);
 }

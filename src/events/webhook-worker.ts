@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { type WebhookClient, WebhookNetworkError } from '../adapters/http-webhook-client';
+import { backoffDelay } from '../channels/concurrency';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { Delivery, OutboxRepository } from './outbox-repository';
@@ -111,9 +112,12 @@ export class WebhookWorker {
 
   private backoff(attempts: number): number {
     const { backoffBaseMs, backoffMaxMs } = this.deps.config.webhooks;
-    // Full jitter: spread retries so a recovering Hub is not hit by every event at once.
-    const ceiling = Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.max(0, attempts - 1));
-    return Math.max(backoffBaseMs / 2, Math.floor(this.random() * ceiling));
+    // Full jitter: spread retries so a recovering Hub is not hit by every event at once; never before half the base.
+    return backoffDelay(
+      attempts,
+      { baseMs: backoffBaseMs, maxMs: backoffMaxMs, jitter: 'full', minMs: backoffBaseMs / 2 },
+      this.random,
+    );
   }
 
   private async attempt(delivery: Delivery): Promise<void> {

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { EngineCallRecord } from '../adapters/wppconnect/wppconnect-client';
+import type { EngineCallRecord } from '../adapters/engine-adapter';
 import type { SupervisorCounters } from '../channels/channel-supervisor';
 import type { DeliveryOutcome } from '../events/webhook-worker';
 

@@ -1,10 +1,9 @@
 import { Router } from 'express';
-import { z } from 'zod';
 import type { ChannelService } from '../channels/channel-service';
 import type { Config } from '../config';
 import { GatewayError } from '../errors';
-import { validateSubscription } from '../events/subscription-repository';
 import { withDeadline } from '../middleware/deadline-middleware';
+import { channelIdParams, createChannelQuery, createChannelRequest } from './schemas';
 
 export interface ChannelWebhookRequest {
   url: string;
@@ -17,24 +16,17 @@ export interface ChannelsRouterDeps {
   config: Config;
   /** Registers a per-channel webhook subscription given in a create body (`webhookUrl` or `webhook:{…}`). */
   registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => void;
+  /**
+   * Throws what registering `webhook` would throw (a refused URL, an unknown event), so a bad webhook is refused
+   * before anything starts in the engine. Required with `registerChannelWebhook`.
+   */
+  validateChannelWebhook?: (webhook: ChannelWebhookRequest) => void;
   /** The URL a channel's events go to (per-channel subscription, else the global one), for GET /channels/:id. */
   webhookUrlOf?: (channelId: string) => string | null;
 }
 
-const createBody = z
-  .object({
-    channel: z.string().trim().min(1).optional(),
-    name: z.string().trim().min(1).optional(),
-    webhookUrl: z.string().min(1).optional(),
-    webhook: z
-      .object({ url: z.string().min(1), secret: z.string().optional(), events: z.array(z.string()).optional() })
-      .optional(),
-  })
-  .passthrough();
-
 function wantsAsync(query: unknown, prefer: string | undefined): boolean {
-  const q = (query ?? {}) as Record<string, unknown>;
-  const flag = String(q.async ?? '').toLowerCase();
+  const flag = String(createChannelQuery.parse(query ?? {}).async ?? '').toLowerCase();
   return flag === '1' || flag === 'true' || /respond-async/i.test(prefer ?? '');
 }
 
@@ -51,17 +43,17 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
   router.get('/available-sessions', listHandler('sessions'));
 
   router.post('/channels', withDeadline(config.channels.createWaitMs + 1_500), async (req, res) => {
-    const body = createBody.parse(req.body ?? {});
+    const body = createChannelRequest.parse(req.body ?? {});
     const rawId = body.channel ?? body.name;
     if (!rawId) throw new GatewayError('VALIDATION_FAILED', { message: 'The body must carry "channel" (or "name")' });
     const isAsync = wantsAsync(req.query, req.get('prefer'));
     const webhook =
       body.webhook ?? (body.webhookUrl ? { url: body.webhookUrl, events: ['qr.update', 'session.status'] } : undefined);
-    if (webhook && !deps.registerChannelWebhook) {
+    if (webhook && (!deps.registerChannelWebhook || !deps.validateChannelWebhook)) {
       throw new GatewayError('VALIDATION_FAILED', { message: 'Webhook subscriptions are not available' });
     }
     // A bad webhook is refused before anything starts in the engine, not after the session exists.
-    if (webhook) validateSubscription(webhook, 'create', config.webhooks);
+    if (webhook) deps.validateChannelWebhook!(webhook);
     const requestId = res.locals.requestId as string;
     const outcome = await channels.create(rawId, {
       waitMs: isAsync ? 0 : config.channels.createWaitMs,
@@ -98,7 +90,7 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
   });
 
   router.get('/channels/:id', (req, res) => {
-    const channel = channels.get(req.params.id);
+    const channel = channels.get(channelIdParams.parse(req.params).id);
     // The Hub's webhook script looks for channel.webhook or channel.webhook_url (hub-contract.md §2.10).
     const webhook = deps.webhookUrlOf?.(channel.id) ?? null;
     res.json({
@@ -110,7 +102,7 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
   });
 
   router.delete('/channels/:id', async (req, res) => {
-    const result = await channels.delete(req.params.id, res.locals.requestId as string);
+    const result = await channels.delete(channelIdParams.parse(req.params).id, res.locals.requestId as string);
     // Always 2xx (hub-contract.md §2.4: the Hub's restart ignores the result and creates again); what could not be
     // verified is said in the body.
     res.json({
@@ -135,7 +127,7 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
   });
 
   router.get('/channels/:id/qr', withDeadline(config.channels.qrRouteDeadlineMs + 400), async (req, res) => {
-    const { channel, answer } = await channels.qr(String(req.params.id), res.locals.requestId as string);
+    const { channel, answer } = await channels.qr(channelIdParams.parse(req.params).id, res.locals.requestId as string);
     res.json(qrBody(channel, answer));
   });
 
@@ -143,18 +135,22 @@ export function createChannelsRouter(deps: ChannelsRouterDeps): Router {
     '/channels/:id/start-session',
     withDeadline(config.channels.startRouteDeadlineMs + 400),
     async (req, res) => {
-      const { channel, answer } = await channels.startSession(String(req.params.id), res.locals.requestId as string);
+      const { id } = channelIdParams.parse(req.params);
+      const { channel, answer } = await channels.startSession(id, res.locals.requestId as string);
       res.json(qrBody(channel, answer));
     },
   );
 
   router.post('/channels/:id/restart', withDeadline(config.channels.startRouteDeadlineMs + 400), async (req, res) => {
-    const { channel, answer } = await channels.restart(String(req.params.id), res.locals.requestId as string);
+    const { channel, answer } = await channels.restart(
+      channelIdParams.parse(req.params).id,
+      res.locals.requestId as string,
+    );
     res.json(qrBody(channel, answer));
   });
 
   router.get('/channels/:id/diagnose', async (req, res) => {
-    res.json({ success: true, ...(await channels.diagnose(req.params.id)) });
+    res.json({ success: true, ...(await channels.diagnose(channelIdParams.parse(req.params).id)) });
   });
 
   return router;

@@ -1,11 +1,15 @@
 import { Router } from 'express';
-import { openApiDocument } from '../openapi/openapi-document';
+import { type OpenApiDocument, openApiDocument } from '../openapi/openapi-document';
 
-/** `GET /api/openapi.json`: the OpenAPI 3.1 document (behind the gateway secret like every /api route). */
+/**
+ * `GET /api/openapi.json`: the OpenAPI 3.1 document (behind the gateway secret like every /api route), generated from
+ * the route schemas on the first request and kept.
+ */
 export function createOpenApiRouter(deps: { version: string }): Router {
   const router = Router();
-  const document = openApiDocument(deps.version);
+  let document: OpenApiDocument | undefined;
   router.get('/openapi.json', (_req, res) => {
+    document ??= openApiDocument(deps.version);
     res.json(document);
   });
   return router;

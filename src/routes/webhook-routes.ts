@@ -1,15 +1,20 @@
 import { Router } from 'express';
 import { redactUrls } from '../logger';
-import { z } from 'zod';
 import { GatewayError } from '../errors';
 import type { EventPipeline } from '../events/event-pipeline';
-import type { DeliveryCounts, Subscription } from '../events/subscription-repository';
+import {
+  channelEventsQuery,
+  channelIdParams,
+  deliveriesQuery,
+  deliveryIdParams,
+  SSE_EVENT_TYPES,
+  webhookIdParams,
+  webhookInput,
+} from './schemas';
 
-const subscriptionBody = z.object({
-  url: z.string().min(1, 'url is required'),
-  secret: z.string().optional(),
-  events: z.array(z.string()).optional(),
-});
+// Named through the pipeline (the use-case), not the repository module that stores them.
+type Subscription = ReturnType<EventPipeline['subscriptions']['list']>[number];
+type DeliveryCounts = ReturnType<EventPipeline['subscriptions']['deliveryCounts']>;
 
 /**
  * Secrets are never echoed back: not the subscription's secret, nor credentials or tokens in its URL's query string
@@ -37,7 +42,7 @@ export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChan
 
   // Changed in place: the same id keeps its pending and dead deliveries, which go out with the new URL and secret.
   router.post('/webhooks', (req, res) => {
-    const body = subscriptionBody.parse(req.body ?? {});
+    const body = webhookInput.parse(req.body ?? {});
     const sub = subscriptions.setGlobal(body, 'api');
     pipeline.worker.wake();
     res
@@ -54,7 +59,7 @@ export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChan
 
   // The one way a subscription goes away, with its deliveries (pending ones included): the answer says how many.
   router.delete('/webhooks/:id', (req, res) => {
-    const id = Number(req.params.id);
+    const id = Number(webhookIdParams.parse(req.params).id);
     const removed = Number.isInteger(id) ? subscriptions.delete(id) : undefined;
     if (!removed) throw new GatewayError('WEBHOOK_NOT_FOUND');
     const { pending, dead } = removed.dropped;
@@ -67,8 +72,8 @@ export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChan
   });
 
   router.post('/channels/:id/webhook', (req, res) => {
-    const channel = deps.resolveChannel(String(req.params.id));
-    const body = subscriptionBody.parse(req.body ?? {});
+    const channel = deps.resolveChannel(channelIdParams.parse(req.params).id);
+    const body = webhookInput.parse(req.body ?? {});
     const sub = subscriptions.setForChannel(channel, body, 'api');
     pipeline.worker.wake();
     res.status(201).json({
@@ -80,18 +85,13 @@ export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChan
   });
 
   router.get('/webhooks/deliveries', (req, res) => {
-    const query = z
-      .object({
-        state: z.enum(['pending', 'delivered', 'dead']).optional(),
-        limit: z.coerce.number().int().min(1).max(1000).default(100),
-      })
-      .parse(req.query);
+    const query = deliveriesQuery.parse(req.query);
     const deliveries = pipeline.outbox.list(query.state, query.limit).map(safeDelivery);
     res.json({ success: true, deliveries, stats: pipeline.stats() });
   });
 
   router.post('/webhooks/deliveries/:id/replay', (req, res) => {
-    const id = Number(req.params.id);
+    const id = Number(deliveryIdParams.parse(req.params).id);
     if (!Number.isInteger(id) || !pipeline.outbox.get(id)) throw new GatewayError('DELIVERY_NOT_FOUND');
     pipeline.outbox.replay(id);
     pipeline.worker.wake();
@@ -106,7 +106,7 @@ function safeDelivery<T extends { lastError?: string | null }>(delivery: T): T {
   return delivery.lastError ? { ...delivery, lastError: redactUrls(delivery.lastError) } : delivery;
 }
 
-const SSE_TYPES = ['qr.update', 'session.status', 'channel.degraded', 'channel.recovered'];
+const SSE_TYPES: readonly string[] = SSE_EVENT_TYPES;
 
 /**
  * `GET /channels/:id/events`: Server-Sent Events from the outbox's event log, so `Last-Event-ID` resumes exactly
@@ -119,7 +119,7 @@ export function createChannelEventRoutes(deps: {
 }): Router {
   const router = Router();
   router.get('/channels/:id/events', (req, res) => {
-    const channel = deps.resolveChannel(String(req.params.id));
+    const channel = deps.resolveChannel(channelIdParams.parse(req.params).id);
     // This stream outlives the route deadline by design.
     (res.locals.rearmDeadline as ((ms: number) => void) | undefined)?.(2 ** 31 - 1);
     res.writeHead(200, {
@@ -132,7 +132,7 @@ export function createChannelEventRoutes(deps: {
       const parsed = JSON.parse(body) as { data?: unknown };
       res.write(`id: ${seq}\nevent: ${type}\ndata: ${JSON.stringify(parsed.data ?? parsed)}\n\n`);
     };
-    let lastSeq = Number(req.get('last-event-id') ?? (req.query.lastEventId as string | undefined) ?? NaN);
+    let lastSeq = Number(req.get('last-event-id') ?? channelEventsQuery.parse(req.query).lastEventId ?? NaN);
     if (Number.isFinite(lastSeq)) {
       for (const e of deps.pipeline.outbox.eventsSince(channel, lastSeq, SSE_TYPES)) {
         write(e.seq, e.type, e.body);

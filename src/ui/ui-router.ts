@@ -3,7 +3,7 @@ import type { ChannelService } from '../channels/channel-service';
 import { isGatewayError } from '../errors';
 import type { Logger } from '../logger';
 import { safeEqual } from '../middleware/auth-middleware';
-import { UI_SCRIPT, UI_STYLE } from './ui-assets';
+import { operatorScript, UI_STYLE } from './ui-assets';
 import { channelPage, listPage, loginPage, notFoundPage } from './ui-pages';
 import type { UiSessions } from './ui-session';
 
@@ -58,8 +58,9 @@ export function createUiRouter(deps: UiDeps): Router {
     return list;
   };
 
+  const script = operatorScript();
   router.get('/ui/app.js', (_req, res) => {
-    res.set('Content-Type', 'text/javascript; charset=utf-8').set('Cache-Control', 'no-cache').send(UI_SCRIPT);
+    res.set('Content-Type', 'text/javascript; charset=utf-8').set('Cache-Control', 'no-cache').send(script);
   });
   router.get('/ui/app.css', (_req, res) => {
     res.set('Content-Type', 'text/css; charset=utf-8').set('Cache-Control', 'no-cache').send(UI_STYLE);

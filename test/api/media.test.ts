@@ -208,13 +208,14 @@ describe('GET /api/:session/contact/pn-lid/:pnLid', () => {
     expect(res.body).toEqual({ success: true, phone: '5511999999999', number: '5511999999999', lid: `${LID}@lid` });
   });
 
-  test('When the engine has no phone for it, then it answers 404 CONTACT_NOT_FOUND', async () => {
+  test.each([
+    ['has no phone for it', { lid: { server: 'lid', user: LID, _serialized: `${LID}@lid` } }],
+    ['answers an empty object', {}],
+  ])('When the engine %s, then it answers 404 CONTACT_NOT_FOUND', async (_name, reply) => {
     // Arrange
     const { app } = buildTestApp();
     mockToken();
-    nock(ENGINE)
-      .get(PN_LID_ROUTE)
-      .reply(200, { lid: { server: 'lid', user: LID, _serialized: `${LID}@lid` } });
+    nock(ENGINE).get(PN_LID_ROUTE).reply(200, reply);
 
     // Act
     const res = await request(app).get(`/api/${CH}/contact/pn-lid/${LID}`);

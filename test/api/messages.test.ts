@@ -16,7 +16,9 @@ import { createMessageService } from '../../src/messages/send-message';
 import { createMediaRouter } from '../../src/routes/media-router';
 import { createMessagesRouter } from '../../src/routes/messages-router';
 import { openDatabase, type Db } from '../../src/store/database';
+import { mockToken as mockGatewayToken } from '../helpers/engine-shapes';
 import { makeWebmClip } from '../helpers/media-fixtures';
+import { buildTestGateway, type TestGateway } from '../helpers/test-gateway';
 
 const ENGINE = 'http://engine.test';
 const CH = 'pixel12digital';
@@ -389,31 +391,6 @@ describe('POST /api/messages: voice notes', () => {
       reason: 'FFMPEG_NOT_FOUND',
     });
   });
-
-  test('When the audio body is about 25 MB, then it is accepted and sent', async () => {
-    // Arrange: 18.75 MB of "OGG" is 25 MB of base64, more than the Hub's 16 MB audio cap.
-    const { app } = buildTestApp();
-    const big = Buffer.alloc(18.75 * 1024 * 1024, 7);
-    big.write('OggS', 0, 'latin1');
-    const base64 = big.toString('base64');
-    mockToken();
-    let received = 0;
-    nock(ENGINE)
-      .post(`/api/${CH}/send-voice-base64`, (body: { base64Ptt: string }) => {
-        received = body.base64Ptt.length;
-        return body.base64Ptt === `data:audio/ogg;base64,${base64}`;
-      })
-      .reply(201, fileSent(ID));
-
-    // Act
-    const res = await post(app, { channel: CH, to: '5511999999999', type: 'audio', base64Ptt: base64 });
-
-    // Assert
-    expect(res.status).toBe(200);
-    expect(res.body.messageId).toBe(ID);
-    expect(base64.length).toBeGreaterThanOrEqual(25 * 1024 * 1024);
-    expect(received).toBe(base64.length + 'data:audio/ogg;base64,'.length);
-  });
 });
 
 describe('POST /api/messages: image, document, video', () => {
@@ -443,6 +420,21 @@ describe('POST /api/messages: image, document, video', () => {
         base64: `data:image/png;base64,${PNG.toString('base64')}`,
       },
     ]);
+  });
+
+  test('When an image comes as a data URI, then send-file-base64 gets the same PNG data URI', async () => {
+    // Arrange
+    const { app } = buildTestApp();
+    mockToken();
+    const { captured } = engineRoute('send-file-base64', [201, fileSent(ID)]);
+    const dataUri = `data:image/png;base64,${PNG.toString('base64')}`;
+
+    // Act
+    const res = await post(app, { channel: CH, to: '5511999999999', type: 'image', base64: dataUri });
+
+    // Assert
+    expect(res.status).toBe(200);
+    expect(captured).toEqual([{ phone: '5511999999999', isGroup: false, filename: 'image.png', base64: dataUri }]);
   });
 
   test('When an image has text but no caption, then the text becomes the caption', async () => {
@@ -794,5 +786,73 @@ describe('POST /api/messages: idempotency', () => {
     expect(first.status).toBe(409);
     expect(second.status).toBe(200);
     expect(second.body.messageId).toBe(ID);
+  });
+});
+
+describe('POST /api/messages: through the whole gateway (createApp, config, channel registry)', () => {
+  let gw: TestGateway;
+  afterEach(async () => {
+    await gw.close();
+  });
+
+  test('When the audio body is about 25 MB, then the default MESSAGE_BODY_LIMIT accepts it and it is sent', async () => {
+    // Arrange: 18.75 MB of "OGG" is 25 MB of base64, more than the Hub's 16 MB audio cap.
+    gw = buildTestGateway();
+    gw.repo.create(CH, { status: 'connected' });
+    mockGatewayToken(CH);
+    const big = Buffer.alloc(18.75 * 1024 * 1024, 7);
+    big.write('OggS', 0, 'latin1');
+    const base64 = big.toString('base64');
+    let received = 0;
+    nock(ENGINE)
+      .post(`/api/${CH}/send-voice-base64`, (body: { base64Ptt: string }) => {
+        received = body.base64Ptt.length;
+        return body.base64Ptt === `data:audio/ogg;base64,${base64}`;
+      })
+      .reply(201, fileSent(ID));
+
+    // Act
+    const res = await gw
+      .api('post', '/api/messages')
+      .send({ channel: CH, to: '5511999999999', type: 'audio', base64Ptt: base64 });
+
+    // Assert
+    expect(res.status).toBe(200);
+    expect(res.body.messageId).toBe(ID);
+    expect(base64.length).toBeGreaterThanOrEqual(25 * 1024 * 1024);
+    expect(received).toBe(base64.length + 'data:audio/ogg;base64,'.length);
+  }, 30_000);
+
+  test('When the body is over MESSAGE_BODY_LIMIT, then it answers a JSON 413 PAYLOAD_TOO_LARGE', async () => {
+    // Arrange
+    gw = buildTestGateway({ MESSAGE_BODY_LIMIT: '1mb' });
+    gw.repo.create(CH, { status: 'connected' });
+
+    // Act
+    const res = await gw
+      .api('post', '/api/messages')
+      .send({ channel: CH, to: '55', type: 'audio', base64Ptt: 'A'.repeat(2 * 1024 * 1024) });
+
+    // Assert
+    expect(res.status).toBe(413);
+    expect(res.headers['content-type']).toMatch(/application\/json/);
+    expect(res.body).toMatchObject({ success: false, error_code: 'PAYLOAD_TOO_LARGE' });
+  });
+
+  test('When the registry says the channel waits for a QR, then it answers 409 SESSION_DISCONNECTED without calling the engine', async () => {
+    // Arrange
+    gw = buildTestGateway();
+    gw.repo.create(CH, { status: 'qr_required' });
+
+    // Act
+    const res = await gw.api('post', '/api/messages').send({ channel: CH, to: '5511999999999', text: 'hi' });
+
+    // Assert
+    expect(res.status).toBe(409);
+    expect(res.body).toMatchObject({
+      success: false,
+      error: 'Session disconnected',
+      error_code: 'SESSION_DISCONNECTED',
+    });
   });
 });

@@ -1,18 +1,27 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Express } from 'express';
 import request from 'supertest';
+import { z } from 'zod';
 import { GATEWAY_VERSION } from '../../src/gateway';
 import {
+  buildOpenApiDocument,
   HTTP_METHODS,
   type OpenApiDocument,
   type OperationObject,
   openApiDocument,
 } from '../../src/openapi/openapi-document';
+import { OPENAPI_FILE, openApiDrift } from '../../src/openapi/openapi-drift';
+import { API_OPERATIONS, type OperationSpec } from '../../src/openapi/openapi-operations';
+import { createChannelRequest, deliveriesQuery, webhookInput } from '../../src/routes/schemas';
 import { buildTestGateway, TEST_SECRET, type TestGateway } from '../helpers/test-gateway';
 
 /**
- * The OpenAPI document must list exactly the routes the Express app registers: a router that gains or loses a route
- * without the document (or the other way round) fails here. The operator UI (`/ui…`) is HTML for humans and is
- * deliberately left out of the document, so the walk skips it.
+ * The OpenAPI document is generated from the zod schemas the routers validate with, and committed as
+ * docs/openapi.json. Two kinds of drift fail here:
+ * - bodies: the committed file is not what the schemas generate now (a schema changed without `npm run openapi`);
+ * - routes: the document does not list exactly the routes the Express app registers (a router gained or lost a route).
+ * The operator UI (`/ui…`) is HTML for humans and is deliberately left out of the document, so the walk skips it.
  */
 
 const UNDOCUMENTED_PREFIX = '/ui';
@@ -270,5 +279,76 @@ describe('OpenAPI document drift', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+});
+
+/** docs/openapi.json as committed. */
+function committedDocument(): unknown {
+  return JSON.parse(fs.readFileSync(path.join(__dirname, '../..', OPENAPI_FILE), 'utf8'));
+}
+
+/** The operation list as it would be after editing src/routes/schemas.ts: `change` applied to the chosen operations. */
+function changedOperations(
+  pick: (spec: OperationSpec) => boolean,
+  change: (spec: OperationSpec) => OperationSpec,
+): OperationSpec[] {
+  expect(API_OPERATIONS.filter(pick).length).toBeGreaterThan(0);
+  return API_OPERATIONS.map((spec) => (pick(spec) ? change(spec) : spec));
+}
+
+describe('OpenAPI document bodies: docs/openapi.json against the zod schemas', () => {
+  test('When docs/openapi.json is compared with a fresh generation from the schemas, then they are the same (else: npm run openapi)', () => {
+    expect(openApiDrift(openApiDocument(GATEWAY_VERSION), committedDocument())).toBeNull();
+  });
+
+  test('When a request body schema gains a field and the document is not regenerated, then the drift check fails naming the field and the command', () => {
+    // Arrange: what adding `priority` to createChannelRequest in src/routes/schemas.ts would generate.
+    const changed = createChannelRequest.extend({ priority: z.int().min(0) }).meta({ id: 'CreateChannelRequest' });
+    const operations = changedOperations(
+      (spec) => spec.operationId === 'createChannel',
+      (spec) => ({ ...spec, body: changed }),
+    );
+
+    // Act
+    const report = openApiDrift(buildOpenApiDocument(GATEWAY_VERSION, operations), committedDocument());
+
+    // Assert
+    expect(report).toContain(
+      '/components/schemas/CreateChannelRequest/properties/priority: only in the generated document: {"type":"integer","minimum":0}',
+    );
+    expect(report).toContain('Run `npm run openapi` and commit docs/openapi.json');
+  });
+
+  test('When a request body field becomes required with a constraint, then the drift check reports both', () => {
+    // Arrange: both webhook routes (global and per channel) share webhookInput.
+    const changed = webhookInput.extend({ secret: z.string().min(16) }).meta({ id: 'WebhookInput' });
+    const operations = changedOperations(
+      (spec) => spec.body === webhookInput,
+      (spec) => ({ ...spec, body: changed }),
+    );
+
+    // Act
+    const report = openApiDrift(buildOpenApiDocument(GATEWAY_VERSION, operations), committedDocument());
+
+    // Assert
+    expect(report).toContain('/components/schemas/WebhookInput/required/1: only in the generated document: "secret"');
+    expect(report).toContain('/components/schemas/WebhookInput/properties/secret/minLength: only in the generated');
+  });
+
+  test('When a query schema changes, then the drift check reports the parameter of that path', () => {
+    // Arrange
+    const changed = deliveriesQuery.extend({ limit: deliveriesQuery.shape.limit.unwrap().max(500).default(100) });
+    const operations = changedOperations(
+      (spec) => spec.operationId === 'listWebhookDeliveries',
+      (spec) => ({ ...spec, query: changed }),
+    );
+
+    // Act
+    const report = openApiDrift(buildOpenApiDocument(GATEWAY_VERSION, operations), committedDocument());
+
+    // Assert
+    expect(report).toMatch(
+      /\/paths\/~1api~1webhooks~1deliveries\/get\/parameters\/\d\/schema\/maximum: docs\/openapi\.json has 1000, generated 500/,
+    );
   });
 });

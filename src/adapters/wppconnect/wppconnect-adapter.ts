@@ -5,6 +5,7 @@ import type {
   CloseOutcome,
   ContactIds,
   EngineAdapter,
+  EngineCallObserver,
   EngineEvent,
   EngineHealth,
   EngineStatus,
@@ -20,7 +21,6 @@ import { base64PngToDataUrl, normalizeQr, pngToDataUrl, renderUrlcode } from './
 import {
   describeEngineReply,
   engineMessage,
-  type EngineCallObserver,
   type EngineRequest,
   type EngineResponse,
   isEngineJson,
@@ -88,24 +88,20 @@ export function normalizeStatusFind(raw: unknown): EngineStatusFind {
   return (STATUS_FIND_VALUES as readonly string[]).includes(value) ? (value as EngineStatusFind) : 'unknown';
 }
 
-const stateSchema = z
-  .object({
-    status: z.union([z.string(), z.null()]).optional(),
-    qrcode: z.union([z.string(), z.null()]).optional(),
-    urlcode: z.union([z.string(), z.null()]).optional(),
-    version: z.string().optional(),
-    message: z.string().optional(),
-  })
-  .passthrough();
+const stateSchema = z.looseObject({
+  status: z.union([z.string(), z.null()]).optional(),
+  qrcode: z.union([z.string(), z.null()]).optional(),
+  urlcode: z.union([z.string(), z.null()]).optional(),
+  version: z.string().optional(),
+  message: z.string().optional(),
+});
 
-const sendSchema = z
-  .object({
-    status: z.string().optional(),
-    response: z.union([z.array(z.unknown()), z.record(z.string(), z.unknown()), z.null()]).optional(),
-  })
-  .passthrough();
+const sendSchema = z.looseObject({
+  status: z.string().optional(),
+  response: z.union([z.array(z.unknown()), z.record(z.string(), z.unknown()), z.null()]).optional(),
+});
 
-const mediaSchema = z.object({ base64: z.string(), mimetype: z.string().optional() }).passthrough();
+const mediaSchema = z.looseObject({ base64: z.string(), mimetype: z.string().optional() });
 
 /** `id` in engine messages is a string or an object with `_serialized` (onack and some sends). */
 export function serializedId(id: unknown): string | null {
@@ -232,7 +228,7 @@ export class WppconnectAdapter implements EngineAdapter {
       this.options.circuit?.auth(false);
       throw new GatewayError('ENGINE_AUTH_FAILED');
     }
-    const body = parseBody(z.object({ response: z.array(z.string()) }).passthrough(), res, 'show-all-sessions');
+    const body = parseBody(z.looseObject({ response: z.array(z.string()) }), res, 'show-all-sessions');
     this.options.circuit?.auth(true);
     return body.response;
   }
@@ -295,7 +291,7 @@ export class WppconnectAdapter implements EngineAdapter {
       options,
     );
     this.assertOk(res, 'check-connection-session');
-    const body = parseBody(z.object({ status: z.boolean() }).passthrough(), res, 'check-connection-session');
+    const body = parseBody(z.looseObject({ status: z.boolean() }), res, 'check-connection-session');
     return body.status;
   }
 

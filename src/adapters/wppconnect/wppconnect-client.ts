@@ -1,10 +1,12 @@
+import http from 'node:http';
+import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import pRetry, { AbortError } from 'p-retry';
 import type { z } from 'zod';
 import { GatewayError, isGatewayError } from '../../errors';
 import type { Logger, RequestContext } from '../../logger';
 import type { EngineCircuit } from '../engine-circuit';
-import type { TokenStore } from '../engine-adapter';
+import type { EngineCallObserver, EngineCallRecord, TokenStore } from '../engine-adapter';
 
 /**
  * The HTTP side of the WPPConnect boundary: one axios instance (house style H13), per-session bearer tokens,
@@ -39,6 +41,11 @@ export interface EngineRequest {
   route: string;
   /** A health probe: it goes out while the circuit is open, and its outcome alone opens or closes it. */
   probe?: boolean;
+  /**
+   * May go out on an idle kept-alive connection. Set by requestWithRetry only: a retried read shrugs off a reused
+   * socket the engine was closing; anything else gets a connection of its own (see ENGINE_AGENTS). @default false
+   */
+  reuseConnection?: boolean;
 }
 
 export interface EngineResponse {
@@ -48,24 +55,34 @@ export interface EngineResponse {
 }
 
 /**
- * One engine call, for diagnose, metrics and debug logs: route, status, duration and size, never a body (the engine's
- * generate-token answers with a token that never expires, and media bodies are megabytes). An engine error keeps its
- * own short words (e.g. "Error closing session"), except on the token route.
+ * How long an idle engine connection waits to be reused, in ms: well under any server's keep-alive timeout (Node's
+ * http server, which WPPConnect Server runs on, closes idle connections after 5 s), so we seldom write into a socket
+ * the engine is closing at that moment.
  */
-export interface EngineCallRecord {
-  at: number;
-  route: string;
-  session?: string;
-  status?: number;
-  outcome: 'ok' | 'http-error' | 'unreachable' | 'timeout' | 'auth-failed';
-  durationMs: number;
-  /** Size of the reply body in bytes. */
-  bytes?: number;
-  /** Why it failed: the engine's own error words (never on generate-token), or the transport error. */
-  message?: string;
-}
+const IDLE_SOCKET_MS = 2_000;
 
-export type EngineCallObserver = (record: EngineCallRecord) => void;
+/**
+ * Connections to the engine, chosen here rather than left to Node 20's global agent (which keeps every connection
+ * alive, 5 s idle, and is shared with the rest of the process). An idle kept-alive socket can be reset by the engine
+ * just as we write a request into it; the engine never read that request, but from our side it looks like a
+ * connection that broke after the request was written, which a send must answer SEND_OUTCOME_UNKNOWN ("may have been
+ * sent") and a probe counts as the engine being down. So:
+ * - Reads that requestWithRetry retries (status, QR, sessions: the Hub's QR polling) reuse idle connections, newest
+ *   first, for at most IDLE_SOCKET_MS; the agent also honours the engine's `Keep-Alive: timeout=` hint. A reset on
+ *   a reused socket costs one retry.
+ * - Everything else (sends, start/close/logout, generate-token, media downloads, health probes) is not retried and
+ *   gets a connection of its own, closed after the answer: a reset there is the engine's (or a proxy's) doing.
+ * Either way, a call that times out or is aborted destroys its socket, so a hung engine socket never serves the next
+ * call. One TCP handshake per send to an engine on the same host or network is noise next to the seconds a send
+ * spends in the engine's page.
+ */
+function engineAgents() {
+  const pooled = { keepAlive: true, keepAliveMsecs: 1_000, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' } as const;
+  return {
+    pooled: { httpAgent: new http.Agent(pooled), httpsAgent: new https.Agent(pooled) },
+    fresh: { httpAgent: new http.Agent({ keepAlive: false }), httpsAgent: new https.Agent({ keepAlive: false }) },
+  };
+}
 
 const UNREACHABLE_CODES = new Set([
   'ECONNREFUSED',
@@ -107,6 +124,7 @@ export class WppconnectClient {
   private readonly http: AxiosInstance;
   private readonly minting = new Map<string, Promise<string>>();
   private readonly observers: EngineCallObserver[] = [];
+  private readonly agents = engineAgents();
 
   constructor(private readonly options: WppconnectClientOptions) {
     this.http = axios.create({
@@ -117,7 +135,7 @@ export class WppconnectClient {
       maxRedirects: 0,
       maxBodyLength: Infinity,
       maxContentLength: Infinity,
-      // No keep-alive surprises: a hung engine socket must not poison the next call.
+      // No agent here: each call picks pooled or fresh connections (engineAgents says why).
       headers: { Accept: 'application/json' },
     });
   }
@@ -168,6 +186,7 @@ export class WppconnectClient {
           const res = await this.request({
             ...req,
             timeoutMs: Math.min(req.timeoutMs ?? this.options.requestTimeoutMs, remaining),
+            reuseConnection: true,
           });
           if ([500, 502, 503, 504, 408, 429].includes(res.status)) {
             throw new GatewayError('ENGINE_BAD_RESPONSE', { message: `The engine answered HTTP ${res.status}` });
@@ -270,6 +289,7 @@ export class WppconnectClient {
           ? AbortSignal.any([req.signal, AbortSignal.timeout(timeout + 50)])
           : AbortSignal.timeout(timeout + 50),
         responseType: 'arraybuffer',
+        ...(req.reuseConnection ? this.agents.pooled : this.agents.fresh),
       });
     } catch (error) {
       const mapped = mapTransportError(error, req.signal?.aborted ? req.signal.reason : undefined);

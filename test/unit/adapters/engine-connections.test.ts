@@ -1,0 +1,82 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import nock from 'nock';
+import { WppconnectClient } from '../../../src/adapters/wppconnect/wppconnect-client';
+import { createMemoryLogger } from '../../../src/logger';
+
+/**
+ * Which engine calls reuse a kept-alive connection (wppconnect-client.ts, engineAgents): only reads that
+ * requestWithRetry retries. Against a real local HTTP server, since that is about sockets, not payloads.
+ */
+describe('WppconnectClient: connections to the engine', () => {
+  let server: http.Server;
+  let connections: number;
+  let headers: http.IncomingHttpHeaders[];
+  let client: WppconnectClient;
+
+  beforeAll(async () => {
+    // Real sockets: nock's interceptor stays out of this file.
+    nock.restore();
+    server = http.createServer((req, res) => {
+      headers.push(req.headers);
+      req.resume();
+      req.on('end', () => {
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ status: 'success', token: 'T' }));
+      });
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    client = new WppconnectClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      secretKey: 'S',
+      requestTimeoutMs: 2_000,
+      tokens: { get: () => 'T', set: () => undefined, delete: () => undefined },
+      logger: createMemoryLogger(),
+    });
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  beforeEach(() => {
+    connections = 0;
+    headers = [];
+  });
+
+  test('When retried reads follow each other, then they share one kept-alive connection', async () => {
+    // Act
+    for (let i = 0; i < 3; i++) {
+      await client.requestWithRetry(
+        { method: 'GET', path: 'status-session', session: 's1', auth: 'bearer', route: 'status-session' },
+        2_000,
+      );
+    }
+
+    // Assert
+    expect(connections).toBe(1);
+    expect(headers.map((h) => h.connection)).toEqual(['keep-alive', 'keep-alive', 'keep-alive']);
+  });
+
+  test('When sends (and other single-attempt calls) follow each other, then each gets a connection of its own', async () => {
+    // Act
+    for (let i = 0; i < 3; i++) {
+      await client.request({
+        method: 'POST',
+        path: 'send-message',
+        session: 's1',
+        body: { phone: '5511999999999', message: 'hi' },
+        auth: 'bearer',
+        route: 'send-message',
+      });
+    }
+    await client.request({ method: 'GET', path: '/healthz', auth: 'none', route: 'healthz', probe: true });
+
+    // Assert
+    expect(connections).toBe(4);
+    expect(headers.map((h) => h.connection)).toEqual(['close', 'close', 'close', 'close']);
+  });
+});
