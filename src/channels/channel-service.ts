@@ -1,6 +1,6 @@
 import type { EngineAdapter, EngineEvent } from '../adapters/engine-adapter';
 import type { EngineCircuit } from '../adapters/engine-circuit';
-import type { EngineCallRecord } from '../adapters/wppconnect/wppconnect-client';
+import type { EngineCallRecord } from '../adapters/engine-adapter';
 import type { Config } from '../config';
 import { GatewayError, isGatewayError, toErrorInfo } from '../errors';
 import type { Logger } from '../logger';
@@ -13,14 +13,9 @@ import {
   REFUSED_START,
   type SupervisorCounters,
 } from './channel-supervisor';
-import { startFailureHint } from './browser-failure-diagnostics';
-import {
-  type DiagnosticsCapabilities,
-  isStartFailure,
-  noDiagnostics,
-  type ProfileCheck,
-  type StartFailureDiagnostics,
-} from './diagnostics';
+import { Adoption } from './adoption';
+import { diagnoseChannel } from './diagnose';
+import { isStartFailure, noDiagnostics, type ProfileCheck, type StartFailureDiagnostics } from './diagnostics';
 
 const NEW_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 /** Statuses that claim something about the engine (a session running, waiting or starting). */
@@ -43,6 +38,8 @@ export interface ChannelServiceDeps {
   now?: () => number;
   diagnostics?: StartFailureDiagnostics;
   counters?: SupervisorCounters;
+  /** Jitter source for restart backoff (tests pin it). @default Math.random */
+  random?: () => number;
 }
 
 export interface ChannelView {
@@ -91,16 +88,22 @@ export class ChannelService {
   private readonly diagnostics: StartFailureDiagnostics;
   private readonly recentCalls: EngineCallRecord[] = [];
   private adoptTimer: NodeJS.Timeout | null = null;
+  private readonly adoption: Adoption;
   private reconciling: Promise<void> | null = null;
   /** Channels the Hub was told are `unknown` (engine down), owed a status once the engine answers again. */
   private readonly unknownAnnounced = new Set<string>();
-  /** Adopted channels already re-pointed (or warned about) by this process: once each, never a restart loop. */
-  private readonly repointTried = new Set<string>();
   private stopped = false;
 
   constructor(private readonly deps: ChannelServiceDeps) {
     this.now = deps.now ?? Date.now;
     this.diagnostics = deps.diagnostics ?? noDiagnostics;
+    this.adoption = new Adoption({
+      engine: deps.engine,
+      repo: deps.repo,
+      config: deps.config,
+      logger: deps.logger,
+      supervisor: (id) => this.supervisor(id),
+    });
   }
 
   /** The per-channel URL the engine posts events to; the token is the only credential (the engine cannot sign). */
@@ -145,6 +148,7 @@ export class ChannelService {
         counters: this.deps.counters,
         webhookUrlFor: (r) => this.webhookUrlFor(r),
         engineDown: () => this.engineDown(),
+        random: this.deps.random,
       });
       this.supervisors.set(id, sup);
     }
@@ -414,42 +418,15 @@ export class ChannelService {
     });
   }
 
-  async diagnose(idOrAlias: string): Promise<Record<string, unknown>> {
+  /** Why there is no QR: state, reason, evidence, next action (diagnose.ts). */
+  diagnose(idOrAlias: string): Promise<Record<string, unknown>> {
     const record = this.recordOf(idOrAlias);
-    const sup = this.supervisor(record.id);
-    let engine: Record<string, unknown>;
-    try {
-      const state = await this.deps.engine.getStatus(record.id, { deadlineMs: 2_000 });
-      engine = {
-        reachable: true,
-        status: state.status,
-        version: state.version ?? null,
-        message: state.message ?? null,
-      };
-    } catch (error) {
-      engine = { reachable: false, error: isGatewayError(error) ? toErrorInfo(error) : String(error) };
-    }
-    const lastError = record.lastError;
-    return {
-      channel: record.id,
-      state: record.status,
-      since: new Date(record.statusSince).toISOString(),
-      reason: lastError?.code ?? null,
-      lastError,
-      evidence: {
-        engine,
-        supervisor: sup.snapshot(),
-        recentEngineCalls: this.recentCalls.filter((c) => c.session === record.id).slice(-15),
-        ...this.diagnostics.evidence(record.id),
-      },
-      nextAction: nextAction(
-        record.id,
-        record.status,
-        lastError?.code ?? null,
-        this.diagnostics.capabilities,
-        this.deps.config,
-      ),
-    };
+    return diagnoseChannel(
+      { engine: this.deps.engine, diagnostics: this.diagnostics, config: this.deps.config },
+      record,
+      this.supervisor(record.id).snapshot(),
+      this.recentCalls.filter((c) => c.session === record.id).slice(-15),
+    );
   }
 
   // ---- gate for messaging --------------------------------------------------------------------------------
@@ -549,69 +526,9 @@ export class ChannelService {
 
   // ---- adoption and lifecycle ------------------------------------------------------------------------------
 
-  /**
-   * Engine sessions we did not create (the Hub's existing channels) become channels with their current state,
-   * so a Hub that switches its URL to us sees them connected, without a new QR.
-   */
-  async adopt(): Promise<string[]> {
-    const names = await this.deps.engine.listSessions({ deadlineMs: this.deps.config.engine.requestTimeoutMs });
-    const adopted: string[] = [];
-    for (const name of names) {
-      if (this.deps.repo.findByAlias(name) || this.deps.repo.isTombstoned(name)) continue;
-      if (!NEW_ID_RE.test(name.replace(/\s+/g, ''))) continue;
-      this.deps.repo.create(name, { adopted: true });
-      adopted.push(name);
-      try {
-        const state = await this.deps.engine.getStatus(name, { deadlineMs: this.deps.config.engine.requestTimeoutMs });
-        const status =
-          state.status === 'CONNECTED'
-            ? 'connected'
-            : state.status === 'QRCODE'
-              ? 'qr_required'
-              : state.status === 'INITIALIZING'
-                ? 'starting'
-                : 'disconnected';
-        this.deps.repo.update(name, { status, engineStatus: state.status });
-        if (status !== 'disconnected') this.supervisor(name).scheduleWatch(1_000);
-      } catch (error) {
-        this.deps.logger.warn('adopted session status unknown', { channel: name, error: String(error) });
-      }
-      this.deps.logger.info('engine session adopted', { channel: name });
-    }
-    this.repointAdopted();
-    return adopted;
-  }
-
-  /**
-   * A session started by someone else runs with their start-session body: its engine events (inbound messages!)
-   * go to their webhook, not to us, and the engine only takes a new body when it builds a new client
-   * (wppconnect-engine.md §2.2, §3.4). With ADOPT_REPOINT_WEBHOOK each such channel is restarted once (close → start
-   * with our webhook, never logout: the login survives); without it, the operator is told how.
-   */
-  private repointAdopted(): void {
-    for (const record of this.deps.repo.list()) {
-      if (!record.adopted || record.status === 'disconnected' || record.status === 'failed') continue;
-      if (this.repointTried.has(record.id)) continue;
-      this.repointTried.add(record.id);
-      if (!this.deps.config.channels.adoptRepointWebhook) {
-        this.deps.logger.warn('adopted session keeps the webhook it was started with', {
-          channel: record.id,
-          hint: 'its engine events do not reach this gateway until it is restarted: POST /api/channels/:id/restart once, or set ADOPT_REPOINT_WEBHOOK=true',
-        });
-        continue;
-      }
-      this.deps.logger.info('restarting an adopted session to point its webhook at this gateway', {
-        channel: record.id,
-      });
-      void this.supervisor(record.id)
-        .restart('adopted session: point the engine webhook at this gateway')
-        .catch((error: unknown) =>
-          this.deps.logger.warn('re-pointing an adopted session failed', {
-            channel: record.id,
-            error: isGatewayError(error) ? error.code : String(error),
-          }),
-        );
-    }
+  /** Engine sessions we did not create become channels (adoption.ts). */
+  adopt(): Promise<string[]> {
+    return this.adoption.adopt();
   }
 
   /** Resume watching channels after a gateway restart and start periodic adoption. */
@@ -706,50 +623,5 @@ export class ChannelService {
       adopted: record.adopted,
       ...(record.lastError ? { lastError: record.lastError } : {}),
     };
-  }
-}
-
-/** What to do next, from the state and the reason; it never suggests a setting that is already set. */
-function nextAction(
-  id: string,
-  status: ChannelRecord['status'],
-  code: string | null,
-  caps: DiagnosticsCapabilities,
-  config: Config,
-): string {
-  const restart = `POST /api/channels/${id}/restart`;
-  switch (code) {
-    case 'BROWSER_PROFILE_LOCKED':
-    case 'BROWSER_ALREADY_RUNNING':
-      return (
-        startFailureHint(code, id, caps, config.engine.userDataDir) ??
-        `Free the channel's browser profile on the engine host, then ${restart}.`
-      );
-    case 'BROWSER_LAUNCH_FAILED':
-      return `Fix the browser on the engine host (CHROME_PATH is the browser WPPConnect starts; missing libraries; --no-sandbox when root), then ${restart}.`;
-    case 'WA_WEB_UNREACHABLE':
-      return `Restore the engine host's network access to web.whatsapp.com (network, DNS, proxy), then ${restart}.`;
-    case 'ENGINE_START_STUCK':
-      return caps.readsLog
-        ? `Read this session's lines in the engine log (${config.engine.logFile}) and evidence.logLines; then ${restart}.`
-        : `Set WPPCONNECT_LOG_FILE to the engine's captured stdout so the gateway can name the cause, then ${restart}.`;
-    case 'ENGINE_PAGE_CLOSED':
-      return 'The browser page died; the gateway restarts it automatically. If it repeats, check the engine host memory.';
-    case 'QR_EXPIRED':
-      return 'GET /api/channels/:id/qr to get a fresh QR code and scan it within a minute.';
-    default:
-      break;
-  }
-  switch (status) {
-    case 'connected':
-      return 'Nothing: the channel is connected.';
-    case 'qr_required':
-      return 'Scan the QR code from GET /api/channels/:id/qr with the phone.';
-    case 'starting':
-      return 'Wait: the engine is starting the session; GET /api/channels/:id/qr shows the QR when it is ready.';
-    case 'failed':
-      return 'POST /api/channels/:id/restart after fixing the reason above.';
-    default:
-      return 'GET /api/channels/:id/qr (or POST /api/channels/:id/start-session) to start the session.';
   }
 }

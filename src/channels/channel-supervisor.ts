@@ -3,7 +3,8 @@ import type { Config } from '../config';
 import { ERROR_CATALOG, type ErrorCode, type ErrorInfo, GatewayError, isGatewayError, toErrorInfo } from '../errors';
 import type { Logger } from '../logger';
 import type { ChannelRecord, ChannelRepository, ChannelStatus } from '../store/channel-repository';
-import { Mutex, SingleFlight, sleep, within } from './concurrency';
+import { backoffDelay, Mutex, SingleFlight, sleep, within } from './concurrency';
+import { beginAttempt, type LifecycleInput, type LifecycleState, type StateSource, transition } from './lifecycle';
 import type { ProfileCheck, StartFailureDiagnostics, StartFailureExplanation } from './diagnostics';
 
 /** Gateway-originated events (qr.update, session.status, channel.degraded, channel.recovered). */
@@ -28,6 +29,8 @@ export interface SupervisorDeps {
   webhookUrlFor(record: ChannelRecord): string;
   /** The engine is unreachable (circuit open): no deadline, restart or zombie verdict while it is. */
   engineDown?: () => boolean;
+  /** Jitter source for restart backoff (tests pin it). @default Math.random */
+  random?: () => number;
 }
 
 export interface QrAnswer {
@@ -37,9 +40,6 @@ export interface QrAnswer {
   lastError: ErrorInfo | null;
 }
 
-/** A CLOSED seen this soon after a start is the engine's startup `disconnectedMobile` flip, not an end
- * (wppconnect-server#2083: "Status: INITIALIZING -> CLOSE" before the first QR). */
-const STARTUP_CLOSED_GRACE_MS = 60_000;
 /** How often a starting / waiting-for-scan channel is polled (webhooks usually arrive first). */
 const STARTING_POLL_MS = 2_000;
 const QR_POLL_MS = 4_000;
@@ -91,6 +91,9 @@ export class ChannelSupervisor {
    * browser, removing a stale lock) or only retrying. Cleared by a QR or CONNECTED. */
   private failure: { info: ErrorInfo; repairing: boolean } | null = null;
   private ignoreBrowserCloseUntil = 0;
+  /** The lifecycle's staleness counters (lifecycle.ts): start attempts, and applied changes. */
+  private generation = 0;
+  private version = 0;
   /** The last restart's close-session left a pre-login session's browser running where the gateway cannot see it. */
   private leftoverSuspected = false;
 
@@ -240,7 +243,14 @@ export class ChannelSupervisor {
       this.restarts.push(this.deps.now());
       this.deps.counters?.restart(this.id, reason);
       this.deps.events.publish(this.id, 'channel.degraded', { channel: this.id, reason, cause });
-      const backoff = this.deps.config.channels.restartBackoffMs * 2 ** (this.restarts.length - 1);
+      // Exponential with jitter: after an engine restart every channel recovers at once, and without jitter they would
+      // all relaunch Chromium in lockstep. Equal jitter keeps at least half of each wait.
+      const base = this.deps.config.channels.restartBackoffMs;
+      const backoff = backoffDelay(
+        this.restarts.length,
+        { baseMs: base, maxMs: Math.max(base, 300_000), jitter: 'equal' },
+        this.deps.random,
+      );
       this.transition('starting', { cause: `restarting in ${backoff} ms: ${cause}`, requestId, lastError });
       await sleep(backoff, this.lifetime.signal);
       if (this.disposed || !this.record) return;
@@ -371,7 +381,7 @@ export class ChannelSupervisor {
           this.transition('starting', { cause: `reconcile (${reason})`, engineStatus: 'INITIALIZING' });
         this.scheduleWatch(this.startingPollMs());
       } else if (state.status !== 'CLOSED') {
-        await this.applyEngineState(state, `reconcile (${reason})`);
+        await this.applyEngineState(state, 'reconcile');
       }
       return this.status !== before;
     });
@@ -434,169 +444,115 @@ export class ChannelSupervisor {
   /** Ask the engine for the current state (single-flight: N concurrent callers → one engine call). */
   refresh(requestId?: string): Promise<void> {
     return this.flights.run('refresh', async () => {
+      // What the channel knew when the read was sent: an answer that lands after the state moved on is stale.
+      const sent = { generation: this.generation, version: this.version };
       const state = await this.deps.engine.getQr(this.id, { deadlineMs: this.deps.config.channels.qrRouteDeadlineMs });
-      await this.applyEngineState(state, 'poll', requestId);
+      await this.applyEngineState(state, 'poll', requestId, sent);
     });
   }
 
-  private async applyEngineState(state: SessionState, source: string, requestId?: string): Promise<void> {
-    if (this.disposed) return;
+  private async applyEngineState(
+    state: SessionState,
+    source: StateSource,
+    requestId?: string,
+    sent?: { generation: number; version: number },
+  ): Promise<void> {
+    if (this.disposed || !this.record) return;
     if (state.message) this.noteEngineText(state.message);
-    const record = this.record;
-    if (!record) return;
-    const engineStatus = state.status;
-    switch (state.status) {
-      case 'CONNECTED':
-        this.qr = null;
-        this.startedAt = null;
-        this.transition('connected', {
-          cause: `engine CONNECTED (${source})`,
-          requestId,
-          engineStatus,
-          lastError: null,
-        });
-        break;
-      case 'QRCODE':
-      case 'PHONECODE':
-        if (state.qr) this.setQr(state.qr, state.urlcode);
-        this.transition('qr_required', {
-          cause: `engine ${state.status} (${source})`,
-          requestId,
-          engineStatus,
-          lastError: null,
-        });
-        break;
-      case 'INITIALIZING':
-        if (record.status !== 'starting' && record.status !== 'failed') {
-          this.startedAt ??= this.deps.now();
-          this.transition('starting', { cause: `engine INITIALIZING (${source})`, requestId, engineStatus });
-        } else {
-          this.deps.repo.update(this.id, { engineStatus });
-        }
-        break;
-      case 'CLOSED':
-        if (
-          this.startedAt !== null &&
-          this.deps.now() - this.startedAt < STARTUP_CLOSED_GRACE_MS &&
-          record.status === 'starting'
-        ) {
-          this.deps.repo.update(this.id, { engineStatus });
-          break;
-        }
-        this.startedAt = null;
-        if (record.status === 'qr_required') {
-          // The engine autoclosed the QR phase (autoClose, wppconnect-engine.md §3.3); the next GET /qr starts again.
-          this.qr = null;
-          this.transition('disconnected', {
-            cause: `QR expired (${source})`,
-            requestId,
-            engineStatus,
-            lastError: info('QR_EXPIRED'),
-          });
-        } else if (record.status !== 'failed') {
-          this.transition('disconnected', { cause: `engine CLOSED (${source})`, requestId, engineStatus });
-        }
-        break;
-    }
+    const qr = state.qr ? { dataUrl: state.qr, urlcode: state.urlcode } : null;
+    await this.step({ kind: 'engine-state', source, status: state.status, qr, now: this.deps.now(), sent }, requestId);
   }
 
   /** Engine webhook (already translated by the adapter). */
   async onEngineEvent(event: EngineEvent, requestId?: string): Promise<void> {
-    if (this.disposed) return;
-    const status = this.status;
+    if (this.disposed || !this.record) return;
     // Our own close-session (restart, delete) makes the engine report `closesession` and `browserClose`; while a
     // lifecycle operation holds the lock those are its echoes, not news, and must not flip the channel.
-    const echo = event.kind === 'session-closed' || (event.kind === 'status' && event.statusFind === 'browserClose');
-    if (echo && this.mutex.busy) {
-      this.deps.logger.debug('engine event ignored during a lifecycle operation', {
-        channel: this.id,
-        kind: event.kind,
-      });
-      return;
-    }
+    const lifecycleBusy = this.mutex.busy;
     if (event.kind === 'qr') {
-      if (status === 'connected') return;
-      this.startedAt ??= this.deps.now();
-      this.setQr(event.qr, event.urlcode);
-      this.transition('qr_required', {
-        cause: 'engine qrcode webhook',
+      await this.step(
+        { kind: 'qr-event', qr: { dataUrl: event.qr, urlcode: event.urlcode }, now: this.deps.now() },
         requestId,
-        engineStatus: 'QRCODE',
-        lastError: null,
-      });
-      return;
+      );
+    } else if (event.kind === 'session-closed') {
+      await this.step({ kind: 'session-closed', reason: event.reason, lifecycleBusy }, requestId);
+    } else if (event.kind === 'status') {
+      await this.step(
+        {
+          kind: 'status-find',
+          find: event.statusFind,
+          now: this.deps.now(),
+          lifecycleBusy,
+          ownBrowserCloseUntil: this.ignoreBrowserCloseUntil,
+          startDeadlineMs: this.deps.config.engine.startDeadlineMs,
+        },
+        requestId,
+      );
     }
-    if (event.kind === 'session-closed') {
-      this.startedAt = null;
-      if (status !== 'failed')
-        this.transition('disconnected', { cause: `engine ${event.reason} webhook`, requestId, engineStatus: 'CLOSED' });
-      return;
-    }
-    if (event.kind !== 'status') return;
-    switch (event.statusFind) {
-      case 'inChat':
-      case 'isLogged':
-        this.qr = null;
-        this.startedAt = null;
-        this.transition('connected', {
-          cause: `engine status-find ${event.statusFind}`,
-          requestId,
-          engineStatus: 'CONNECTED',
-          lastError: null,
-        });
-        break;
-      case 'browserClose':
-        if (status === 'connected') {
-          // wppconnect-engine.md §3.5(2): the engine keeps saying CONNECTED for a dead browser.
-          this.deps.counters?.zombie(this.id, 'browserClose');
-          this.deps.logger.warn('zombie detected', { channel: this.id, signal: 'browserClose webhook', requestId });
-          void this.recover('ENGINE_PAGE_CLOSED', 'browserClose webhook while connected', requestId);
-        } else if (status === 'qr_required') {
+  }
+
+  /** The lifecycle's state as the pure transition function sees it. */
+  private lifecycleState(): LifecycleState {
+    return {
+      phase: this.status,
+      generation: this.generation,
+      version: this.version,
+      attemptStartedAt: this.startedAt,
+      hasQr: this.qr !== null,
+    };
+  }
+
+  /**
+   * Feed one input to the pure transition function (lifecycle.ts) and execute its effects. Recoveries run behind the
+   * mutex; `awaitRecovery` waits for them (a start failure found by the watch), events do not (a webhook must be
+   * answered at once).
+   */
+  private async step(input: LifecycleInput, requestId?: string, awaitRecovery = false): Promise<void> {
+    const { state, effects } = transition(this.lifecycleState(), input);
+    this.generation = state.generation;
+    this.version = state.version;
+    this.startedAt = state.attemptStartedAt;
+    const recoveries: Promise<void>[] = [];
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'transition':
+          this.transition(effect.phase, {
+            cause: effect.cause,
+            requestId,
+            ...(effect.engineStatus !== undefined ? { engineStatus: effect.engineStatus } : {}),
+            ...(effect.lastError !== undefined ? { lastError: effect.lastError } : {}),
+          });
+          break;
+        case 'engine-status':
+          this.deps.repo.update(this.id, { engineStatus: effect.engineStatus });
+          break;
+        case 'set-qr':
+          this.setQr(effect.qr.dataUrl, effect.qr.urlcode);
+          break;
+        case 'clear-qr':
           this.qr = null;
-          this.startedAt = null;
-          this.transition('disconnected', {
-            cause: 'browser closed while waiting for the scan',
-            requestId,
-            lastError: info('QR_EXPIRED'),
-          });
-        } else if (status === 'starting' && this.deps.now() < this.ignoreBrowserCloseUntil) {
-          this.deps.logger.debug('browserClose of a browser the gateway ended itself', { channel: this.id });
-        } else if (status === 'starting' && this.startInProgress()) {
-          this.noteEngineText('browserClose during start');
-          void this.recover('ENGINE_PAGE_CLOSED', 'browserClose webhook during start', requestId);
-        }
-        break;
-      case 'qrReadError':
-      case 'qrReadFail':
-      case 'autocloseCalled':
-        if (status === 'qr_required') {
-          this.qr = null;
-          this.startedAt = null;
-          this.transition('disconnected', {
-            cause: `engine status-find ${event.statusFind}`,
-            requestId,
-            lastError: info('QR_EXPIRED'),
-          });
-        }
-        break;
-      case 'disconnectedMobile':
-        if (status === 'connected') {
-          this.transition('disconnected', {
-            cause: 'phone unlinked the device (disconnectedMobile)',
-            requestId,
-            engineStatus: 'CLOSED',
-            lastError: info('SESSION_DISCONNECTED', 'The phone unlinked this device; scan a new QR code'),
-          });
-        }
-        break;
-      case 'phoneNotConnected':
-        if (status !== 'connected') {
-          this.noteEngineText('phoneNotConnected');
-        }
-        break;
-      default:
-        break;
+          break;
+        case 'zombie':
+          this.deps.counters?.zombie(this.id, effect.signal);
+          this.deps.logger.warn('zombie detected', { channel: this.id, signal: `${effect.signal} webhook`, requestId });
+          break;
+        case 'failure':
+          this.failure = { info: effect.lastError, repairing: effect.repairing };
+          break;
+        case 'recover':
+          recoveries.push(
+            this.recover(effect.reason, effect.cause, requestId ?? this.attemptRequestId, effect.lastError),
+          );
+          break;
+        case 'note':
+          this.noteEngineText(effect.text);
+          break;
+        case 'ignore':
+          this.deps.logger.debug('engine input ignored', { channel: this.id, kind: input.kind, why: effect.why });
+          break;
+      }
     }
+    if (awaitRecovery) await Promise.all(recoveries);
   }
 
   /** A send was answered "A sessão do WhatsApp não está ativa." while we believed the channel connected. */
@@ -714,31 +670,23 @@ export class ChannelSupervisor {
     const caps = this.deps.diagnostics.capabilities;
     const lastError: ErrorInfo = { ...info(explanation.code), ...(explanation.hint ? { hint: explanation.hint } : {}) };
     if (explanation.code === 'ENGINE_START_STUCK' && this.leftoverSuspected) {
-      // Without the log or the profile the cause cannot be seen; restarting again would only cycle close/start.
       lastError.hint = `This start hung like the one before it. From the engine's own behaviour the likely cause is the browser of the earlier start: WPPConnect's close-session (it answered 500: the session never logged in) leaves it running on the engine host, and every later start of this channel then hangs. This gateway cannot see that host, so restarting the channel cannot help: restart the WPPConnect Server process (e.g. pm2 restart wppconnect-server), then POST /api/channels/${this.id}/restart.${caps.readsLog ? '' : " Set WPPCONNECT_LOG_FILE to the engine's captured stdout so the cause is named, not inferred."}`;
-      this.startedAt = null;
-      this.failure = { info: lastError, repairing: false };
-      this.clearTimer();
-      this.transition('failed', {
-        cause: `${cause}; a browser left by the previous close probably blocks it`,
-        lastError,
-      });
-      return;
     }
-    const repairing =
+    const repairable =
       (explanation.code === 'BROWSER_ALREADY_RUNNING' && caps.endsBrowsers) ||
       (explanation.code === 'BROWSER_PROFILE_LOCKED' && caps.healsLocks);
-    const retryHelps = !['BROWSER_ALREADY_RUNNING', 'BROWSER_PROFILE_LOCKED', 'BROWSER_LAUNCH_FAILED'].includes(
-      explanation.code,
+    this.deps.logger.info('start failure', { channel: this.id, code: explanation.code, cause, repairable });
+    await this.step(
+      {
+        kind: 'start-failed',
+        code: explanation.code,
+        lastError,
+        repairable,
+        leftoverSuspected: this.leftoverSuspected,
+      },
+      this.attemptRequestId,
+      true,
     );
-    this.startedAt = null;
-    this.failure = { info: lastError, repairing };
-    if (!repairing && !retryHelps) {
-      this.clearTimer();
-      this.transition('failed', { cause: `${cause}; a restart cannot fix this from here`, lastError });
-      return;
-    }
-    await this.recover(explanation.code, cause, this.attemptRequestId, lastError);
   }
 
   /**
@@ -842,7 +790,10 @@ export class ChannelSupervisor {
 
   /** A new start attempt: its own deadline, its own evidence (a cause healed before it is never reported again). */
   private beginAttempt(requestId?: string): void {
-    this.startedAt = this.deps.now();
+    const next = beginAttempt(this.lifecycleState(), this.deps.now());
+    this.generation = next.generation;
+    this.version = next.version;
+    this.startedAt = next.attemptStartedAt;
     this.attemptRequestId = requestId;
     this.qr = null;
     this.engineTexts = [];
