@@ -1,6 +1,8 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import http from 'node:http';
+import express from 'express';
 import fc from 'fast-check';
+import { inject } from 'light-my-request';
 import nock from 'nock';
 import request from 'supertest';
 import { ERROR_CATALOG } from '../../src/errors';
@@ -34,12 +36,13 @@ export function fuzzSeed(): number {
 }
 
 /**
- * Generated inputs per HTTP route in `npm test`. Measured on 2 cores (2 jest workers, the four fuzz files together):
- * a request through supertest + nock + the whole gateway costs about 3 ms of CPU (300/s per worker), so 1000 per
- * route (29 routes) took 80 s and 10 000 would take about 15 minutes; 600 keeps `npx jest test/fuzz` near 60 s.
- * `FUZZ_INPUTS=10000` runs the full count (rounded up to whole batches).
+ * Generated inputs per HTTP route in `npm test`. Over a socket (supertest + nock + the whole gateway) an input cost
+ * about 3 ms of CPU; in memory (see FuzzGateway.send) 0.5-2.5 ms, most of it the gateway's own work (a /metrics
+ * render, a send or a delete through the nock engine). On 2 cores 2 000 per route added about two minutes to the
+ * suite and 10 000 would add about ten, so `npm test` runs 1 000 (a little longer than 600 over sockets took) and
+ * `npm run fuzz` runs 10 000 (`FUZZ_INPUTS=<n>` sets any count, rounded up to whole batches).
  */
-export const DEFAULT_INPUTS_PER_ROUTE = 600;
+export const DEFAULT_INPUTS_PER_ROUTE = 1_000;
 
 /** Inputs per HTTP route: `FUZZ_INPUTS` when set, else DEFAULT_INPUTS_PER_ROUTE. */
 export function inputsPerRoute(): number {
@@ -91,6 +94,8 @@ export interface RouteSummary {
   route: string;
   inputs: number;
   ms: number;
+  /** Of those, inputs sent over a real socket (the rest went in memory). */
+  socketInputs: number;
   /** Engine requests checked for a safe path. */
   engineCalls: number;
   statuses: Record<string, number>;
@@ -214,11 +219,18 @@ export class FuzzGateway {
     return `fz-${++this.counter}`;
   }
 
-  /** One request through supertest on the in-process listener; the body is read as text, whatever it is. */
-  async send(input: HttpInput, requestId = this.nextRequestId()): Promise<Answer> {
+  /**
+   * One request to the gateway. Over `socket` it goes through supertest on the in-process listener (Node's HTTP
+   * parser, keep-alive, a real client); over `inject` it is handed to the same Express app as an in-memory request
+   * (light-my-request: the same raw URL, headers and body bytes, no socket), which costs a fraction of the CPU and
+   * lets `npm test` afford 10 000 inputs per route. An event stream never ends, so it always takes a socket.
+   */
+  async send(input: HttpInput, requestId = this.nextRequestId(), transport: Transport = 'socket'): Promise<Answer> {
     const url = input.query !== undefined ? `${input.path}?${input.query}` : input.path;
     // Longer URLs never reach the gateway (see MAX_URL_TEXT): a generator bug, not a finding.
     if (url.length > MAX_URL) throw new Error(`generated URL of ${url.length} characters (max ${MAX_URL})`);
+    if (transport === 'inject' && !input.sse) return this.inject(input, url, requestId);
+    restoreExpressPrototypes();
     const method = input.method.toLowerCase() as 'get' | 'post' | 'delete' | 'put' | 'patch' | 'options';
     let req = request(this.server)[method](url).agent(this.agent);
     req = req.set('X-Request-Id', requestId);
@@ -249,6 +261,89 @@ export class FuzzGateway {
       return { status: 0, headers: {}, text: '', error: error instanceof Error ? error.message : String(error) };
     }
   }
+
+  private async inject(input: HttpInput, url: string, requestId: string): Promise<Answer> {
+    const headers: Record<string, string> = { 'x-request-id': requestId };
+    if (input.auth === 'secret') headers['x-gateway-secret'] = TEST_SECRET;
+    else if (input.auth === 'cookie') headers.cookie = this.cookie;
+    else if (input.auth !== 'none') headers['x-gateway-secret'] = input.auth.wrong;
+    for (const [name, value] of Object.entries(input.headers ?? {})) headers[name.toLowerCase()] = value;
+    let payload: string | undefined;
+    const b = input.body ?? { kind: 'none' };
+    if (b.kind === 'json') {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(b.value) ?? 'null';
+    } else if (b.kind === 'raw') {
+      if (b.contentType) headers['content-type'] = b.contentType;
+      if (b.contentEncoding) headers['content-encoding'] = b.contentEncoding;
+      payload = b.text;
+    } else if (b.kind === 'huge') {
+      const key = `${b.bytes}`;
+      if (!hugeBodies.has(key)) hugeBodies.set(key, `{"pad":"${'x'.repeat(b.bytes)}"}`);
+      headers['content-type'] = b.contentType;
+      payload = hugeBodies.get(key)!;
+    } else if (b.contentType) headers['content-type'] = b.contentType;
+    try {
+      const res = await withDeadline(
+        inject(rawUrlDispatch(this.gw.app, url), {
+          method: input.method,
+          url,
+          headers,
+          payload,
+          remoteAddress: '127.0.0.1',
+        }),
+      );
+      return { status: res.statusCode, headers: res.headers as Answer['headers'], text: res.payload };
+    } catch (error) {
+      return { status: 0, headers: {}, text: '', error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+}
+
+/**
+ * light-my-request makes Express's shared request/response prototypes inherit from its in-memory classes (so the
+ * methods Express adds keep working on its objects), which breaks real sockets for every Express app in the process;
+ * a socket request puts Node's classes back first. A batch is all-socket or all-inject, so the two never interleave.
+ */
+function restoreExpressPrototypes(): void {
+  if (Object.getPrototypeOf(express.request) !== http.IncomingMessage.prototype)
+    Object.setPrototypeOf(express.request, http.IncomingMessage.prototype);
+  if (Object.getPrototypeOf(express.response) !== http.ServerResponse.prototype)
+    Object.setPrototypeOf(express.response, http.ServerResponse.prototype);
+}
+
+type Dispatch = Parameters<typeof inject>[0];
+
+/**
+ * light-my-request normalizes the URL through WHATWG `new URL` (dot segments removed, unicode percent-encoded), which
+ * would hide exactly the paths a fuzzer is after; a socket delivers them as written. This dispatch puts the raw URL
+ * back on the request before Express sees it, and carries `request`/`response` objects that make light-my-request
+ * patch Express's shared prototypes as it does for an Express app (it only checks `request.app`).
+ */
+function rawUrlDispatch(app: express.Express, url: string): Dispatch {
+  const dispatch = ((req: http.IncomingMessage, res: http.ServerResponse) => {
+    req.url = url;
+    // What on-finished (body-parser) reads to tell a consumed body from a pending one, as Node's parser sets it: a
+    // second parser on the same request (app.ts has one per path and a general one) must see the body as read.
+    req.complete = false;
+    (req.socket as { readable: boolean }).readable = true;
+    req.once('end', () => (req.complete = true));
+    app(req as express.Request, res as express.Response);
+  }) as Dispatch & { request: object; response: object };
+  dispatch.request = Object.create(express.request as object, { app: { value: dispatch } }) as object;
+  dispatch.response = Object.create(express.response as object) as object;
+  return dispatch;
+}
+
+/** How an input reaches the gateway: a real socket, or an in-memory request (see FuzzGateway.send). */
+export type Transport = 'socket' | 'inject';
+
+function withDeadline<T>(promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ANSWER_DEADLINE_MS} ms`)), ANSWER_DEADLINE_MS);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 type Parser = (res: http.IncomingMessage, done: (error: Error | null, body: string) => void) => void;
@@ -396,6 +491,8 @@ export interface RouteFuzz {
 }
 
 const MAX_SHOWN = 300;
+/** One batch in this many goes over a real socket (see FuzzGateway.send). */
+const SOCKET_EVERY = 8;
 
 /** A readable, bounded rendering of an input (huge strings shortened, with their length). */
 export function show(value: unknown): string {
@@ -425,22 +522,27 @@ export async function fuzzRoute(fz: FuzzGateway, spec: RouteFuzz): Promise<void>
   const seed = fuzzSeed();
   const statuses: Record<string, number> = {};
   let engineCalls = 0;
+  let socketInputs = 0;
   const property = fc.asyncProperty(
     fc.array(spec.arbitrary, { minLength: batch, maxLength: batch }),
-    async (inputs) => {
+    // One batch in SOCKET_EVERY goes over a real socket, the rest in memory; shrinking prefers the socket.
+    fc.nat({ max: SOCKET_EVERY - 1 }),
+    async (inputs, pick) => {
+      const transport: Transport = pick === 0 || inputs.some((i) => i.sse) ? 'socket' : 'inject';
+      if (transport === 'socket') socketInputs += inputs.length;
       spec.beforeBatch?.();
       fz.engineRequests.length = 0;
       fz.fake.unmatched.length = 0;
       fz.gw.logger.lines.length = 0;
       const ids = inputs.map(() => fz.nextRequestId());
-      const answers = await Promise.all(inputs.map((input, i) => fz.send(input, ids[i])));
+      const answers = await Promise.all(inputs.map((input, i) => fz.send(input, ids[i], transport)));
       answers.forEach((ans, i) => {
         statuses[ans.status] = (statuses[ans.status] ?? 0) + 1;
         const resolves = (id: string) => fz.gw.repo.findByAlias(id) !== undefined;
         const why = answerFailure(inputs[i], ans, spec.rules, resolves) ?? spec.check?.(inputs[i], ans) ?? null;
         if (why) {
           throw new PropertyFailure(
-            `${spec.route}: ${why}\n  input: ${show(inputs[i])}\n  answer: HTTP ${ans.status} ${String(ans.headers['content-type'] ?? '')} ${ans.text.slice(0, 500)}`,
+            `${spec.route}: ${why}\n  input (${transport}): ${show(inputs[i])}\n  answer: HTTP ${ans.status} ${String(ans.headers['content-type'] ?? '')} ${ans.text.slice(0, 500)}`,
           );
         }
       });
@@ -482,7 +584,14 @@ export async function fuzzRoute(fz: FuzzGateway, spec: RouteFuzz): Promise<void>
         `Replay: ${replayCommand(seed)}\n${error}`,
     );
   }
-  fz.summary.push({ route: spec.route, inputs: numRuns * batch, ms: Date.now() - started, engineCalls, statuses });
+  fz.summary.push({
+    route: spec.route,
+    inputs: numRuns * batch,
+    socketInputs,
+    ms: Date.now() - started,
+    engineCalls,
+    statuses,
+  });
 }
 
 /** One summary line per route, once per file (for docs/reliability.md). */
@@ -491,7 +600,7 @@ export function printSummary(file: string, rows: RouteSummary[]): void {
   const ms = rows.reduce((n, r) => n + r.ms, 0);
   const lines = rows.map(
     (r) =>
-      `  ${r.route.padEnd(44)} ${String(r.inputs).padStart(6)} inputs ${String(r.ms).padStart(6)} ms ${String(r.engineCalls).padStart(6)} engine calls  ${Object.entries(
+      `  ${r.route.padEnd(44)} ${String(r.inputs).padStart(6)} inputs (${String(r.socketInputs).padStart(5)} by socket) ${String(r.ms).padStart(6)} ms ${String(r.engineCalls).padStart(6)} engine calls  ${Object.entries(
         r.statuses,
       )
         .map(([s, n]) => `${s}×${n}`)
