@@ -44,12 +44,26 @@ const MAX_URLCODE = 1024;
  */
 export async function renderUrlcode(urlcode: string): Promise<string | null> {
   if (!urlcode || urlcode.length > MAX_URLCODE) return null;
+  const cached = rendered.get(urlcode);
+  if (cached !== undefined) return cached;
+  let png: string | null;
   try {
-    return await QRCode.toDataURL(urlcode, { type: 'image/png', margin: 2, width: 400, errorCorrectionLevel: 'M' });
+    png = await QRCode.toDataURL(urlcode, { type: 'image/png', margin: 2, width: 400, errorCorrectionLevel: 'M' });
   } catch {
-    return null;
+    png = null;
   }
+  if (rendered.size >= RENDERED_MAX) rendered.delete(rendered.keys().next().value!);
+  rendered.set(urlcode, png);
+  return png;
 }
+
+/**
+ * Drawing a 400 px PNG costs milliseconds, and a channel waiting for a scan is polled every few seconds with the same
+ * reference until WhatsApp rotates it (about every 20 s): the same text always draws the same image, so recent
+ * drawings are kept (oldest dropped first). Bounded, so junk references cannot grow it.
+ */
+const RENDERED_MAX = 2048;
+const rendered = new Map<string, string | null>();
 
 /** True for strings that look like a WhatsApp QR reference rather than image data. */
 export function looksLikeUrlcode(value: string): boolean {

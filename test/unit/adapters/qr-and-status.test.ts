@@ -3,7 +3,8 @@ import {
   normalizeStatusFind,
   serializedId,
 } from '../../../src/adapters/wppconnect/wppconnect-adapter';
-import { normalizeQr } from '../../../src/adapters/wppconnect/qr';
+import QRCode from 'qrcode';
+import { normalizeQr, renderUrlcode } from '../../../src/adapters/wppconnect/qr';
 import { qrPng, URLCODE } from '../../helpers/engine-shapes';
 
 const PNG_SIG = '89504e470d0a1a0a';
@@ -48,6 +49,35 @@ describe('QR normalization', () => {
     ['an engine message object', { status: 'INITIALIZING', message: 'QRCode is not available...' }],
   ])('When the input is %s, then there is no QR', async (_name, input) => {
     expect(await normalizeQr(input)).toBeNull();
+  });
+});
+
+describe('QR drawing', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  test('When a channel waiting for a scan is polled with the same reference, then the QR is drawn once', async () => {
+    const draw = jest.spyOn(QRCode, 'toDataURL');
+    const urlcode = `2@drawn-once-${Date.now()},key,other,id`;
+    const first = await renderUrlcode(urlcode);
+    const again = await renderUrlcode(urlcode);
+    expectPngDataUrl(first);
+    expect(again).toBe(first);
+    expect(draw).toHaveBeenCalledTimes(1);
+    // A rotated reference is a new image.
+    const rotated = await renderUrlcode(`${urlcode}-rotated`);
+    expect(rotated).not.toBe(first);
+    expect(draw).toHaveBeenCalledTimes(2);
+  });
+
+  test('When thousands of different references are drawn, then the kept drawings stay bounded', async () => {
+    jest.spyOn(QRCode, 'toDataURL').mockImplementation((async (text: string) => `data:${text}`) as never);
+    for (let i = 0; i < 5000; i++) await renderUrlcode(`2@bounded-${i}`);
+    const draw = jest.spyOn(QRCode, 'toDataURL');
+    draw.mockClear();
+    // The oldest were dropped: drawing the first again draws it anew; the newest is still kept.
+    await renderUrlcode('2@bounded-0');
+    await renderUrlcode('2@bounded-4999');
+    expect(draw).toHaveBeenCalledTimes(1);
   });
 });
 
