@@ -1,4 +1,5 @@
 import type { EngineAdapter, EngineEvent } from '../adapters/engine-adapter';
+import type { ChannelViewStatus } from './channel-status';
 import type { EngineCircuit } from '../adapters/engine-circuit';
 import type { EngineCallRecord } from '../adapters/engine-adapter';
 import type { Config } from '../config';
@@ -49,7 +50,7 @@ export interface ChannelView {
    * The stored status; `retrying`: starting again after a start failed for a known reason (lastError); `unknown`:
    * the engine is unreachable, so whether a connected, waiting or starting channel still is cannot be known.
    */
-  status: ChannelRecord['status'] | 'retrying' | 'unknown';
+  status: ChannelViewStatus;
   /** With `unknown`: the last status the engine confirmed. */
   lastKnownStatus?: ChannelRecord['status'];
   connected: boolean;

@@ -1,4 +1,5 @@
 import type { RequestHandler } from 'express';
+import { CHANNEL_STATUSES } from '../channels/channel-status';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EngineCallRecord } from '../adapters/engine-adapter';
 import type { SupervisorCounters } from '../channels/channel-supervisor';
@@ -12,15 +13,6 @@ export interface MetricsSources {
   engineHealth?(): { state: 'closed' | 'open' | 'half-open'; secretKeyAccepted: boolean | null };
 }
 
-const CHANNEL_STATES = [
-  'connected',
-  'qr_required',
-  'starting',
-  'retrying',
-  'unknown',
-  'disconnected',
-  'failed',
-] as const;
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /**
@@ -103,7 +95,7 @@ export class GatewayMetrics {
       labelNames: ['state'],
       registers,
       collect() {
-        const counts = new Map<string, number>(CHANNEL_STATES.map((s) => [s, 0]));
+        const counts = new Map<string, number>(CHANNEL_STATUSES.map((s) => [s, 0]));
         for (const status of sources.channelStatuses()) counts.set(status, (counts.get(status) ?? 0) + 1);
         for (const [state, n] of counts) this.set({ state }, n);
       },

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { countByStatus } from '../channels/channel-status';
 import type { EngineAdapter } from '../adapters/engine-adapter';
 import type { ChannelService } from '../channels/channel-service';
 import type { EngineHealthSnapshot } from '../adapters/engine-circuit';
@@ -65,17 +66,8 @@ export function createApiHealthRouter(deps: HealthDeps): Router {
       if (health.downSince !== null) engine.downSince = new Date(health.downSince).toISOString();
       if (health.state !== 'closed' && health.lastFailure) engine.lastFailure = health.lastFailure;
     }
-    const byState: Record<string, number> = {
-      connected: 0,
-      qr_required: 0,
-      starting: 0,
-      retrying: 0,
-      unknown: 0,
-      disconnected: 0,
-      failed: 0,
-    };
     const list = deps.channels.list();
-    for (const c of list) byState[c.status] = (byState[c.status] ?? 0) + 1;
+    const byState = countByStatus(list.map((c) => c.status));
     // A gateway whose engine is down still answers 200 here: the body says what is wrong. /health is liveness.
     res.json({
       success: true,

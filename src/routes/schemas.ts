@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CHANNEL_STATUSES } from '../channels/channel-status';
 import { ERROR_CATALOG, type ErrorCode } from '../errors';
 import { DEFAULT_EVENTS, KNOWN_EVENTS, OPT_IN_EVENTS } from '../events/envelope';
 import { sendMessageSchema } from '../messages/send-message';
@@ -13,16 +14,8 @@ import { sendMessageSchema } from '../messages/send-message';
  * docs/openapi.json (test/unit/openapi-drift.test.ts fails until then).
  */
 
+export { CHANNEL_STATUSES };
 export const QR_STATUSES = ['QRCODE', 'INITIALIZING', 'CONNECTED', 'CLOSED', 'FAILED'] as const;
-export const CHANNEL_STATUSES = [
-  'connected',
-  'qr_required',
-  'starting',
-  'retrying',
-  'unknown',
-  'disconnected',
-  'failed',
-] as const;
 /** The Server-Sent Events of GET /channels/:id/events. */
 export const SSE_EVENT_TYPES = ['qr.update', 'session.status', 'channel.degraded', 'channel.recovered'] as const;
 const MESSAGE_TYPES = ['text', 'chat', 'audio', 'ptt', 'voice', 'image', 'document', 'file', 'video'];
