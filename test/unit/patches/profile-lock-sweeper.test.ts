@@ -117,8 +117,9 @@ describe('sweep-profile-locks.sh: stale locks', () => {
   });
 
   test('When the lock pid is a zombie on this host, then it counts as dead and the lock is removed', async () => {
-    // `sleep 0` becomes a zombie: its parent execs into a sleep that never reaps it.
-    const parent = await running('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30']);
+    // A forked child that exits at once stays a zombie: perl (Debian's essential perl-base) never reaps it unless
+    // asked. (A shell reaped it under load: `sleep 0 &` ended before the shell exec'd into a non-reaping sleep.)
+    const parent = await running('perl', ['-e', '$| = 1; my $p = fork; exit 0 unless $p; print "$p\\n"; sleep 30']);
     const zombie = Number(
       await new Promise<string>((resolve) => parent.stdout!.once('data', (d) => resolve(String(d)))),
     );
