@@ -59,28 +59,87 @@ export interface ChannelStatePatch {
   lastError?: ErrorInfo | null;
 }
 
+/**
+ * The channels table, with every row also held in memory: this process is the table's only writer (one gateway per
+ * DATA_DIR), so reads (a list at 1 000 channels, a supervisor reading its record on every step, a /metrics scrape)
+ * never touch SQLite, and every write goes to SQLite first and then to memory. Records handed out are frozen: a
+ * caller that wants a change calls `update`.
+ */
 export class ChannelRepository {
   /** Tokens for engine sessions that are not (yet) channels, e.g. during adoption or a delete of a stranger. */
   private readonly looseTokens = new Map<string, string>();
+  /** id → record, in list order (created_at, id); loaded on first use. */
+  private byId: Map<string, ChannelRecord> | null = null;
+  private readonly byKey = new Map<string, ChannelRecord>();
+  /** The list in its order, rebuilt only after a create or a removal. */
+  private ordered: ChannelRecord[] | null = null;
 
   constructor(
     private readonly db: Db,
     private readonly now: () => number = Date.now,
   ) {}
 
+  private records(): Map<string, ChannelRecord> {
+    if (!this.byId) {
+      this.byId = new Map();
+      const rows = this.db.prepare('SELECT * FROM channels ORDER BY created_at, id').all() as ChannelRow[];
+      for (const row of rows) this.remember(toRecord(row));
+    }
+    return this.byId;
+  }
+
+  private remember(record: ChannelRecord): ChannelRecord {
+    const frozen = Object.freeze(record);
+    const previous = this.byId!.get(frozen.id);
+    if (!previous) this.ordered = null;
+    this.byId!.set(frozen.id, frozen);
+    this.byKey.set(frozen.lookupKey, frozen);
+    if (previous && this.ordered) {
+      const i = this.ordered.indexOf(previous);
+      if (i >= 0) this.ordered[i] = frozen;
+    }
+    return frozen;
+  }
+
+  private forget(id: string): void {
+    const record = this.records().get(id);
+    if (!record) return;
+    this.byId!.delete(id);
+    this.byKey.delete(record.lookupKey);
+    this.ordered = null;
+  }
+
+  /** Re-reads one row after a write (the database fills defaults and keeps the truth). */
+  private reload(id: string): ChannelRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM channels WHERE id = ?').get(id) as ChannelRow | undefined;
+    if (!row) {
+      this.forget(id);
+      return undefined;
+    }
+    return this.remember(toRecord(row));
+  }
+
   list(): ChannelRecord[] {
-    return (this.db.prepare('SELECT * FROM channels ORDER BY created_at, id').all() as ChannelRow[]).map(toRecord);
+    const records = this.records();
+    if (!this.ordered) {
+      this.ordered = [...records.values()].sort((a, b) =>
+        a.createdAt !== b.createdAt ? a.createdAt - b.createdAt : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+      );
+    }
+    return [...this.ordered];
+  }
+
+  count(): number {
+    return this.records().size;
   }
 
   get(id: string): ChannelRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM channels WHERE id = ?').get(id) as ChannelRow | undefined;
-    return row ? toRecord(row) : undefined;
+    return this.records().get(id);
   }
 
   findByAlias(idOrAlias: string): ChannelRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM channels WHERE lookup_key = ?').get(channelLookupKey(idOrAlias)) as
-      ChannelRow | undefined;
-    return row ? toRecord(row) : undefined;
+    this.records();
+    return this.byKey.get(channelLookupKey(idOrAlias));
   }
 
   create(id: string, options: { adopted?: boolean; status?: ChannelStatus } = {}): ChannelRecord {
@@ -106,33 +165,46 @@ export class ChannelRepository {
       this.db.prepare('DELETE FROM tombstones WHERE lookup_key = ?').run(key);
     })();
     this.looseTokens.delete(id);
-    return this.get(id)!;
+    this.records();
+    return this.reload(id)!;
   }
 
   update(id: string, patch: ChannelStatePatch): ChannelRecord | undefined {
     const current = this.get(id);
     if (!current) return undefined;
-    const at = this.now();
     const status = patch.status ?? current.status;
+    const engineStatus = patch.engineStatus === undefined ? current.engineStatus : patch.engineStatus;
     const lastError = patch.lastError === undefined ? current.lastError : patch.lastError;
+    const errorJson = lastError ? JSON.stringify(lastError) : null;
+    // A poll that finds the channel as it was writes nothing (it ran an UPDATE per poll per channel before).
+    const unchanged =
+      status === current.status &&
+      engineStatus === current.engineStatus &&
+      errorJson === (current.lastError ? JSON.stringify(current.lastError) : null);
+    if (unchanged) return current;
+    const at = this.now();
+    const statusSince = status !== current.status ? at : current.statusSince;
     this.db
       .prepare(
         `UPDATE channels SET status = ?, engine_status = ?, last_error = ?, status_since = ?, updated_at = ? WHERE id = ?`,
       )
-      .run(
-        status,
-        patch.engineStatus === undefined ? current.engineStatus : patch.engineStatus,
-        lastError ? JSON.stringify(lastError) : null,
-        status !== current.status ? at : current.statusSince,
-        at,
-        id,
-      );
-    return this.get(id);
+      .run(status, engineStatus, errorJson, statusSince, at, id);
+    return this.remember({
+      ...current,
+      status,
+      engineStatus,
+      lastError: errorJson ? (JSON.parse(errorJson) as ErrorInfo) : null,
+      statusSince,
+      updatedAt: at,
+    });
   }
 
   /** The engine now runs the session with a start-session body we sent (our webhook): no longer "adopted". */
   clearAdopted(id: string): void {
-    this.db.prepare('UPDATE channels SET adopted = 0, updated_at = ? WHERE id = ? AND adopted = 1').run(this.now(), id);
+    const info = this.db
+      .prepare('UPDATE channels SET adopted = 0, updated_at = ? WHERE id = ? AND adopted = 1')
+      .run(this.now(), id);
+    if (info.changes > 0) this.reload(id);
   }
 
   /**
@@ -168,12 +240,14 @@ export class ChannelRepository {
         .run(channelLookupKey(id), id, this.now());
     })();
     this.looseTokens.delete(id);
+    this.forget(id);
   }
 
   /** Removes a channel that never came to exist in the engine (its create was refused): no tombstone. */
   discard(id: string): void {
     this.db.prepare('DELETE FROM channels WHERE id = ?').run(id);
     this.looseTokens.delete(id);
+    this.forget(id);
   }
 
   isTombstoned(session: string): boolean {
