@@ -10,7 +10,9 @@ import { SubscriptionRepository, type SubscriptionInput } from './subscription-r
 import { checkWebhookUrl, forbiddenAddressReason } from './webhook-target-policy';
 import { type DeliveryOutcome, URL_REFUSED, WebhookWorker } from './webhook-worker';
 
-export type EventListener = (event: StoredEvent) => void;
+/** An event as live listeners see it: `seq` is null for one that was not stored (a qr.update nobody subscribes to). */
+export type LiveEvent = Omit<StoredEvent, 'seq'> & { seq: number | null };
+export type EventListener = (event: LiveEvent) => void;
 
 export interface EventPipelineDeps {
   db: Db;
@@ -133,9 +135,15 @@ export class EventPipeline {
   private append(channelId: string, type: string, body: Record<string, unknown>): void {
     const eventId = typeof body.event_id === 'string' ? body.event_id : crypto.randomUUID();
     const json = JSON.stringify(body);
-    const { seq } = this.outbox.append(channelId, type, eventId, json);
-    this.worker.wake();
-    const stored: StoredEvent = { seq, eventId, channelId, type, body: json, createdAt: this.now() };
+    let seq: number | null = null;
+    // A QR rotates every ~20 s per channel waiting for a scan; stored with no subscriber to deliver it to, 1 000
+    // channels wrote ~300 MB an hour of images nobody would read (issue 13). Live streams still get it (without an
+    // SSE id: a reconnecting client asks GET /qr for the current one rather than replaying stale images).
+    if (type !== 'qr.update' || this.subscriptions.match(channelId, type).length > 0) {
+      seq = this.outbox.append(channelId, type, eventId, json).seq;
+      this.worker.wake();
+    }
+    const stored: LiveEvent = { seq, eventId, channelId, type, body: json, createdAt: this.now() };
     for (const listener of this.listeners) {
       try {
         listener(stored);

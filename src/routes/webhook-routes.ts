@@ -128,9 +128,11 @@ export function createChannelEventRoutes(deps: {
       Connection: 'keep-alive',
       'X-Accel-Buffering': 'no',
     });
-    const write = (seq: number, type: string, body: string) => {
+    const write = (seq: number | null, type: string, body: string) => {
       const parsed = JSON.parse(body) as { data?: unknown };
-      res.write(`id: ${seq}\nevent: ${type}\ndata: ${JSON.stringify(parsed.data ?? parsed)}\n\n`);
+      // An event that was not stored has no id: the client's Last-Event-ID stays on the last one it can resume from.
+      const id = seq === null ? '' : `id: ${seq}\n`;
+      res.write(`${id}event: ${type}\ndata: ${JSON.stringify(parsed.data ?? parsed)}\n\n`);
     };
     let lastSeq = Number(req.get('last-event-id') ?? channelEventsQuery.parse(req.query).lastEventId ?? NaN);
     if (Number.isFinite(lastSeq)) {
@@ -142,7 +144,7 @@ export function createChannelEventRoutes(deps: {
     res.write(`: connected to ${channel}\n\n`);
     const unsubscribe = deps.pipeline.subscribe((event) => {
       if (event.channelId !== channel || !SSE_TYPES.includes(event.type)) return;
-      if (Number.isFinite(lastSeq) && event.seq <= lastSeq) return;
+      if (event.seq !== null && Number.isFinite(lastSeq) && event.seq <= lastSeq) return;
       write(event.seq, event.type, event.body);
     });
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), deps.heartbeatMs ?? 15_000);

@@ -31,6 +31,9 @@ describe('GET /api/channels/:id/events (SSE)', () => {
   });
 
   test('When a client reconnects with Last-Event-ID, then it gets exactly the events after that id, then live ones', async () => {
+    // A subscriber wants QR updates, so they are stored (and can be replayed).
+    gw.pipeline.registerChannelWebhook('sse1', { url: 'http://hub.test/hook', events: ['qr.update'] });
+    gw.pipeline.registerChannelWebhook('other', { url: 'http://hub.test/hook', events: ['qr.update'] });
     gw.pipeline.publish('sse1', 'qr.update', { channel: 'sse1', qr: 'data:image/png;base64,AAA', attempt: 1 });
     gw.pipeline.publish('sse1', 'qr.update', { channel: 'sse1', qr: 'data:image/png;base64,BBB', attempt: 2 });
     gw.pipeline.publish('other', 'qr.update', { channel: 'other', attempt: 9 });
@@ -55,6 +58,20 @@ describe('GET /api/channels/:id/events (SSE)', () => {
     expect(text).toMatch(
       /id: \d+\nevent: session\.status\ndata: \{"channel":"sse1","status":"connected","previous":"qr_required"\}/,
     );
+  });
+
+  test('When nobody subscribes to qr.update, then a QR rotation is not stored, and a live stream still gets it without an id', async () => {
+    const res = await fetch(`${url}/api/channels/sse1/events`, { headers: { 'X-Gateway-Secret': TEST_SECRET } });
+    setTimeout(() => {
+      gw.pipeline.publish('sse1', 'qr.update', { channel: 'sse1', qr: 'data:image/png;base64,CCC', attempt: 3 });
+      gw.pipeline.publish('sse1', 'session.status', { channel: 'sse1', status: 'qr_required', previous: 'starting' });
+    }, 100);
+    const text = await readUntil(res, 'event: session.status');
+    expect(text).toContain('event: qr.update\ndata: {"channel":"sse1","qr":"data:image/png;base64,CCC","attempt":3}');
+    expect(text).not.toMatch(/id: \d+\nevent: qr\.update/);
+    expect(text).toMatch(/id: \d+\nevent: session\.status/);
+    expect(gw.pipeline.outbox.eventsSince('sse1', 0, ['qr.update'])).toEqual([]);
+    expect(gw.pipeline.outbox.eventsSince('sse1', 0, ['session.status'])).toHaveLength(1);
   });
 
   test('When the stream is asked without the secret, then 401 JSON', async () => {

@@ -151,11 +151,23 @@ describe('webhook delivery (durable outbox → receiver)', () => {
     expect(second.subscriptions.list().map((s) => [s.url, s.source])).toEqual([[`${receiver.url}/api`, 'api']]);
   });
 
-  test('When nobody subscribed to qr.update, then the default subscription does not receive it but the event log keeps it for SSE', async () => {
+  test('When nobody subscribed to qr.update, then the default subscription does not receive it and it is not stored', async () => {
     pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
+    const live: string[] = [];
+    pipeline.subscribe((e) => live.push(`${e.type} ${e.seq}`));
     pipeline.publish('c1', 'qr.update', { channel: 'c1', qr: 'data:image/png;base64,AAAA', attempt: 1 });
     await pipeline.worker.runOnce();
     expect(receiver.received).toHaveLength(0);
+    // Live listeners (SSE) still get it, unnumbered; nothing is written for it.
+    expect(live).toEqual(['qr.update null']);
+    expect(pipeline.outbox.eventsSince('c1', 0, ['qr.update'])).toHaveLength(0);
+  });
+
+  test('When a subscriber asks for qr.update, then it is stored and delivered', async () => {
+    pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, events: ['qr.update'] });
+    pipeline.publish('c1', 'qr.update', { channel: 'c1', qr: 'data:image/png;base64,AAAA', attempt: 1 });
+    await pipeline.worker.runOnce();
+    expect(receiver.received).toHaveLength(1);
     expect(pipeline.outbox.eventsSince('c1', 0, ['qr.update'])).toHaveLength(1);
   });
 });
