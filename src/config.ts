@@ -84,6 +84,7 @@ const envSchema = z.object({
     )
     .default(60_000),
   LIVENESS_PROBE_TIMEOUT_MS: intMs(5_000),
+  ENGINE_BACKGROUND_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   RESTART_MAX: z.coerce.number().int().min(0).default(3),
   RESTART_WINDOW_MS: intMs(600_000),
   RESTART_BACKOFF_MS: intMs(2_000),
@@ -136,6 +137,8 @@ export interface Config {
     routeDeadlineMs: number;
     livenessIntervalMs: number;
     livenessTimeoutMs: number;
+    /** Background engine work (polls, probes, restarts, reconcile) running at once, across all channels. */
+    backgroundConcurrency: number;
     restartMax: number;
     restartWindowMs: number;
     restartBackoffMs: number;
@@ -221,6 +224,7 @@ export function loadConfig(env: Env): Config {
       routeDeadlineMs: e.ROUTE_DEADLINE_MS,
       livenessIntervalMs: e.LIVENESS_PROBE_INTERVAL_MS,
       livenessTimeoutMs: e.LIVENESS_PROBE_TIMEOUT_MS,
+      backgroundConcurrency: e.ENGINE_BACKGROUND_CONCURRENCY,
       restartMax: e.RESTART_MAX,
       restartWindowMs: e.RESTART_WINDOW_MS,
       restartBackoffMs: e.RESTART_BACKOFF_MS,

@@ -5,6 +5,7 @@ import { createWppconnectAdapter } from './adapters/wppconnect/wppconnect-adapte
 import { createApp, type Lifecycle } from './app';
 import { createBrowserFailureDiagnostics } from './channels/browser-failure-diagnostics';
 import { ChannelService } from './channels/channel-service';
+import { Semaphore } from './channels/concurrency';
 import { EngineMonitor } from './channels/engine-monitor';
 import { EngineCircuit } from './adapters/engine-circuit';
 import type { StartFailureDiagnostics } from './channels/diagnostics';
@@ -78,10 +79,18 @@ export function buildGateway(options: GatewayOptions): Gateway {
     logger: logger.child({ component: 'engine' }),
   });
   // Sources are read at scrape time, after everything below exists.
+  // One limit for background engine work across every channel (polls, probes, restarts, reconcile): issue 13.
+  const background = new Semaphore(config.channels.backgroundConcurrency);
   const metrics: GatewayMetrics = new GatewayMetrics({
     channelStatuses: (): string[] => channels.list().map((c) => c.status),
     outboxStats: () => pipeline.stats(),
     engineHealth: () => circuit.snapshot(),
+    background: () => ({
+      limit: background.limit,
+      inFlight: background.inFlight,
+      queued: background.queued,
+      peak: background.peak,
+    }),
   });
   const pipeline = new EventPipeline({
     db,
@@ -99,6 +108,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     logger: logger.child({ component: 'channels' }),
     now,
     counters: metrics.counters(),
+    background,
     diagnostics:
       options.diagnostics ?? createBrowserFailureDiagnostics(config, logger.child({ component: 'diagnostics' })),
   });

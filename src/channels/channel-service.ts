@@ -6,7 +6,7 @@ import type { Config } from '../config';
 import { GatewayError, isGatewayError, toErrorInfo } from '../errors';
 import type { Logger } from '../logger';
 import { type ChannelRecord, type ChannelRepository, channelLookupKey } from '../store/channel-repository';
-import { sleep, within } from './concurrency';
+import { type Semaphore, sleep, within } from './concurrency';
 import {
   type ChannelEventSink,
   ChannelSupervisor,
@@ -41,6 +41,8 @@ export interface ChannelServiceDeps {
   counters?: SupervisorCounters;
   /** Jitter source for restart backoff (tests pin it). @default Math.random */
   random?: () => number;
+  /** The limit on background engine work across channels (the composition root sizes it from config). */
+  background?: Semaphore;
 }
 
 export interface ChannelView {
@@ -150,6 +152,7 @@ export class ChannelService {
         webhookUrlFor: (r) => this.webhookUrlFor(r),
         engineDown: () => this.engineDown(),
         random: this.deps.random,
+        background: this.deps.background,
       });
       this.supervisors.set(id, sup);
     }
@@ -498,10 +501,13 @@ export class ChannelService {
       const announced = this.unknownAnnounced.delete(record.id);
       if (!LIVE_STATUSES.has(record.status) && !announced) continue;
       const sup = this.supervisor(record.id);
-      const changed = await sup.reconcile(reason).catch((error: unknown) => {
-        this.deps.logger.warn('reconcile failed', { channel: record.id, error: String(error) });
-        return true;
-      });
+      const reconcile = () => sup.reconcile(reason);
+      const changed = await (this.deps.background ? this.deps.background.run(reconcile) : reconcile()).catch(
+        (error: unknown) => {
+          this.deps.logger.warn('reconcile failed', { channel: record.id, error: String(error) });
+          return true;
+        },
+      );
       // The Hub was told "unknown": a channel the engine kept as it was gets its status again.
       const now = this.deps.repo.get(record.id);
       if (announced && !changed && now) {

@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import { ERROR_CATALOG, type ErrorCode, type ErrorInfo, GatewayError, isGatewayError, toErrorInfo } from '../errors';
 import type { Logger } from '../logger';
 import type { ChannelRecord, ChannelRepository, ChannelStatus } from '../store/channel-repository';
-import { backoffDelay, Mutex, SingleFlight, sleep, within } from './concurrency';
+import { backoffDelay, Mutex, Semaphore, SingleFlight, sleep, within } from './concurrency';
 import { beginAttempt, type LifecycleInput, type LifecycleState, type StateSource, transition } from './lifecycle';
 import type { ProfileCheck, StartFailureDiagnostics, StartFailureExplanation } from './diagnostics';
 
@@ -29,8 +29,11 @@ export interface SupervisorDeps {
   webhookUrlFor(record: ChannelRecord): string;
   /** The engine is unreachable (circuit open): no deadline, restart or zombie verdict while it is. */
   engineDown?: () => boolean;
-  /** Jitter source for restart backoff (tests pin it). @default Math.random */
+  /** Jitter source for restart backoff and poll spreading (tests pin it). @default Math.random */
   random?: () => number;
+  /** Background engine work across all channels runs through this (polls, probes, restarts): at most its limit at
+   * once. Absent in tests that drive one channel. */
+  background?: Semaphore;
 }
 
 export interface QrAnswer {
@@ -45,6 +48,10 @@ const STARTING_POLL_MS = 2_000;
 const QR_POLL_MS = 4_000;
 /** A QR from a webhook or a poll this recent is served from memory without asking the engine. */
 const QR_FRESH_MS = 3_000;
+/** How late an expected engine webhook may be before a poll stands in for it. */
+const WEBHOOK_GRACE_MS = 5_000;
+/** Periodic polls and probes are spread by ±this share of their interval, so channels do not tick in lockstep. */
+const POLL_JITTER = 0.2;
 /** WhatsApp's first QR reference lives ~60 s, later ones ~20 s (wppconnect-engine.md §3.3). */
 const FIRST_QR_TTL_MS = 60_000;
 const NEXT_QR_TTL_MS = 20_000;
@@ -82,6 +89,8 @@ export class ChannelSupervisor {
   private restarts: number[] = [];
   private engineTexts: string[] = [];
   private lastLivenessAt = 0;
+  /** When this channel's last engine webhook arrived (null: none since this process started). */
+  private lastEngineEventAt: number | null = null;
   private disposed = false;
   /** Aborted by dispose(): a restart backoff must not outlive a deleted channel or a stopping gateway. */
   private readonly lifetime = new AbortController();
@@ -343,7 +352,9 @@ export class ChannelSupervisor {
       const answer = this.answer();
       return failed && answer.status !== 'QRCODE' && answer.status !== 'CONNECTED' ? failed : answer;
     }
-    if (record.status === 'qr_required' && this.qr && this.deps.now() - this.qr.at <= QR_FRESH_MS) return this.answer();
+    // A QR the engine pushed by webhook stays current until its rotation is due; a polled one for QR_FRESH_MS.
+    const fresh = this.qr && (this.deps.now() - this.qr.at <= QR_FRESH_MS || !this.webhookOverdue());
+    if (record.status === 'qr_required' && fresh) return this.answer();
     await within(
       this.refresh(requestId).catch(() => undefined),
       remaining(),
@@ -466,6 +477,7 @@ export class ChannelSupervisor {
   /** Engine webhook (already translated by the adapter). */
   async onEngineEvent(event: EngineEvent, requestId?: string): Promise<void> {
     if (this.disposed || !this.record) return;
+    this.lastEngineEventAt = this.deps.now();
     // Our own close-session (restart, delete) makes the engine report `closesession` and `browserClose`; while a
     // lifecycle operation holds the lock those are its echoes, not news, and must not flip the channel.
     const lifecycleBusy = this.mutex.busy;
@@ -600,6 +612,29 @@ export class ChannelSupervisor {
   }
 
   private async tick(): Promise<void> {
+    const background = this.deps.background;
+    await (background ? background.run(() => this.watch()) : this.watch());
+  }
+
+  /**
+   * Webhook-first: while a channel waits for a scan the engine pushes each new QR (and the login) by webhook, so the
+   * poll only stands in when the next one is overdue (its QR's lifetime plus WEBHOOK_GRACE_MS), or when this channel
+   * never got a webhook (an adopted session still posting to someone else). At 1 000 channels waiting for a scan the
+   * 4 s poll alone was 250 engine calls a second (issue 13).
+   */
+  private webhookOverdue(): boolean {
+    if (this.lastEngineEventAt === null || !this.qr) return true;
+    const ttl = this.qr.attempt === 1 ? FIRST_QR_TTL_MS : NEXT_QR_TTL_MS;
+    return this.deps.now() - this.lastEngineEventAt > ttl + WEBHOOK_GRACE_MS;
+  }
+
+  private jittered(ms: number): number {
+    const random = this.deps.random ?? Math.random;
+    return Math.round(ms * (1 - POLL_JITTER + 2 * POLL_JITTER * random()));
+  }
+
+  /** One watch step (inside the background limit when there is one). */
+  private async watch(): Promise<void> {
     if (this.disposed || this.mutex.busy) {
       if (!this.disposed) this.scheduleWatch(STARTING_POLL_MS);
       return;
@@ -625,11 +660,11 @@ export class ChannelSupervisor {
       }
       this.scheduleWatch(this.startingPollMs());
     } else if (status === 'qr_required') {
-      await this.refresh().catch(() => undefined);
-      this.scheduleWatch(QR_POLL_MS);
+      if (this.webhookOverdue()) await this.refresh().catch(() => undefined);
+      this.scheduleWatch(this.jittered(QR_POLL_MS));
     } else if (status === 'connected') {
       await this.checkLiveness();
-      this.scheduleWatch(this.deps.config.channels.livenessIntervalMs);
+      this.scheduleWatch(this.jittered(this.deps.config.channels.livenessIntervalMs));
     }
   }
 
@@ -857,7 +892,7 @@ export class ChannelSupervisor {
     if (status === 'connected' && this.recentRestarts().length > 0) {
       this.deps.events.publish(this.id, 'channel.recovered', { channel: this.id });
     }
-    if (status === 'connected') this.scheduleWatch(this.deps.config.channels.livenessIntervalMs);
-    if (status === 'qr_required') this.scheduleWatch(QR_POLL_MS);
+    if (status === 'connected') this.scheduleWatch(this.jittered(this.deps.config.channels.livenessIntervalMs));
+    if (status === 'qr_required') this.scheduleWatch(this.jittered(QR_POLL_MS));
   }
 }

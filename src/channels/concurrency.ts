@@ -98,3 +98,41 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () 
   const delay = policy.jitter === 'equal' ? Math.floor(half + r * half) : Math.floor(r * ceiling);
   return Math.max(policy.minMs ?? 0, delay);
 }
+
+/**
+ * At most `limit` tasks at once; the rest wait in arrival order. Background engine work (polls, probes, restarts,
+ * reconcile) runs through one of these so 1 000 channels never open 1 000 engine connections at once (issue 13); a
+ * request from a caller does not, so it is never queued behind background work.
+ */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  /** The most tasks ever running at once (for metrics and the 1 000-channel test). */
+  peak = 0;
+
+  constructor(readonly limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) throw new Error(`Semaphore limit must be a positive integer: ${limit}`);
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active < this.limit) this.active++;
+    // A released slot is handed to the next waiter directly (active stays the same), so nobody can jump the queue.
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.peak = Math.max(this.peak, this.active);
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}

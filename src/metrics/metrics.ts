@@ -11,6 +11,8 @@ export interface MetricsSources {
   outboxStats(): { depth: number; oldestPendingAgeMs: number | null; dead: number };
   /** The gateway's view of the engine (EngineCircuit); absent in tests that do not need it. */
   engineHealth?(): { state: 'closed' | 'open' | 'half-open'; secretKeyAccepted: boolean | null };
+  /** The limit on background engine work (ENGINE_BACKGROUND_CONCURRENCY); absent in tests that do not need it. */
+  background?(): { limit: number; inFlight: number; queued: number; peak: number };
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -118,6 +120,22 @@ export class GatewayMetrics {
         this.set((outbox().oldestPendingAgeMs ?? 0) / 1000);
       },
     });
+    const background = sources.background;
+    if (background) {
+      new Gauge({
+        name: 'wppgw_engine_background_tasks',
+        help: 'Background engine work (polls, probes, restarts, reconcile): running, queued, the limit, and the most ever running at once',
+        labelNames: ['state'],
+        registers,
+        collect() {
+          const b = background();
+          this.set({ state: 'running' }, b.inFlight);
+          this.set({ state: 'queued' }, b.queued);
+          this.set({ state: 'limit' }, b.limit);
+          this.set({ state: 'peak' }, b.peak);
+        },
+      });
+    }
     new Gauge({
       name: 'wppgw_outbox_dead',
       help: 'Dead-lettered webhook deliveries (replay with POST /api/webhooks/deliveries/:id/replay)',

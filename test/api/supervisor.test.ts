@@ -524,7 +524,8 @@ describe('adopted sessions and their webhook', () => {
 
 describe('GET /qr', () => {
   test('When 100 GET /qr arrive together on a channel in QRCODE with a stale cache, then the engine gets one status-session', async () => {
-    // Arrange: a QR cached from the webhook, then aged past the freshness window.
+    // Arrange: a QR cached from the webhook, then aged past its lifetime (the first QR lives 60 s; until then a webhook
+    // QR is served from memory).
     const qrcodeStatus = await statusWithQr('QRCODE');
     gateway();
     nock.cleanAll();
@@ -533,7 +534,7 @@ describe('GET /qr', () => {
     const png = (await qrPng()).toString('base64');
     const intake = `/engine-events/${CH}/${g().repo.get(CH)!.intakeToken}`;
     await request(g().app).post(intake).send({ event: 'qrcode', session: CH, qrcode: png, urlcode: URLCODE });
-    clockOffset += 10_000;
+    clockOffset += 70_000;
     const once = engine().get(`/api/${CH}/status-session`).times(1).delay(150).reply(200, qrcodeStatus);
     const second = engine().get(`/api/${CH}/status-session`).reply(500, { message: 'a second status-session call' });
     const server = http.createServer(g().app);

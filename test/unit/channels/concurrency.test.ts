@@ -1,4 +1,4 @@
-import { backoffDelay, sleep } from '../../../src/channels/concurrency';
+import { backoffDelay, Semaphore, sleep } from '../../../src/channels/concurrency';
 
 describe('backoffDelay', () => {
   const policy = { baseMs: 1_000, maxMs: 10_000 };
@@ -147,5 +147,44 @@ describe('sleep', () => {
 
     // Assert
     expect(setTimer.mock.calls.length).toBe(calls);
+  });
+});
+
+describe('Semaphore', () => {
+  test('When more tasks arrive than the limit, then at most the limit run at once and the rest run in arrival order', async () => {
+    const gate = new Semaphore(3);
+    let running = 0;
+    let most = 0;
+    const order: number[] = [];
+    const release: Array<() => void> = [];
+    const tasks = Array.from({ length: 10 }, (_, i) =>
+      gate.run(async () => {
+        running++;
+        most = Math.max(most, running);
+        order.push(i);
+        await new Promise<void>((r) => release.push(r));
+        running--;
+        return i;
+      }),
+    );
+    await new Promise((r) => setImmediate(r));
+    expect(running).toBe(3);
+    expect(gate.queued).toBe(7);
+    while (release.length) {
+      release.shift()!();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await Promise.all(tasks)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(most).toBe(3);
+    expect(gate.peak).toBe(3);
+    expect(gate.inFlight).toBe(0);
+  });
+
+  test('When a task fails, then its slot is freed for the next one', async () => {
+    const gate = new Semaphore(1);
+    await expect(gate.run(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    await expect(gate.run(async () => 'next')).resolves.toBe('next');
+    expect(gate.inFlight).toBe(0);
   });
 });

@@ -6,6 +6,7 @@ import type {
   SessionState,
 } from '../../../src/adapters/engine-adapter';
 import { ChannelService } from '../../../src/channels/channel-service';
+import { Semaphore } from '../../../src/channels/concurrency';
 import type { StartFailureDiagnostics } from '../../../src/channels/diagnostics';
 import { loadConfig } from '../../../src/config';
 import { createMemoryLogger } from '../../../src/logger';
@@ -29,6 +30,10 @@ class MemoryEngine implements Partial<EngineAdapter> {
     this.status = 'INITIALIZING';
   };
   readonly calls: Array<{ route: string; at: number }> = [];
+  /** How long a liveness probe takes (fake time), and the most probes ever in flight at once. */
+  probeMs = 0;
+  private probing = 0;
+  mostProbing = 0;
 
   private record(route: string): void {
     this.calls.push({ route, at: Date.now() });
@@ -62,6 +67,10 @@ class MemoryEngine implements Partial<EngineAdapter> {
   }
   async checkConnection(): Promise<boolean> {
     this.record('check-connection-session');
+    this.probing++;
+    this.mostProbing = Math.max(this.mostProbing, this.probing);
+    if (this.probeMs) await new Promise((r) => setTimeout(r, this.probeMs));
+    this.probing--;
     return true;
   }
   async probeHost(): Promise<{ phone: string | null }> {
@@ -91,6 +100,7 @@ function harness(env: Record<string, string>, diagnostics: Partial<StartFailureD
   const repo = new ChannelRepository(db, Date.now);
   const engine = new MemoryEngine();
   const restarts: string[] = [];
+  const background = new Semaphore(config.channels.backgroundConcurrency);
   const events: Array<{ type: string; data: Record<string, unknown> }> = [];
   service = new ChannelService({
     engine: engine as unknown as EngineAdapter,
@@ -102,6 +112,7 @@ function harness(env: Record<string, string>, diagnostics: Partial<StartFailureD
     counters: { restart: (_c, reason) => restarts.push(reason), zombie: () => undefined },
     // The top of each jittered backoff, so the waits below are exact.
     random: () => 0.9999,
+    background,
     diagnostics: {
       capabilities: { readsLog: false, seesProfiles: true, endsBrowsers: true, healsLocks: true },
       beginAttempt: () => undefined,
@@ -112,7 +123,7 @@ function harness(env: Record<string, string>, diagnostics: Partial<StartFailureD
     },
   });
   repo.create(CH);
-  return { engine, repo, sup: service.supervisor(CH), restarts, events };
+  return { engine, repo, sup: service.supervisor(CH), restarts, events, background, service };
 }
 
 /** Let every already-due promise settle without moving the clock. */
@@ -193,5 +204,44 @@ describe('supervisor runner on fake timers', () => {
     await settle();
 
     expect(h.engine.calls.length).toBe(before);
+  });
+
+  test('When a channel waiting for a scan gets its QRs by webhook, then it is not polled until the next one is overdue', async () => {
+    const h = harness({});
+    h.repo.update(CH, { status: 'qr_required', engineStatus: 'QRCODE' });
+    h.engine.status = 'QRCODE';
+    await h.sup.onEngineEvent({ kind: 'qr', qr: 'data:image/png;base64,iVBORw0KGgo=', urlcode: '2@first' });
+    h.sup.scheduleWatch(0);
+
+    // The first QR lives 60 s: no poll while it is current, and GET /qr serves it from memory.
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(h.engine.routes()).toEqual([]);
+    expect((await h.sup.qrAnswer(undefined, 1_000)).status).toBe('QRCODE');
+    expect(h.engine.routes()).toEqual([]);
+
+    // A rotation by webhook keeps it so; then silence past the QR's lifetime (20 s) + grace: the poll stands in.
+    await h.sup.onEngineEvent({ kind: 'qr', qr: 'data:image/png;base64,iVBORw0KGgoB', urlcode: '2@second' });
+    await jest.advanceTimersByTimeAsync(20_000);
+    expect(h.engine.routes()).toEqual([]);
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(h.engine.routes()).toContain('status-session');
+  });
+
+  test('When 200 connected channels are probed, then background engine work never exceeds ENGINE_BACKGROUND_CONCURRENCY', async () => {
+    const h = harness({ ENGINE_BACKGROUND_CONCURRENCY: '4', LIVENESS_PROBE_INTERVAL_MS: '1000' });
+    h.engine.status = 'CONNECTED';
+    h.engine.probeMs = 50;
+    const ids = Array.from({ length: 200 }, (_, i) => `c${i}`);
+    for (const id of ids) {
+      h.repo.create(id, { status: 'connected' });
+      h.service.supervisor(id).scheduleWatch(0);
+    }
+
+    await jest.advanceTimersByTimeAsync(10_000);
+
+    const probed = h.engine.routes().filter((r) => r === 'check-connection-session').length;
+    expect(probed).toBeGreaterThanOrEqual(200);
+    expect(h.engine.mostProbing).toBe(4);
+    expect(h.background.peak).toBe(4);
   });
 });
