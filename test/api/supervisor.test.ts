@@ -6,13 +6,18 @@ import { classifyBrowserFailure } from '../../src/channels/browser-failure';
 import type { StartFailureDiagnostics } from '../../src/channels/diagnostics';
 import { ERROR_CATALOG } from '../../src/errors';
 import { engine, statusWithQr, qrPng, URLCODE } from '../helpers/engine-shapes';
+import { advance, fakeDelay, untilSettled, useFakeTime, useRealTime, waitUntil } from '../helpers/fake-time';
 import { NockEngine } from '../helpers/nock-engine';
-import { waitFor } from '../helpers/processes';
 import { buildTestGateway, type TestGateway } from '../helpers/test-gateway';
 
 /**
  * The channel supervisor through the gateway's own routes and engine-event intake, with WPPConnect played by a
- * stateful nock engine (real reply shapes, wppconnect-engine.md §2.2) and small real timers.
+ * stateful nock engine (real reply shapes, wppconnect-engine.md §2.2), on jest's fake timers (test/helpers/fake-time.ts).
+ * Requests to the gateway still travel over a real socket (supertest) and the engine's answers through nock: fake time
+ * moves only when the test moves it (`advance`, `waitUntil`, `untilSettled`) and only once every such exchange in
+ * flight has answered, so a deadline, backoff or poll can never overtake an answer because the machine is slow.
+ * Every test here runs that way, with `doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask']`: supertest, Node's
+ * HTTP stack under it and nock schedule their own steps on those queues and would stall on fake ones.
  */
 
 const CH = 'c1';
@@ -39,11 +44,13 @@ beforeEach(async () => {
   clockOffset = 0;
   rejections.length = 0;
   eng = await new NockEngine().install();
+  useFakeTime();
 });
 
 afterEach(async () => {
-  await gw?.close();
+  if (gw) await untilSettled(gw.close());
   gw = undefined;
+  useRealTime();
   eng.dispose();
   nock.cleanAll();
   expect(eng.unmatched).toEqual([]);
@@ -57,7 +64,6 @@ function gateway(env: Record<string, string> = {}, diagnostics?: StartFailureDia
 
 const g = () => gw!;
 const status = (id = CH) => g().repo.get(id)?.status;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Posts an engine webhook to the channel's intake URL, as WPPConnect does. */
 async function engineEvent(body: Record<string, unknown>, id = CH, requestId?: string) {
@@ -87,7 +93,7 @@ function transitions(id = CH) {
 async function connectedChannel(id = CH): Promise<void> {
   g().repo.create(id);
   eng.session(id).status = 'CONNECTED';
-  await engineEvent({ event: 'status-find', status: 'inChat' }, id);
+  await untilSettled(engineEvent({ event: 'status-find', status: 'inChat' }, id));
   expect(status(id)).toBe('connected');
 }
 
@@ -118,7 +124,7 @@ function logDiagnostics(log: string[], healed: string[] = []): StartFailureDiagn
         : { code: 'ENGINE_START_STUCK', evidence: {} };
     },
     releaseProfile: async (session) => {
-      eng.calls.push({ session, route: 'heal', at: Date.now() });
+      eng.note(session, 'heal');
       healed.push(session);
       return { free: true, actions: [`removed SingletonLock for ${session}`], reason: 'the profile was freed' };
     },
@@ -139,8 +145,10 @@ describe('start deadline', () => {
     g().repo.create(CH);
 
     // Act
-    const started = await g().api('post', `/api/channels/${CH}/start-session`).set('X-Request-Id', 'rid-start');
-    await waitFor(() => status() === 'failed', 4_000, 'failed');
+    const started = await untilSettled(
+      g().api('post', `/api/channels/${CH}/start-session`).set('X-Request-Id', 'rid-start'),
+    );
+    await waitUntil(() => status() === 'failed', 4_000, 'failed');
 
     // Assert
     expect(started.body).toMatchObject({ success: true, status: 'INITIALIZING' });
@@ -152,13 +160,13 @@ describe('start deadline', () => {
       hint: expect.stringContaining('Set WPPCONNECT_LOG_FILE'),
     });
     expect(eng.count(CH, 'start-session')).toBe(1);
-    const view = await g().api('get', `/api/channels/${CH}`);
+    const view = await untilSettled(g().api('get', `/api/channels/${CH}`));
     expect(view.body.channel ?? view.body).toMatchObject({
       status: 'failed',
       lastError: { code: 'ENGINE_START_STUCK' },
     });
     // A 2xx without a QR is the Hub's own "Gerando QR code" spinner (hub-contract.md §2.6): the reason is a non-2xx.
-    const qr = await g().api('get', `/api/channels/${CH}/qr`);
+    const qr = await untilSettled(g().api('get', `/api/channels/${CH}/qr`));
     expect(qr.status).toBe(503);
     expect(qr.body).toMatchObject({
       success: false,
@@ -178,13 +186,13 @@ describe('start deadline', () => {
     // Arrange
     gateway({ ENGINE_START_DEADLINE_MS: '600', RESTART_MAX: '0' });
     g().repo.create(CH);
-    await g().api('post', `/api/channels/${CH}/start-session`);
-    await waitFor(() => status() === 'failed', 4_000, 'first failure');
+    await untilSettled(g().api('post', `/api/channels/${CH}/start-session`));
+    await waitUntil(() => status() === 'failed', 4_000, 'first failure');
 
     // Act: the Hub's polling (its health check, an open modal) must not relaunch it.
     const polls = [];
-    for (let i = 0; i < 5; i++) polls.push(await g().api('get', `/api/channels/${CH}/qr`));
-    const again = await g().api('post', `/api/channels/${CH}/start-session`);
+    for (let i = 0; i < 5; i++) polls.push(await untilSettled(g().api('get', `/api/channels/${CH}/qr`)));
+    const again = await untilSettled(g().api('post', `/api/channels/${CH}/start-session`));
 
     // Assert
     for (const qr of polls) {
@@ -213,17 +221,17 @@ describe('start deadline', () => {
       RESTART_WINDOW_MS: '600000',
     });
     g().repo.create(CH);
-    await g().api('post', `/api/channels/${CH}/start-session`);
+    await untilSettled(g().api('post', `/api/channels/${CH}/start-session`));
 
     // Act: the Hub polls for 4 s (many times the 200 ms deadline), then stops.
     const until = Date.now() + 4_000;
     while (Date.now() < until) {
-      await g().api('get', `/api/channels/${CH}/qr`);
-      await sleep(100);
+      await untilSettled(g().api('get', `/api/channels/${CH}/qr`));
+      await advance(100);
     }
-    await waitFor(() => status() === 'failed', 5_000, 'failed once the budget is spent');
+    await waitUntil(() => status() === 'failed', 5_000, 'failed once the budget is spent');
     const starts = eng.count(CH, 'start-session');
-    for (let i = 0; i < 10; i++) await g().api('get', `/api/channels/${CH}/qr`);
+    for (let i = 0; i < 10; i++) await untilSettled(g().api('get', `/api/channels/${CH}/qr`));
 
     // Assert: the explicit start, then at most RESTART_MAX more, whoever asked; polling a spent budget adds none.
     expect(starts).toBeLessThanOrEqual(3);
@@ -237,11 +245,11 @@ describe('start deadline', () => {
     g().repo.create(CH);
 
     // Act
-    await g().api('post', `/api/channels/${CH}/start-session`);
-    await waitFor(() => status() === 'failed', 4_000, 'failed');
-    const qr = await g().api('get', `/api/channels/${CH}/qr`);
+    await untilSettled(g().api('post', `/api/channels/${CH}/start-session`));
+    await waitUntil(() => status() === 'failed', 4_000, 'failed');
+    const qr = await untilSettled(g().api('get', `/api/channels/${CH}/qr`));
     eng.session(CH).status = 'INITIALIZING';
-    const diagnose = await g().api('get', `/api/channels/${CH}/diagnose`);
+    const diagnose = await untilSettled(g().api('get', `/api/channels/${CH}/diagnose`));
 
     // Assert
     const locked = ERROR_CATALOG.BROWSER_PROFILE_LOCKED;
@@ -267,8 +275,8 @@ describe('start deadline', () => {
     eng.session(CH).status = 'INITIALIZING';
 
     // Act
-    await g().start();
-    await waitFor(() => status() === 'failed', 5_000, 'failed');
+    await untilSettled(g().start());
+    await waitUntil(() => status() === 'failed', 5_000, 'failed');
 
     // Assert
     expect(g().repo.get(CH)!.lastError?.code).toBe('ENGINE_START_STUCK');
@@ -282,8 +290,8 @@ describe('start deadline', () => {
     g().repo.create(CH);
 
     // Act
-    await g().api('post', `/api/channels/${CH}/start-session`);
-    await waitFor(() => status() === 'failed', 6_000, 'failed after one restart');
+    await untilSettled(g().api('post', `/api/channels/${CH}/start-session`));
+    await waitUntil(() => status() === 'failed', 6_000, 'failed after one restart');
 
     // Assert
     expect(eng.routes(CH).filter((r) => [...LIFECYCLE, 'heal'].includes(r))).toEqual([
@@ -305,6 +313,7 @@ describe('restart on zombie', () => {
     await connectedChannel();
     restoreLoginOnStart();
     // Our own close-session makes the engine echo closesession and browserClose; they are not news.
+    // (Inside an engine reply: awaited directly; the test's own wait moves fake time.)
     eng.onClose = async (id) => {
       await engineEvent({ event: 'closesession', message: `Session: ${id} disconnected`, connected: false }, id);
       await engineEvent({ event: 'status-find', status: 'browserClose' }, id);
@@ -313,10 +322,10 @@ describe('restart on zombie', () => {
     const mark = eng.routes(CH).length;
 
     // Act
-    await engineEvent({ event: 'status-find', status: 'browserClose' }, CH, 'rid-zombie');
+    await untilSettled(engineEvent({ event: 'status-find', status: 'browserClose' }, CH, 'rid-zombie'));
     const right_after = status();
-    await waitFor(() => status() === 'connected' && lifecycle(mark).length >= 2, 4_000, 'recovered');
-    await sleep(300);
+    await waitUntil(() => status() === 'connected' && lifecycle(mark).length >= 2, 4_000, 'recovered');
+    await advance(300);
 
     // Assert
     expect(right_after).not.toBe('connected');
@@ -345,14 +354,14 @@ describe('restart on zombie', () => {
     gateway({ LIVENESS_PROBE_INTERVAL_MS: '100' });
     await connectedChannel();
     restoreLoginOnStart();
-    await sleep(250);
+    await advance(250);
     const mark = eng.routes(CH).length;
     expect(eng.count(CH, 'check-connection-session')).toBeGreaterThan(0);
 
     // Act
     kill(eng.session(CH) as never);
-    await waitFor(() => lifecycle(mark).length >= 2 && status() === 'connected', 4_000, 'recovered');
-    await sleep(500);
+    await waitUntil(() => lifecycle(mark).length >= 2 && status() === 'connected', 4_000, 'recovered');
+    await advance(500);
 
     // Assert: healthy again and probed again, never restarted twice.
     expect(lifecycle(mark)).toEqual(['close-session', 'start-session']);
@@ -369,9 +378,13 @@ describe('restart on zombie', () => {
     const mark = eng.routes(CH).length;
 
     // Act
-    const send = await g().api('post', '/api/messages').send({ channel: CH, to: '5511999999999', text: 'oi' });
-    await waitFor(() => lifecycle(mark).length >= 2 && status() === 'connected', 4_000, 'recovered');
-    const sent = await g().api('post', '/api/messages').send({ channel: CH, to: '5511999999999', text: 'oi' });
+    const send = await untilSettled(
+      g().api('post', '/api/messages').send({ channel: CH, to: '5511999999999', text: 'oi' }),
+    );
+    await waitUntil(() => lifecycle(mark).length >= 2 && status() === 'connected', 4_000, 'recovered');
+    const sent = await untilSettled(
+      g().api('post', '/api/messages').send({ channel: CH, to: '5511999999999', text: 'oi' }),
+    );
 
     // Assert
     expect(send.status).toBe(409);
@@ -390,8 +403,8 @@ describe('restart on zombie', () => {
     // Act
     g().channels.reportNotActive(CH, 'rid-send');
     g().channels.reportNotActive(CH, 'rid-send-2');
-    await waitFor(() => lifecycle(mark).length >= 2 && status() === 'connected', 4_000, 'recovered');
-    await sleep(200);
+    await waitUntil(() => lifecycle(mark).length >= 2 && status() === 'connected', 4_000, 'recovered');
+    await advance(200);
 
     // Assert
     expect(lifecycle(mark)).toEqual(['close-session', 'start-session']);
@@ -406,12 +419,12 @@ describe('restart on zombie', () => {
 
     // Act: three dead browsers in a row.
     for (let i = 1; i <= 3; i++) {
-      await engineEvent({ event: 'status-find', status: 'browserClose' });
+      await untilSettled(engineEvent({ event: 'status-find', status: 'browserClose' }));
       if (i < 3)
-        await waitFor(() => status() === 'connected' && eng.count(CH, 'start-session') === i, 4_000, `up ${i}`);
+        await waitUntil(() => status() === 'connected' && eng.count(CH, 'start-session') === i, 4_000, `up ${i}`);
     }
-    await waitFor(() => status() === 'failed', 2_000, 'failed');
-    await sleep(300);
+    await waitUntil(() => status() === 'failed', 2_000, 'failed');
+    await advance(300);
 
     // Assert
     expect(eng.count(CH, 'start-session')).toBe(2);
@@ -431,9 +444,9 @@ describe('restart on zombie', () => {
     const mark = eng.routes(CH).length;
 
     // Act
-    await engineEvent({ event: 'status-find', status: 'browserClose' });
-    await waitFor(() => status() === 'failed', 6_000, 'failed');
-    await sleep(800);
+    await untilSettled(engineEvent({ event: 'status-find', status: 'browserClose' }));
+    await waitUntil(() => status() === 'failed', 6_000, 'failed');
+    await advance(800);
 
     // Assert
     expect(eng.count(CH, 'start-session')).toBe(2);
@@ -449,9 +462,11 @@ describe('restart on zombie', () => {
     const mark = eng.routes(CH).length;
 
     // Act
-    await sleep(500);
-    const answers = await Promise.all(Array.from({ length: 10 }, () => g().api('get', `/api/channels/${CH}/qr`)));
-    await sleep(200);
+    await advance(500);
+    const answers = await untilSettled(
+      Promise.all(Array.from({ length: 10 }, () => g().api('get', `/api/channels/${CH}/qr`))),
+    );
+    await advance(200);
 
     // Assert
     expect(eng.count(CH, 'check-connection-session')).toBeGreaterThanOrEqual(3);
@@ -471,10 +486,10 @@ describe('adopted sessions and their webhook', () => {
     restoreLoginOnStart();
 
     // Act
-    await g().channels.adopt();
-    await waitFor(() => lifecycle().length >= 2 && status() === 'connected', 4_000, 'the re-point restart');
+    await untilSettled(g().channels.adopt());
+    await waitUntil(() => lifecycle().length >= 2 && status() === 'connected', 4_000, 'the re-point restart');
     await g().channels.adopt(); // the periodic adoption runs again: no second restart
-    await sleep(200);
+    await advance(200);
 
     // Assert
     expect(lifecycle()).toEqual(['close-session', 'start-session']);
@@ -491,9 +506,9 @@ describe('adopted sessions and their webhook', () => {
     eng.session(CH).status = 'CONNECTED';
 
     // Act
-    await g().channels.adopt();
-    await g().channels.adopt();
-    await sleep(100);
+    await untilSettled(g().channels.adopt());
+    await untilSettled(g().channels.adopt());
+    await advance(100);
 
     // Assert
     expect(lifecycle()).toEqual([]);
@@ -513,8 +528,8 @@ describe('adopted sessions and their webhook', () => {
     eng.session('running1').status = 'INITIALIZING';
 
     // Act
-    await g().channels.supervisor('closed1').start('test');
-    await g().channels.supervisor('running1').start('test');
+    await untilSettled(g().channels.supervisor('closed1').start('test'));
+    await untilSettled(g().channels.supervisor('running1').start('test'));
 
     // Assert
     expect(g().repo.get('closed1')?.adopted).toBe(false);
@@ -533,20 +548,31 @@ describe('GET /qr', () => {
     g().repo.tokenStore().set(CH, '$2b$10$c1tok');
     const png = (await qrPng()).toString('base64');
     const intake = `/engine-events/${CH}/${g().repo.get(CH)!.intakeToken}`;
-    await request(g().app).post(intake).send({ event: 'qrcode', session: CH, qrcode: png, urlcode: URLCODE });
+    await untilSettled(
+      request(g().app).post(intake).send({ event: 'qrcode', session: CH, qrcode: png, urlcode: URLCODE }),
+    );
     clockOffset += 70_000;
-    const once = engine().get(`/api/${CH}/status-session`).times(1).delay(150).reply(200, qrcodeStatus);
+    // The poll's answer takes 150 ms of fake time: every request below is in, and waiting on it, before it lands.
+    const once = engine()
+      .get(`/api/${CH}/status-session`)
+      .times(1)
+      .reply(async () => {
+        await fakeDelay(150);
+        return [200, qrcodeStatus];
+      });
     const second = engine().get(`/api/${CH}/status-session`).reply(500, { message: 'a second status-session call' });
     const server = http.createServer(g().app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
     // Act
-    const answers = await Promise.all(
-      Array.from({ length: 100 }, () =>
-        request(base).get(`/api/channels/${CH}/qr`).set('X-Gateway-Secret', g().config.auth.secret),
-      ),
-    ).finally(() => new Promise((resolve) => server.close(resolve)));
+    const answers = await untilSettled(
+      Promise.all(
+        Array.from({ length: 100 }, () =>
+          request(base).get(`/api/channels/${CH}/qr`).set('X-Gateway-Secret', g().config.auth.secret),
+        ),
+      ).finally(() => new Promise((resolve) => server.close(resolve))),
+    );
 
     // Assert
     expect(once.isDone()).toBe(true);
@@ -562,18 +588,18 @@ describe('GET /qr', () => {
     // Arrange
     gateway();
     g().repo.create(CH);
-    await g().api('post', `/api/channels/${CH}/start-session`);
+    await untilSettled(g().api('post', `/api/channels/${CH}/start-session`));
     eng.session(CH).status = 'QRCODE';
-    await engineEvent({ event: 'qrcode', qrcode: (await qrPng()).toString('base64'), urlcode: URLCODE });
+    await untilSettled(engineEvent({ event: 'qrcode', qrcode: (await qrPng()).toString('base64'), urlcode: URLCODE }));
     expect(status()).toBe('qr_required');
     eng.session(CH).hadQr = true;
     eng.session(CH).status = 'CLOSED';
     clockOffset += 70_000;
 
     // Act
-    const expired = await g().api('get', `/api/channels/${CH}/qr`);
+    const expired = await untilSettled(g().api('get', `/api/channels/${CH}/qr`));
     const startsBefore = eng.count(CH, 'start-session');
-    const next = await g().api('get', `/api/channels/${CH}/qr`);
+    const next = await untilSettled(g().api('get', `/api/channels/${CH}/qr`));
 
     // Assert
     expect(expired.body).toMatchObject({ status: 'CLOSED', qr: null, lastError: { code: 'QR_EXPIRED' } });
@@ -592,15 +618,17 @@ describe('GET /qr', () => {
       // Arrange
       gateway();
       g().repo.create(CH);
-      await g().api('post', `/api/channels/${CH}/start-session`);
+      await untilSettled(g().api('post', `/api/channels/${CH}/start-session`));
       eng.session(CH).status = 'QRCODE';
-      await engineEvent({ event: 'qrcode', qrcode: (await qrPng()).toString('base64'), urlcode: URLCODE });
+      await untilSettled(
+        engineEvent({ event: 'qrcode', qrcode: (await qrPng()).toString('base64'), urlcode: URLCODE }),
+      );
       eng.session(CH).status = 'CLOSED';
 
       // Act
-      await engineEvent({ event: 'status-find', status: statusFind });
+      await untilSettled(engineEvent({ event: 'status-find', status: statusFind }));
       const afterEvent = g().repo.get(CH)!;
-      const qr = await g().api('get', `/api/channels/${CH}/qr`);
+      const qr = await untilSettled(g().api('get', `/api/channels/${CH}/qr`));
 
       // Assert
       expect(afterEvent).toMatchObject({ status: 'disconnected', lastError: { code: 'QR_EXPIRED' } });
@@ -614,13 +642,13 @@ describe('GET /qr', () => {
     // Arrange: wppconnect-server#2083, the startup disconnectedMobile flip.
     gateway();
     g().repo.create(CH);
-    await g().api('post', `/api/channels/${CH}/start-session`);
+    await untilSettled(g().api('post', `/api/channels/${CH}/start-session`));
     eng.session(CH).script = ['CLOSED', 'INITIALIZING', 'QRCODE'];
 
     // Act
     const seen: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await g().api('get', `/api/channels/${CH}/qr`);
+      const res = await untilSettled(g().api('get', `/api/channels/${CH}/qr`));
       seen.push(`${res.body.status}/${status()}`);
     }
 
@@ -635,12 +663,12 @@ describe('GET /qr', () => {
     // Arrange
     gateway({ ENGINE_START_DEADLINE_MS: '300000' });
     g().repo.create(CH);
-    await g().api('post', `/api/channels/${CH}/start-session`);
+    await untilSettled(g().api('post', `/api/channels/${CH}/start-session`));
     eng.session(CH).script = ['CLOSED'];
     clockOffset += 61_000;
 
     // Act
-    const res = await g().api('get', `/api/channels/${CH}/qr`);
+    const res = await untilSettled(g().api('get', `/api/channels/${CH}/qr`));
 
     // Assert
     expect(res.body).toMatchObject({ status: 'CLOSED' });
@@ -663,15 +691,16 @@ describe('create and delete', () => {
   /**
    * The delete's engine calls (tagged with its request id, which the adapter forwards) form one block in time: no
    * lifecycle call of the create (start-session) is in flight between the delete's first call and its last answer.
+   * (In the engine's order of arrivals and answers, `seq`: on fake time a whole exchange can fit in one millisecond.)
    */
   function expectNotInterleaved(deleteRid: string, createRid: string): void {
     const calls = eng.calls.filter((c) => c.session === CH);
     const mine = calls.filter((c) => c.requestId === deleteRid);
     expect(mine.length).toBeGreaterThan(0);
-    const from = mine[0].at;
-    const to = Math.max(...mine.map((c) => c.doneAt ?? Infinity));
+    const from = mine[0].seq;
+    const to = Math.max(...mine.map((c) => c.doneSeq ?? Infinity));
     const overlapping = calls.filter(
-      (c) => c.requestId === createRid && LIFECYCLE.includes(c.route) && c.at <= to && (c.doneAt ?? Infinity) >= from,
+      (c) => c.requestId === createRid && LIFECYCLE.includes(c.route) && c.seq <= to && (c.doneSeq ?? Infinity) >= from,
     );
     expect(overlapping).toEqual([]);
   }
@@ -684,9 +713,9 @@ describe('create and delete', () => {
     // Act
     const creating = g().api('post', '/api/channels').set('X-Request-Id', 'rid-create').send({ channel: CH });
     const creatingDone = creating.then((r) => r);
-    await waitFor(() => eng.count(CH, 'start-session') === 1, 2_000, 'start-session sent');
-    const deleted = await g().api('delete', `/api/channels/${CH}`).set('X-Request-Id', 'rid-delete');
-    const created = await creatingDone;
+    await waitUntil(() => eng.count(CH, 'start-session') === 1, 2_000, 'start-session sent');
+    const deleted = await untilSettled(g().api('delete', `/api/channels/${CH}`).set('X-Request-Id', 'rid-delete'));
+    const created = await untilSettled(creatingDone);
 
     // Assert
     expect(deleted.status).toBe(200);
@@ -725,10 +754,12 @@ describe('create and delete', () => {
       .api('delete', `/api/channels/${CH}`)
       .set('X-Request-Id', 'rid-delete')
       .then((r) => r);
-    await waitFor(() => eng.count(CH, 'status-session') === 1, 2_000, 'delete under way');
-    const created = await g().api('post', '/api/channels').set('X-Request-Id', 'rid-create').send({ channel: CH });
-    const deleted = await deleting;
-    await waitFor(() => status() === 'starting' || status() === 'qr_required', 2_000, 'started');
+    await waitUntil(() => eng.count(CH, 'status-session') === 1, 2_000, 'delete under way');
+    const created = await untilSettled(
+      g().api('post', '/api/channels').set('X-Request-Id', 'rid-create').send({ channel: CH }),
+    );
+    const deleted = await untilSettled(deleting);
+    await waitUntil(() => status() === 'starting' || status() === 'qr_required', 2_000, 'started');
 
     // Assert
     expect(deleted.body).toMatchObject({ success: true, deleted: true });
@@ -747,11 +778,13 @@ describe('create and delete', () => {
     eng.delayMs = 30;
 
     // Act
-    const [created, deleted] = await Promise.all([
-      g().api('post', '/api/channels').set('X-Request-Id', 'rid-create').send({ channel: CH }),
-      g().api('delete', `/api/channels/${CH}`).set('X-Request-Id', 'rid-delete'),
-    ]);
-    await sleep(200);
+    const [created, deleted] = await untilSettled(
+      Promise.all([
+        g().api('post', '/api/channels').set('X-Request-Id', 'rid-create').send({ channel: CH }),
+        g().api('delete', `/api/channels/${CH}`).set('X-Request-Id', 'rid-delete'),
+      ]),
+    );
+    await advance(200);
 
     // Assert
     expect(created.status).not.toBe(500);
@@ -769,11 +802,11 @@ describe('transition log', () => {
     const png = (await qrPng()).toString('base64');
 
     // Act
-    await g().api('post', `/api/channels/${CH}/start-session`).set('X-Request-Id', 'rid-start');
-    await engineEvent({ event: 'qrcode', qrcode: png, urlcode: URLCODE }, CH, 'rid-qr');
-    await engineEvent({ event: 'status-find', status: 'qrReadError' }, CH, 'rid-expire');
-    await g().api('get', `/api/channels/${CH}/qr`).set('X-Request-Id', 'rid-qr-route');
-    await waitFor(() => status() === 'failed', 4_000, 'failed');
+    await untilSettled(g().api('post', `/api/channels/${CH}/start-session`).set('X-Request-Id', 'rid-start'));
+    await untilSettled(engineEvent({ event: 'qrcode', qrcode: png, urlcode: URLCODE }, CH, 'rid-qr'));
+    await untilSettled(engineEvent({ event: 'status-find', status: 'qrReadError' }, CH, 'rid-expire'));
+    await untilSettled(g().api('get', `/api/channels/${CH}/qr`).set('X-Request-Id', 'rid-qr-route'));
+    await waitUntil(() => status() === 'failed', 4_000, 'failed');
 
     // Assert
     const log = transitions();
@@ -799,7 +832,7 @@ describe('create answers as soon as the outcome is known', () => {
     const started = Date.now();
 
     // Act
-    const res = await g().api('post', '/api/channels').send({ channel: CH });
+    const res = await untilSettled(g().api('post', '/api/channels').send({ channel: CH }));
 
     // Assert: an error the Hub shows (a non-2xx aborts its create, hub-contract.md §2.2), well inside the wait.
     expect(res.status).toBe(503);
@@ -822,12 +855,12 @@ describe('create answers as soon as the outcome is known', () => {
       .reply(400, { response: false, message: 'The SECRET_KEY is incorrect' });
 
     // Act
-    const res = await g().api('post', '/api/channels').send({ channel: CH });
+    const res = await untilSettled(g().api('post', '/api/channels').send({ channel: CH }));
 
     // Assert
     expect(res.status).toBe(502);
     expect(res.body.error_code).toBe('ENGINE_AUTH_FAILED');
-    const list = await g().api('get', '/api/channels');
+    const list = await untilSettled(g().api('get', '/api/channels'));
     expect(list.body.channels).toEqual([]);
     expect(g().repo.isTombstoned(CH)).toBe(false);
   });
@@ -843,8 +876,8 @@ describe('create answers as soon as the outcome is known', () => {
       .replyWithError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
 
     // Act
-    const fresh = await g().api('post', '/api/channels').send({ channel: CH });
-    const existing = await g().api('post', '/api/channels').send({ channel: 'kept' });
+    const fresh = await untilSettled(g().api('post', '/api/channels').send({ channel: CH }));
+    const existing = await untilSettled(g().api('post', '/api/channels').send({ channel: 'kept' }));
 
     // Assert
     expect(fresh.status).toBe(503);
@@ -862,12 +895,12 @@ describe('a classified start failure reaches the Hub (hub-contract.md §2.6, §5
       { CREATE_WAIT_MS: '0', ENGINE_START_DEADLINE_MS: '60000', RESTART_MAX: '3', RESTART_BACKOFF_MS: '30000' },
       logDiagnostics([`[${CH}:browser] net::ERR_INTERNET_DISCONNECTED at https://web.whatsapp.com`]),
     );
-    await g().api('post', '/api/channels?async=1').send({ channel: CH });
-    await waitFor(() => g().repo.get(CH)?.lastError?.code === 'WA_WEB_UNREACHABLE', 5_000, 'the cause');
+    await untilSettled(g().api('post', '/api/channels?async=1').send({ channel: CH }));
+    await waitUntil(() => g().repo.get(CH)?.lastError?.code === 'WA_WEB_UNREACHABLE', 5_000, 'the cause');
 
     // Act
-    const qr = await g().api('get', `/api/channels/${CH}/qr`);
-    const view = await g().api('get', `/api/channels/${CH}`);
+    const qr = await untilSettled(g().api('get', `/api/channels/${CH}/qr`));
+    const view = await untilSettled(g().api('get', `/api/channels/${CH}`));
 
     // Assert
     expect(qr.status).toBe(503);
@@ -898,13 +931,13 @@ describe('a classified start failure reaches the Hub (hub-contract.md §2.6, §5
         capabilities: { readsLog: true, seesProfiles: false, endsBrowsers: false, healsLocks: false },
       },
     );
-    const created = await g().api('post', '/api/channels').send({ channel: CH });
+    const created = await untilSettled(g().api('post', '/api/channels').send({ channel: CH }));
 
     // Act: the Hub's poll, then its recovery (delete, 0.5 s, create).
-    const qr = await g().api('get', `/api/channels/${CH}/qr`);
-    await g().api('delete', `/api/channels/${CH}`);
+    const qr = await untilSettled(g().api('get', `/api/channels/${CH}/qr`));
+    await untilSettled(g().api('delete', `/api/channels/${CH}`));
     const startsBefore = eng.count(CH, 'start-session');
-    const recreated = await g().api('post', '/api/channels').send({ channel: CH });
+    const recreated = await untilSettled(g().api('post', '/api/channels').send({ channel: CH }));
 
     // Assert
     for (const res of [created, qr, recreated]) {

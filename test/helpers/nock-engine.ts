@@ -1,6 +1,8 @@
+import { setTimeout as wallClockTimeout } from 'node:timers';
 import nock from 'nock';
 import { ENGINE_SECRET, ENGINE_URL } from './test-gateway';
 import { engine, qrDataUrl, shapes, URLCODE } from './engine-shapes';
+import { fakeDelay } from './fake-time';
 
 let qrOnce: Promise<string> | undefined;
 
@@ -13,7 +15,10 @@ export interface FakeSession {
   pageAlive: boolean;
   /** host-device works (the page and WhatsApp answer). */
   hostOk: boolean;
-  /** host-device hangs this long before answering (a page that no longer responds, §3.5(3)). */
+  /**
+   * host-device hangs this long before answering (a page that no longer responds, §3.5(3)). Wall-clock time even under
+   * fake timers: what it races is the HTTP client's own timeout, which is wall-clock too.
+   */
   hostHangMs: number;
   /** status-session answers to play in order before falling back to `status` (each one also sets it). */
   script: FakeStatus[];
@@ -29,6 +34,12 @@ export interface EngineCall {
   body?: unknown;
   /** When the engine answered. */
   doneAt?: number;
+  /**
+   * The order of this call's arrival (and `doneSeq`, of its answer) among all arrivals and answers: under fake timers
+   * a whole exchange can happen within one millisecond, so `at` and `doneAt` alone cannot say which came first.
+   */
+  seq: number;
+  doneSeq?: number;
 }
 
 /**
@@ -40,7 +51,7 @@ export class NockEngine {
   readonly calls: EngineCall[] = [];
   readonly unmatched: string[] = [];
   readonly sessions = new Map<string, FakeSession>();
-  /** Delay of every bearer reply, in ms. */
+  /** Delay of every bearer reply, in ms (of fake time under fake timers: see fake-time.ts `fakeDelay`). */
   delayMs = 0;
   /** What a start-session does to the session; by default a stuck-free start: INITIALIZING. */
   onStart: (session: FakeSession, id: string) => void = (s) => {
@@ -54,6 +65,7 @@ export class NockEngine {
     this.unmatched.push(`${req.method} ${req.path}`);
   };
   private qr = '';
+  private seq = 0;
 
   async install(): Promise<this> {
     // Rendering the 500 px QR takes seconds; one per test file is enough.
@@ -66,11 +78,11 @@ export class NockEngine {
       return { status: 'success', session: id, token: `$2b$10$${id}tok`, full: `${id}:tok` };
     });
     scope.get('/healthz').reply(200, () => {
-      this.calls.push({ session: '', route: 'healthz', at: Date.now() });
+      this.calls.push({ session: '', route: 'healthz', at: Date.now(), seq: this.seq++ });
       return { uptime: 21.84, message: 'OK', timestamp: Date.now() };
     });
     scope.get(`/api/${ENGINE_SECRET}/show-all-sessions`).reply(200, () => {
-      this.calls.push({ session: '', route: 'show-all-sessions', at: Date.now() });
+      this.calls.push({ session: '', route: 'show-all-sessions', at: Date.now(), seq: this.seq++ });
       return { response: [...this.sessions.entries()].filter(([, s]) => s.status !== 'CLOSED').map(([id]) => id) };
     });
     this.route('post', 'start-session', (s, id) => {
@@ -89,7 +101,7 @@ export class NockEngine {
       s.status !== 'CLOSED' && s.pageAlive ? shapes.checkConnected : shapes.checkDisconnected,
     ]);
     this.route('get', 'host-device', async (s) => {
-      if (s.hostHangMs > 0) await new Promise((r) => setTimeout(r, s.hostHangMs).unref());
+      if (s.hostHangMs > 0) await new Promise((r) => wallClockTimeout(r, s.hostHangMs).unref());
       if (s.status !== 'CONNECTED') return [404, shapes.notActive];
       if (!s.hostOk)
         return [500, { status: 'error', message: 'Protocol error (Runtime.callFunctionOn): Target closed' }];
@@ -129,6 +141,11 @@ export class NockEngine {
     return s;
   }
 
+  /** Records something that happened beside the HTTP API (a profile healed, say) in the order of the calls. */
+  note(session: string, route: string): void {
+    this.calls.push({ session, route, at: Date.now(), seq: this.seq++ });
+  }
+
   /** Routes called for one session, in order (token minting left out). */
   routes(id: string): string[] {
     return this.calls.filter((c) => c.session === id).map((c) => c.route);
@@ -161,6 +178,7 @@ export class NockEngine {
   ): void {
     const calls = this.calls;
     const delay = () => this.delayMs;
+    const next = () => this.seq++;
     const session = (id: string) => this.session(id);
     const scope = engine().persist();
     const path = new RegExp(`^/api/([^/]+)/${name}$`);
@@ -177,11 +195,13 @@ export class NockEngine {
         at: Date.now(),
         requestId: typeof rid === 'string' ? rid : undefined,
         body: body || undefined,
+        seq: next(),
       };
       calls.push(call);
-      if (delay() > 0) await new Promise((r) => setTimeout(r, delay()));
+      if (delay() > 0) await fakeDelay(delay());
       const reply = await effect(session(id), id);
       call.doneAt = Date.now();
+      call.doneSeq = next();
       return reply;
     });
   }

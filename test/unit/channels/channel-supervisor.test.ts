@@ -13,13 +13,17 @@ import { createMemoryLogger, createRequestContext } from '../../../src/logger';
 import { ChannelRepository } from '../../../src/store/channel-repository';
 import { openDatabase, type Db } from '../../../src/store/database';
 import { engine, URLCODE } from '../../helpers/engine-shapes';
+import { advance, fakeDelay, untilSettled, useFakeTime, useRealTime, waitUntil } from '../../helpers/fake-time';
 import { NockEngine } from '../../helpers/nock-engine';
-import { waitFor } from '../../helpers/processes';
 import { ENGINE_SECRET, testEnv } from '../../helpers/test-gateway';
 
 /**
  * The supervisor state machine, built by hand around the real WPPConnect adapter (engine played by nock), with a
- * recording event sink, counters and start-failure diagnostics, and small real timers.
+ * recording event sink, counters and start-failure diagnostics, on jest's fake timers (test/helpers/fake-time.ts):
+ * deadlines, backoffs, polls and "nothing more happens" windows are fake milliseconds the test advances, and fake time
+ * only moves once every engine exchange in flight has answered, so no assertion depends on how busy the machine is.
+ * `doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask']`: nock and the HTTP client under the adapter schedule
+ * their own steps on those queues and would stall on fake ones.
  */
 
 const CH = 'c1';
@@ -45,11 +49,13 @@ beforeAll(() => {
 
 beforeEach(async () => {
   eng = await new NockEngine().install();
+  useFakeTime();
 });
 
 afterEach(() => {
   service?.stop();
   service = undefined;
+  useRealTime();
   db?.close();
   db = undefined;
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -102,13 +108,14 @@ function harness(env: Record<string, string> = {}, diagnostics?: Partial<StartFa
   return { service, repo, sup: service.supervisor(CH), logger, events, counted, explained };
 }
 
+/** A wait on the (fake) clock, for the concurrency primitives' jobs. */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const lifecycle = () => eng.routes(CH).filter((r) => ['start-session', 'close-session', 'logout-session'].includes(r));
 
 /** Connected as after a scan: the engine says CONNECTED and posted inChat. */
 async function connect(h: Harness): Promise<void> {
   eng.session(CH).status = 'CONNECTED';
-  await h.sup.onEngineEvent({ kind: 'status', statusFind: 'inChat', raw: 'inChat' }, 'rid-inchat');
+  await untilSettled(h.sup.onEngineEvent({ kind: 'status', statusFind: 'inChat', raw: 'inChat' }, 'rid-inchat'));
   expect(h.sup.status).toBe('connected');
 }
 
@@ -129,8 +136,8 @@ describe('ChannelSupervisor start deadline', () => {
     const h = harness({ ENGINE_START_DEADLINE_MS: '200', RESTART_MAX: '0' });
 
     // Act
-    await h.sup.start('test', 'rid-1', { explicit: true });
-    await waitFor(() => h.sup.status === 'failed', 3_000, 'failed');
+    await untilSettled(h.sup.start('test', 'rid-1', { explicit: true }));
+    await waitUntil(() => h.sup.status === 'failed', 3_000, 'failed');
 
     // Assert
     expect(h.explained).toHaveLength(1);
@@ -153,8 +160,8 @@ describe('ChannelSupervisor start deadline', () => {
     const started = Date.now();
 
     // Act
-    await h.sup.start('test', undefined, { explicit: true });
-    await waitFor(() => h.sup.status === 'failed', 3_000, 'failed');
+    await untilSettled(h.sup.start('test', undefined, { explicit: true }));
+    await waitUntil(() => h.sup.status === 'failed', 3_000, 'failed');
 
     // Assert: the engine is polled every 2 s while starting; the deadline must not wait for that.
     expect(Date.now() - started).toBeLessThan(1_500);
@@ -184,8 +191,8 @@ describe('ChannelSupervisor start deadline', () => {
     );
 
     // Act
-    await h.sup.start('test', undefined, { explicit: true });
-    await waitFor(() => h.sup.status === 'failed', 3_000, 'failed');
+    await untilSettled(h.sup.start('test', undefined, { explicit: true }));
+    await waitUntil(() => h.sup.status === 'failed', 3_000, 'failed');
 
     // Assert
     expect(lifecycle()).toEqual(['start-session', 'close-session', 'start-session']);
@@ -208,9 +215,9 @@ describe('ChannelSupervisor start deadline', () => {
     const h = harness({ ENGINE_START_DEADLINE_MS: '100', RESTART_MAX: '5', RESTART_BACKOFF_MS: '10' });
 
     // Act
-    await h.sup.start('test', undefined, { explicit: true });
-    await waitFor(() => h.sup.status === 'failed', 4_000, 'failed');
-    await sleep(300);
+    await untilSettled(h.sup.start('test', undefined, { explicit: true }));
+    await waitUntil(() => h.sup.status === 'failed', 4_000, 'failed');
+    await advance(300);
 
     // Assert: one restart (it may have been the network), then no more.
     expect(lifecycle()).toEqual(['start-session', 'close-session', 'start-session']);
@@ -229,7 +236,9 @@ describe('ChannelSupervisor start deadline', () => {
     engine().post(`/api/${CH}/${ENGINE_SECRET}/generate-token`).reply(400, { message: 'The token is incorrect' });
 
     // Act
-    const outcome = await h.sup.start('test', 'rid-x', { explicit: true }).catch((error: unknown) => error);
+    const outcome = await untilSettled(h.sup.start('test', 'rid-x', { explicit: true })).catch(
+      (error: unknown) => error,
+    );
 
     // Assert
     expect(outcome).toMatchObject({ code: 'ENGINE_AUTH_FAILED' });
@@ -250,8 +259,8 @@ describe('ChannelSupervisor zombies', () => {
     };
 
     // Act
-    await h.sup.restart('operator', 'rid-restart');
-    await waitFor(() => h.sup.status === 'connected', 2_000, 'connected');
+    await untilSettled(h.sup.restart('operator', 'rid-restart'));
+    await waitUntil(() => h.sup.status === 'connected', 2_000, 'connected');
 
     // Assert
     expect(lifecycle()).toEqual(['close-session', 'start-session']);
@@ -270,13 +279,13 @@ describe('ChannelSupervisor zombies', () => {
     await connect(h);
     restoreOnStart(h);
     h.sup.reportNotActive('rid-z1');
-    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
+    await waitUntil(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
 
     // Act
-    await h.sup.restart('operator');
-    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 2, 2_000, 'restarted');
+    await untilSettled(h.sup.restart('operator'));
+    await waitUntil(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 2, 2_000, 'restarted');
     h.sup.reportNotActive('rid-z2');
-    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 3, 2_000, 'recovered');
+    await waitUntil(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 3, 2_000, 'recovered');
 
     // Assert: the budget of 1 was spent on the first zombie, refilled by the operator's restart.
     expect(h.counted.restarts).toEqual(['ENGINE_PAGE_CLOSED', 'ENGINE_PAGE_CLOSED']);
@@ -295,9 +304,9 @@ describe('ChannelSupervisor zombies', () => {
     h.sup.reportNotActive('a');
     void h.sup.onEngineEvent({ kind: 'status', statusFind: 'browserClose', raw: 'browserClose' });
     h.sup.reportNotActive('b');
-    await Promise.all([h.sup.checkLiveness(), h.sup.checkLiveness()]);
-    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
-    await sleep(150);
+    await untilSettled(Promise.all([h.sup.checkLiveness(), h.sup.checkLiveness()]));
+    await waitUntil(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
+    await advance(150);
 
     // Assert
     expect(lifecycle()).toEqual(['close-session', 'start-session']);
@@ -309,8 +318,10 @@ describe('ChannelSupervisor zombies', () => {
     await connect(h);
 
     // Act
-    await h.sup.onEngineEvent({ kind: 'status', statusFind: 'disconnectedMobile', raw: 'disconnectedMobile' });
-    await sleep(100);
+    await untilSettled(
+      h.sup.onEngineEvent({ kind: 'status', statusFind: 'disconnectedMobile', raw: 'disconnectedMobile' }),
+    );
+    await advance(100);
 
     // Assert
     expect(h.repo.get(CH)).toMatchObject({ status: 'disconnected', lastError: { code: 'SESSION_DISCONNECTED' } });
@@ -332,7 +343,7 @@ describe('ChannelSupervisor zombies', () => {
       .replyWithError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
 
     // Act
-    await h.sup.checkLiveness('rid-probe');
+    await untilSettled(h.sup.checkLiveness('rid-probe'));
 
     // Assert
     expect(h.sup.status).toBe('connected');
@@ -342,14 +353,17 @@ describe('ChannelSupervisor zombies', () => {
 
   test('When host-device hangs past the probe timeout while the engine answers, then it is a zombie and restarted', async () => {
     // Arrange: page alive for check-connection, but WhatsApp calls hang (wppconnect-engine.md §3.5(3)).
+    // The one race on the wall clock in this file: the probe's timeout is the HTTP client's own (its socket timeout and
+    // AbortSignal.timeout, which jest cannot fake), so the hang it beats is wall-clock too (nock-engine.ts). Fake time
+    // stands still while the hung request is in flight; the backoff and restart after it run on fake time as elsewhere.
     const h = harness({ LIVENESS_PROBE_TIMEOUT_MS: '200' });
     await connect(h);
     restoreOnStart(h);
     eng.session(CH).hostHangMs = 600;
 
     // Act
-    await h.sup.checkLiveness('rid-probe');
-    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
+    await untilSettled(h.sup.checkLiveness('rid-probe'));
+    await waitUntil(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
 
     // Assert
     expect(h.counted.zombies).toEqual(['liveness probe failed: ENGINE_TIMEOUT']);
@@ -365,8 +379,8 @@ describe('ChannelSupervisor zombies', () => {
     eng.session(CH).pageAlive = false;
 
     // Act
-    await Promise.all(Array.from({ length: 10 }, () => h.sup.checkLiveness('rid-probe')));
-    await waitFor(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
+    await untilSettled(Promise.all(Array.from({ length: 10 }, () => h.sup.checkLiveness('rid-probe'))));
+    await waitUntil(() => h.sup.status === 'connected' && eng.count(CH, 'start-session') === 1, 2_000, 'recovered');
 
     // Assert
     expect(eng.count(CH, 'check-connection-session')).toBe(1);
@@ -387,8 +401,8 @@ describe('ChannelSupervisor zombies', () => {
 
     // Act
     h.sup.reportNotActive('rid-send');
-    await waitFor(() => h.sup.status === 'disconnected', 3_000, 'disconnected');
-    await sleep(300);
+    await waitUntil(() => h.sup.status === 'disconnected', 3_000, 'disconnected');
+    await advance(300);
 
     // Assert: no session is starting in the engine, so the channel does not claim one (GET /qr then starts it again).
     expect(starts.isDone()).toBe(true);
@@ -401,11 +415,13 @@ describe('ChannelSupervisor zombies', () => {
   test('When browserClose arrives while a start is in progress, then the start is retried once', async () => {
     // Arrange
     const h = harness();
-    await h.sup.start('test', 'rid-start', { explicit: true });
+    await untilSettled(h.sup.start('test', 'rid-start', { explicit: true }));
 
     // Act
-    await h.sup.onEngineEvent({ kind: 'status', statusFind: 'browserClose', raw: 'browserClose' }, 'rid-bc');
-    await waitFor(() => eng.count(CH, 'start-session') === 2, 2_000, 'restarted');
+    await untilSettled(
+      h.sup.onEngineEvent({ kind: 'status', statusFind: 'browserClose', raw: 'browserClose' }, 'rid-bc'),
+    );
+    await waitUntil(() => eng.count(CH, 'start-session') === 2, 2_000, 'restarted');
 
     // Assert
     expect(lifecycle()).toEqual(['start-session', 'close-session', 'start-session']);
@@ -419,7 +435,7 @@ describe('ChannelSupervisor zombies', () => {
     await connect(h);
 
     // Act
-    await h.sup.onEngineEvent({ kind: 'session-closed', reason: 'closesession' }, 'rid-closed');
+    await untilSettled(h.sup.onEngineEvent({ kind: 'session-closed', reason: 'closesession' }, 'rid-closed'));
 
     // Assert
     expect(h.repo.get(CH)).toMatchObject({ status: 'disconnected', engineStatus: 'CLOSED' });
@@ -432,7 +448,7 @@ describe('ChannelSupervisor zombies', () => {
 
     // Act
     h.sup.reportNotActive('rid');
-    await sleep(50);
+    await advance(50);
 
     // Assert
     expect(h.counted.zombies).toEqual([]);
@@ -447,7 +463,7 @@ describe('ChannelSupervisor single-flight and lifecycle', () => {
     eng.delayMs = 50;
 
     // Act
-    await Promise.all(Array.from({ length: 50 }, (_, i) => h.sup.start(`caller ${i}`, `rid-${i}`)));
+    await untilSettled(Promise.all(Array.from({ length: 50 }, (_, i) => h.sup.start(`caller ${i}`, `rid-${i}`))));
 
     // Assert
     expect(eng.count(CH, 'start-session')).toBe(1);
@@ -461,7 +477,7 @@ describe('ChannelSupervisor single-flight and lifecycle', () => {
     eng.delayMs = 50;
 
     // Act
-    await Promise.all(Array.from({ length: 50 }, () => h.sup.refresh()));
+    await untilSettled(Promise.all(Array.from({ length: 50 }, () => h.sup.refresh())));
 
     // Assert
     expect(eng.count(CH, 'status-session')).toBe(1);
@@ -475,7 +491,7 @@ describe('ChannelSupervisor single-flight and lifecycle', () => {
     eng.onStart = (s) => {
       s.status = 'CONNECTED';
     };
-    await h.sup.start('test', 'rid-start', { explicit: true });
+    await untilSettled(h.sup.start('test', 'rid-start', { explicit: true }));
 
     // Act
     const answer = await h.sup.qrAnswer('rid-qr', 2_000);
@@ -489,12 +505,12 @@ describe('ChannelSupervisor single-flight and lifecycle', () => {
     // Arrange
     const h = harness();
     eng.session(CH).status = 'QRCODE';
-    await h.sup.refresh();
+    await untilSettled(h.sup.refresh());
     expect(h.sup.status).toBe('qr_required');
     eng.session(CH).status = 'INITIALIZING';
 
     // Act
-    await h.sup.refresh('rid-poll');
+    await untilSettled(h.sup.refresh('rid-poll'));
 
     // Assert
     expect(h.sup.status).toBe('starting');
@@ -505,14 +521,14 @@ describe('ChannelSupervisor single-flight and lifecycle', () => {
     // Arrange
     const h = harness({ LIVENESS_PROBE_INTERVAL_MS: '30' });
     await connect(h);
-    await sleep(100);
+    await advance(100);
 
     // Act: the engine records a call when the request reaches it, so a probe already on the wire at dispose time
     // lands a moment later; let it land, then no new call may start (a live 30 ms timer would make several).
     h.sup.dispose();
-    await sleep(80);
+    await advance(80);
     const calls = eng.calls.length;
-    await sleep(200);
+    await advance(200);
 
     // Assert
     expect(calls).toBeGreaterThan(0);
@@ -525,7 +541,9 @@ describe('ChannelSupervisor single-flight and lifecycle', () => {
     await connect(h);
 
     // Act
-    await h.sup.onEngineEvent({ kind: 'status', statusFind: 'disconnectedMobile', raw: 'x' }, 'rid-unlink');
+    await untilSettled(
+      h.sup.onEngineEvent({ kind: 'status', statusFind: 'disconnectedMobile', raw: 'x' }, 'rid-unlink'),
+    );
 
     // Assert
     const lines = h.logger.lines.filter((l) => l.message === 'channel transition').map((l) => l.meta);
@@ -558,11 +576,9 @@ describe('concurrency primitives', () => {
       };
 
     // Act
-    const results = await Promise.allSettled([
-      mutex.run(job('a', 30, true)),
-      mutex.run(job('b', 5)),
-      mutex.run(job('c', 1)),
-    ]);
+    const results = await untilSettled(
+      Promise.allSettled([mutex.run(job('a', 30, true)), mutex.run(job('b', 5)), mutex.run(job('c', 1))]),
+    );
 
     // Assert
     expect(order).toEqual(['a:start', 'a:end', 'b:start', 'b:end', 'c:start', 'c:end']);
@@ -581,8 +597,8 @@ describe('concurrency primitives', () => {
     };
 
     // Act
-    const first = await Promise.all([flights.run('k', work), flights.run('k', work)]);
-    const second = await flights.run('k', work);
+    const first = await untilSettled(Promise.all([flights.run('k', work), flights.run('k', work)]));
+    const second = await untilSettled(flights.run('k', work));
 
     // Assert
     expect(first).toEqual([1, 1]);
@@ -635,9 +651,9 @@ describe('ChannelSupervisor: start failures the engine log names (wppconnect-eng
     );
 
     // Act
-    await h.sup.start('test', undefined, { explicit: true });
-    await h.sup.checkAttempt();
-    await waitFor(() => h.sup.status === 'failed', 5_000, 'failed');
+    await untilSettled(h.sup.start('test', undefined, { explicit: true }));
+    await untilSettled(h.sup.checkAttempt());
+    await waitUntil(() => h.sup.status === 'failed', 5_000, 'failed');
 
     // Assert
     expect(lifecycle()).toEqual(['start-session', 'close-session', 'start-session', 'close-session', 'start-session']);
@@ -658,9 +674,9 @@ describe('ChannelSupervisor: start failures the engine log names (wppconnect-eng
     );
 
     // Act
-    await h.sup.start('test', undefined, { explicit: true });
-    await h.sup.checkAttempt();
-    await waitFor(() => h.sup.status === 'failed', 5_000, 'failed');
+    await untilSettled(h.sup.start('test', undefined, { explicit: true }));
+    await untilSettled(h.sup.checkAttempt());
+    await waitUntil(() => h.sup.status === 'failed', 5_000, 'failed');
 
     // Assert: close, then CLOSED confirmed, then the profile freed, then a fresh attempt, then the start.
     expect(trail).toEqual(['begin after nothing', 'release after status-session', 'begin after status-session']);
@@ -676,8 +692,8 @@ describe('ChannelSupervisor: start failures the engine log names (wppconnect-eng
     );
 
     // Act
-    await h.sup.start('test', undefined, { explicit: true });
-    await h.sup.checkAttempt();
+    await untilSettled(h.sup.start('test', undefined, { explicit: true }));
+    await untilSettled(h.sup.checkAttempt());
 
     // Assert
     expect(h.sup.status).toBe('failed');
@@ -685,7 +701,7 @@ describe('ChannelSupervisor: start failures the engine log names (wppconnect-eng
       code: 'BROWSER_ALREADY_RUNNING',
       hint: 'hint for BROWSER_ALREADY_RUNNING',
     });
-    await sleep(100);
+    await advance(100);
     expect(lifecycle()).toEqual(['start-session']);
     expect(h.counted.restarts).toEqual([]);
   });
@@ -695,8 +711,8 @@ describe('ChannelSupervisor: start failures the engine log names (wppconnect-eng
     const h = harness({ ENGINE_START_DEADLINE_MS: '60000' }, loggedFailure('BROWSER_LAUNCH_FAILED', SAME_HOST, []));
 
     // Act
-    await h.sup.start('test', undefined, { explicit: true });
-    await h.sup.checkAttempt();
+    await untilSettled(h.sup.start('test', undefined, { explicit: true }));
+    await untilSettled(h.sup.checkAttempt());
 
     // Assert
     expect(h.sup.status).toBe('failed');
@@ -717,9 +733,9 @@ describe('ChannelSupervisor: start failures the engine log names (wppconnect-eng
     );
 
     // Act
-    await h.sup.start('test', undefined, { explicit: true });
-    await h.sup.checkAttempt();
-    await waitFor(() => h.sup.status === 'failed', 5_000, 'failed');
+    await untilSettled(h.sup.start('test', undefined, { explicit: true }));
+    await untilSettled(h.sup.checkAttempt());
+    await waitUntil(() => h.sup.status === 'failed', 5_000, 'failed');
 
     // Assert
     expect(lifecycle()).toEqual(['start-session', 'close-session']);
@@ -748,13 +764,13 @@ describe('ChannelSupervisor: start failures the engine log names (wppconnect-eng
         }),
       },
     );
-    await h.sup.start('test', undefined, { explicit: true });
-    await h.sup.checkAttempt();
-    await waitFor(() => eng.count(CH, 'start-session') === 2, 3_000, 'the restart');
+    await untilSettled(h.sup.start('test', undefined, { explicit: true }));
+    await untilSettled(h.sup.checkAttempt());
+    await waitUntil(() => eng.count(CH, 'start-session') === 2, 3_000, 'the restart');
 
     // Act: the ended browser's echo arrives after the restart (no `session` in it: routed by the per-channel URL).
-    await h.sup.onEngineEvent({ kind: 'status', statusFind: 'browserClose', raw: 'browserClose' });
-    await sleep(100);
+    await untilSettled(h.sup.onEngineEvent({ kind: 'status', statusFind: 'browserClose', raw: 'browserClose' }));
+    await advance(100);
 
     // Assert
     expect(h.sup.status).toBe('starting');
@@ -770,21 +786,23 @@ describe('ChannelSupervisor: stale engine answers (lifecycle generations and ver
     // A tiny PNG stands for the QR image (rendering a real 500 px QR costs seconds and proves nothing here).
     const png =
       'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
-    await h.sup.onEngineEvent({ kind: 'qr', qr: png, urlcode: URLCODE });
+    await untilSettled(h.sup.onEngineEvent({ kind: 'qr', qr: png, urlcode: URLCODE }));
     expect(h.sup.status).toBe('qr_required');
     nock.cleanAll();
-    // The engine answers the poll with QRCODE at once, but the answer takes 300 ms to arrive.
+    // The engine answers the poll with QRCODE at once, but the answer takes 300 ms (of fake time) to arrive.
     engine()
       .get(`/api/${CH}/status-session`)
-      .delay(300)
-      .reply(200, { status: 'QRCODE', qrcode: png, urlcode: '2@another', version: '2.10.4' });
+      .reply(async () => {
+        await fakeDelay(300);
+        return [200, { status: 'QRCODE', qrcode: png, urlcode: '2@another', version: '2.10.4' }];
+      });
     const slowPoll = h.sup.refresh();
-    await sleep(50);
+    await advance(50);
 
     // Act: the scan's webhook arrives while the poll is in flight; then the poll's answer lands.
-    await h.sup.onEngineEvent({ kind: 'status', statusFind: 'inChat', raw: 'inChat' });
+    await untilSettled(h.sup.onEngineEvent({ kind: 'status', statusFind: 'inChat', raw: 'inChat' }));
     const eventsAfterConnect = h.events.length;
-    await slowPoll;
+    await untilSettled(slowPoll);
 
     // Assert
     expect(h.sup.status).toBe('connected');
