@@ -43,6 +43,14 @@ export interface SimulatorOptions {
   waWebReachable?: boolean;
   /** Initial value of the `orphanBrowsersOnClose` config key. @default true */
   orphanBrowsersOnClose?: boolean;
+  /**
+   * Each new QR takes the next urlcode of a pool of this many, each drawn once, instead of a fresh random one. On the
+   * real engine WhatsApp Web draws the QR inside Chromium; here encoding it costs ~5 ms of the simulator's one thread,
+   * which at 1 000 sessions rotating every 20 s would make the simulator, not the gateway, the slow part
+   * (`npm run bench`). Sessions then share urlcodes (one session never gets the same one twice in a row), so a cache
+   * keyed by urlcode alone would hit here more often than in production. Off below 2. @default 0
+   */
+  qrPool?: number;
 }
 
 export interface SimConfig {

@@ -85,6 +85,10 @@ export class EngineModel {
   private readonly held = new Set<Response>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private disposed = false;
+  /** `qrPool`: urlcodes with their canvas image, drawn on first use; `qrPoolNext` is the next one handed out. */
+  private readonly qrPool: Array<{ urlcode: string; qrcode: string }> = [];
+  private readonly qrPoolSize: number;
+  private qrPoolNext = 0;
 
   constructor(options: SimulatorOptions = {}) {
     this.browsers = new Browsers(options, (client) => this.browserDied(client));
@@ -95,6 +99,7 @@ export class EngineModel {
     this.defaultPhone = options.phone ?? '5511999990000';
     this.cfg = initialConfig(options);
     this.log = new EngineLog(options.logFile);
+    this.qrPoolSize = Math.floor(options.qrPool ?? 0);
   }
 
   // ---- plumbing ----------------------------------------------------------------------------------------------
@@ -483,13 +488,28 @@ export class EngineModel {
     });
   }
 
+  /**
+   * A new QR reference and the library's image of it: WhatsApp Web's own 264 px canvas, not the server's re-render
+   * (§2.2, §4), so the webhook's bytes differ from status-session's for the same urlcode. With `qrPool`, the next of
+   * the pool (never the one the session shows now).
+   */
+  private nextQr(client: Client): { urlcode: string; qrcode: string } {
+    const draw = () => {
+      const urlcode = randomUrlcode();
+      return { urlcode, qrcode: qrPng(urlcode, { width: 264, margin: 1 }).toString('base64') };
+    };
+    if (this.qrPoolSize < 2) return draw();
+    let index = this.qrPoolNext++ % this.qrPoolSize;
+    if (this.qrPool[index] && this.qrPool[index].urlcode === client.urlcode)
+      index = this.qrPoolNext++ % this.qrPoolSize;
+    this.qrPool[index] ??= draw();
+    return this.qrPool[index];
+  }
+
   /** `catchQR` → `exportQR`: status QRCODE, new urlcode, webhook `qrcode`, and the held waitQrCode reply. */
   private emitQr(client: Client, epoch: number): void {
     if (client.epoch !== epoch || client.loggedIn || client.browser !== 'running') return;
-    const urlcode = randomUrlcode();
-    // The library hands over WhatsApp Web's own 264 px canvas image, not the server's re-render (§2.2, §4), so
-    // the webhook's bytes differ from status-session's for the same urlcode.
-    const qrcode = qrPng(urlcode, { width: 264, margin: 1 }).toString('base64');
+    const { urlcode, qrcode } = this.nextQr(client);
     client.status = 'QRCODE';
     client.urlcode = urlcode;
     client.qrAttempt++;

@@ -41,7 +41,13 @@ export function noteCallFault(res: Response, kind: FaultKind): void {
   if (call) call.fault = kind;
 }
 
-/** Renders each urlcode once per shape; the status routes are polled a lot. */
+/**
+ * Renders each urlcode once per shape; the status routes are polled a lot. Room for the current QR of every session
+ * at a few thousand sessions waiting for a scan (`npm run bench` runs 1 000): a smaller bound would render again on
+ * nearly every poll (~5 ms each), and the simulator, not the gateway, would become the slow part.
+ */
+const QR_RENDERS_KEPT = 4096;
+
 class QrRenderCache {
   private readonly entries = new Map<string, string | Buffer>();
 
@@ -50,7 +56,7 @@ class QrRenderCache {
     if (hit === undefined) {
       hit = render();
       this.entries.set(key, hit);
-      if (this.entries.size > 64) this.entries.delete(this.entries.keys().next().value as string);
+      if (this.entries.size > QR_RENDERS_KEPT) this.entries.delete(this.entries.keys().next().value as string);
     }
     return hit as T;
   }

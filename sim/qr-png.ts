@@ -6,6 +6,11 @@ import QRCode from 'qrcode';
  * `QRCode.toBuffer` encodes through pngjs, whose filter loop takes ~600 ms per image inside jest's VM (20 ms in
  * plain Node) and blocks the event loop meanwhile; the simulator renders on every QR rotation and status poll,
  * so it writes the PNG itself: same geometry as the package (margin, width-derived scale), one filter-0 IDAT.
+ *
+ * Encoding the symbol (`QRCode.create`, ~4 ms) is most of the cost, and each urlcode is drawn in up to three shapes
+ * (the webhook's, status-session's, qrcode-session's): the last few hundred symbols are kept, so at 1 000 sessions
+ * waiting for a scan each QR rotation encodes once (a cache of a pure function: sharing it between simulators in one
+ * process changes nothing they show). Rows of pixels that fall in the same module row are drawn once and copied.
  */
 
 export interface QrPngOptions {
@@ -45,8 +50,25 @@ function chunk(type: string, data: Buffer): Buffer {
   return Buffer.concat([length, body, crc]);
 }
 
+const SYMBOLS_KEPT = 512;
+const symbols = new Map<string, ReturnType<typeof QRCode.create>>();
+
+function symbol(
+  text: string,
+  errorCorrectionLevel: NonNullable<QrPngOptions['errorCorrectionLevel']>,
+): ReturnType<typeof QRCode.create> {
+  const key = `${errorCorrectionLevel}:${text}`;
+  let qr = symbols.get(key);
+  if (!qr) {
+    qr = QRCode.create(text, { errorCorrectionLevel });
+    symbols.set(key, qr);
+    if (symbols.size > SYMBOLS_KEPT) symbols.delete(symbols.keys().next().value as string);
+  }
+  return qr;
+}
+
 export function qrPng(text: string, options: QrPngOptions = {}): Buffer {
-  const qr = QRCode.create(text, { errorCorrectionLevel: options.errorCorrectionLevel ?? 'M' });
+  const qr = symbol(text, options.errorCorrectionLevel ?? 'M');
   const size = qr.modules.size;
   const margin = options.margin ?? 4;
   const full = size + margin * 2;
@@ -54,18 +76,32 @@ export function qrPng(text: string, options: QrPngOptions = {}): Buffer {
   const px = Math.floor(full * scale);
   const scaledMargin = margin * scale;
 
+  // Same bounds and rounding as the package's qrToImageData, so the pixels match toBuffer's exactly: the module
+  // column of each x (-1 in the quiet zone), and the module row of each y.
+  const column = new Int32Array(px);
+  for (let x = 0; x < px; x++)
+    column[x] = x < scaledMargin || x >= px - scaledMargin ? -1 : Math.floor((x - scaledMargin) / scale);
+
   // One filter byte (0 = none) per row, then 8-bit gray pixels: 0 dark, 255 light.
-  const raw = Buffer.alloc((px + 1) * px, 255);
+  const stride = px + 1;
+  const raw = Buffer.alloc(stride * px, 255);
+  let drawnRow = -1;
+  let drawnStart = 0;
   for (let y = 0; y < px; y++) {
-    const rowStart = y * (px + 1);
+    const rowStart = y * stride;
     raw[rowStart] = 0;
-    // Same bounds and rounding as the package's qrToImageData, so the pixels match toBuffer's exactly.
     if (y < scaledMargin || y >= px - scaledMargin) continue;
     const row = Math.floor((y - scaledMargin) / scale);
-    for (let x = 0; x < px; x++) {
-      if (x < scaledMargin || x >= px - scaledMargin) continue;
-      if (qr.modules.get(row, Math.floor((x - scaledMargin) / scale))) raw[rowStart + 1 + x] = 0;
+    if (row === drawnRow) {
+      raw.copy(raw, rowStart, drawnStart, drawnStart + stride);
+      continue;
     }
+    for (let x = 0; x < px; x++) {
+      const col = column[x];
+      if (col >= 0 && qr.modules.get(row, col)) raw[rowStart + 1 + x] = 0;
+    }
+    drawnRow = row;
+    drawnStart = rowStart;
   }
 
   const header = Buffer.alloc(13);

@@ -183,6 +183,21 @@ describe('WPPConnect Server simulator', () => {
       expect(a.urlcode).not.toBe(b.urlcode);
     });
 
+    test('When the QR comes from a pool, then sessions share its urlcodes but a rotation still brings a new one', async () => {
+      make({ qrRotateMs: 60, qrPool: 2 });
+      await start('s1');
+      await start('s2');
+      await hooks.waitFor(() => hooks.received.filter((b) => b.event === 'qrcode').length >= 6);
+      const qrs = hooks.received.filter((h) => h.event === 'qrcode');
+      expect(new Set(qrs.map((h) => h.urlcode)).size).toBe(2);
+      for (const session of ['s1', 's2']) {
+        const mine = qrs.filter((h) => h.session === session);
+        for (let i = 1; i < mine.length; i++) expect(mine[i].urlcode).not.toBe(mine[i - 1].urlcode);
+      }
+      const same = qrs.find((h) => h.urlcode === qrs[0].urlcode && h !== qrs[0]);
+      expect(same?.qrcode).toBe(qrs[0].qrcode);
+    });
+
     test('When waitQrCode is true on a fresh session, then the reply is held until the first QR and says status "qrcode"', async () => {
       make();
       const res = await start('s1', { waitQrCode: true });

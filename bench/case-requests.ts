@@ -1,0 +1,265 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { type Child, cpuUs, DIST, spawnChild } from './children';
+import { connectedChannels, type Gateway, GATEWAY_SECRET, type Sim, startGateway, startSim } from './env';
+import { cannon, type LoadResult, percentile, SerialClient, timeEach } from './load';
+import { fmt, type Row } from './report';
+import type { Settings } from './settings';
+
+/**
+ * Cases 1, 2, 3 and 9 of issue 13: one gateway with one connected channel in front of the simulator.
+ *
+ * 1. `GET /api/channels/:id`, 50 connections, against a minimal Express 5 app and bare node:http answering the same
+ *    JSON (each its own process, CPU from its own process.cpuUsage).
+ * 2. `POST /api/messages` (text), 20 connections, against the simulator's send-message route called directly.
+ * 3. The same text send one at a time (gateway and direct interleaved): the latency the gateway adds.
+ * 9. A 16 MB voice note (~22 MB of base64 JSON): the time added over sending it to the simulator directly, and the
+ *    gateway's RSS growth against a stand-in engine that only parses the same body.
+ *
+ * The simulator's `onack` webhooks are held back for these cases (ackDelayMs one hour): a send's ack is an engine
+ * event, measured by case 4; here the gateway's CPU per send is the send path alone.
+ */
+
+const CHANNEL = 'bench';
+const TO = '5511999999999';
+const TEXT = 'Olá! Sua fatura vence amanhã.';
+const AUDIO_BYTES = 16 * 1024 * 1024;
+
+async function startServer(mode: string, json?: string): Promise<{ child: Child; url: string }> {
+  const child = spawnChild(`baseline ${mode}`, path.join(DIST, 'bench/servers.js'), {
+    args: json ? [mode, json] : [mode],
+    nodeArgs: ['--expose-gc'],
+  });
+  const ready = await child.waitMessage<{ url: string }>((m) => m.ready === true, 15_000);
+  return { child, url: ready.url };
+}
+
+/** Warm-up, then a measured autocannon run with the CPU the target process spent on it. */
+async function measured(
+  target: Child,
+  options: Parameters<typeof cannon>[0],
+  s: Settings,
+  others: Child[] = [],
+  sim?: Sim,
+): Promise<{
+  load: LoadResult;
+  cpuPerReqUs: number;
+  otherCpuPerReqUs: number[];
+  engineCallsPerReq?: number;
+  engineConnectionsPerReq?: number;
+}> {
+  await cannon({ ...options, duration: s.warmupS });
+  await sim?.reset();
+  const before = await target.probe();
+  const othersBefore = await Promise.all(others.map((o) => o.probe()));
+  const load = await cannon({ ...options, duration: s.loadS });
+  const after = await target.probe();
+  const othersAfter = await Promise.all(others.map((o) => o.probe()));
+  const engine = await sim?.stats();
+  if (load.ok === 0)
+    throw new Error(`no 2xx answers from ${options.url} (${load.non2xx} non-2xx, ${load.errors} errors)`);
+  return {
+    load,
+    cpuPerReqUs: cpuUs(before, after) / load.ok,
+    otherCpuPerReqUs: others.map((_, i) => cpuUs(othersBefore[i], othersAfter[i]) / load.ok),
+    ...(engine
+      ? { engineCallsPerReq: engine.calls / load.ok, engineConnectionsPerReq: engine.connections / load.ok }
+      : {}),
+  };
+}
+
+function audioBase64(): string {
+  const bytes = crypto.randomBytes(AUDIO_BYTES);
+  bytes.write('OggS', 0, 'latin1');
+  return bytes.toString('base64');
+}
+
+export async function requestCases(s: Settings, log: (line: string) => void): Promise<Row[]> {
+  const rows: Row[] = [];
+  const sim: Sim = await startSim({ qrDelayMs: 200 });
+  let gw: Gateway | undefined;
+  try {
+    await sim.configure({ ackDelayMs: 3_600_000 });
+    gw = await startGateway({ engineUrl: sim.url });
+    await connectedChannels(gw, sim, [CHANNEL]);
+    const auth = { 'X-Gateway-Secret': GATEWAY_SECRET };
+
+    // ---- 1. GET /api/channels/:id -----------------------------------------------------------------------------
+    log('case 1: GET /api/channels/:id, 50 connections (gateway, Express 5, node:http)');
+    const answer = await gw.api('GET', `/api/channels/${CHANNEL}`);
+    const json = JSON.stringify(answer.body);
+    const getOpts = { url: `${gw.url}/api/channels/${CHANNEL}`, connections: 50, headers: auth };
+    const g1 = await measured(gw.child, getOpts, s);
+    const express = await startServer('express', json);
+    const e1 = await measured(express.child, { ...getOpts, url: `${express.url}/api/channels/${CHANNEL}` }, s);
+    await express.child.stop();
+    const bare = await startServer('http', json);
+    const h1 = await measured(bare.child, { ...getOpts, url: `${bare.url}/api/channels/${CHANNEL}` }, s);
+    await bare.child.stop();
+    const ratio1 = g1.load.rps / e1.load.rps;
+    rows.push({
+      id: '1',
+      case: 'GET /api/channels/:id, 50 connections',
+      gateway: `${fmt.n(g1.load.rps)} req/s, ${fmt.us(g1.cpuPerReqUs)} CPU/req, p99 ${fmt.ms(g1.load.p99Ms)}`,
+      baseline: `minimal Express 5, same JSON: ${fmt.n(e1.load.rps)} req/s, ${fmt.us(e1.cpuPerReqUs)} CPU/req`,
+      ratio: fmt.x(ratio1),
+      goal: '≥ 0.6× Express',
+      met: ratio1 >= 0.6,
+      data: { gateway: g1, express: e1, bytes: Buffer.byteLength(json) },
+    });
+    rows.push({
+      id: '1b',
+      case: 'same, the limit',
+      gateway: `${fmt.n(g1.load.rps)} req/s`,
+      baseline: `bare node:http, same JSON: ${fmt.n(h1.load.rps)} req/s, ${fmt.us(h1.cpuPerReqUs)} CPU/req`,
+      ratio: fmt.x(g1.load.rps / h1.load.rps),
+      goal: 'reported (the limit)',
+      met: null,
+      data: { nodeHttp: h1 },
+    });
+
+    // ---- 2. POST /api/messages, 20 connections ----------------------------------------------------------------
+    log('case 2: POST /api/messages text, 20 connections (gateway, simulator direct)');
+    const token = await sim.token(CHANNEL);
+    const gatewayText = JSON.stringify({ channel: CHANNEL, to: TO, text: TEXT, metadata: { sent_by: 1 } });
+    const directText = JSON.stringify({ phone: TO, isGroup: false, message: TEXT });
+    const g2 = await measured(
+      gw.child,
+      {
+        url: `${gw.url}/api/messages`,
+        method: 'POST',
+        connections: 20,
+        headers: { ...auth, 'Content-Type': 'application/json' },
+        body: gatewayText,
+        requestIdPrefix: `bench-${process.pid}`,
+      },
+      s,
+      [sim.child],
+      sim,
+    );
+    const d2 = await measured(
+      sim.child,
+      {
+        url: `${sim.url}/api/${CHANNEL}/send-message`,
+        method: 'POST',
+        connections: 20,
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: directText,
+      },
+      s,
+    );
+    const ratio2 = g2.load.rps / d2.load.rps;
+    const gwMsPerSend = g2.cpuPerReqUs / 1000;
+    rows.push({
+      id: '2',
+      case: 'POST /api/messages text, 20 connections',
+      gateway: `${fmt.n(g2.load.rps)} sends/s, gateway CPU ${fmt.ms(gwMsPerSend)}/send; ${fmt.n(g2.engineCallsPerReq ?? NaN, 2)} engine calls and ${fmt.n(g2.engineConnectionsPerReq ?? NaN, 2)} new engine connections per send, simulator ${fmt.us(g2.otherCpuPerReqUs[0])}/send`,
+      baseline: `simulator send-message called directly: ${fmt.n(d2.load.rps)} req/s, ${fmt.us(d2.cpuPerReqUs)} simulator CPU/call`,
+      ratio: fmt.x(ratio2),
+      goal: '≥ 0.5× direct; gateway CPU ≤ 0.3 ms/send',
+      met: ratio2 >= 0.5 && gwMsPerSend <= 0.3,
+      data: { gateway: g2, direct: d2 },
+    });
+
+    // ---- 3. one text send at a time ---------------------------------------------------------------------------
+    log(`case 3: ${s.serialSends} text sends one at a time, gateway and direct interleaved`);
+    const gwClient = new SerialClient(gw.url);
+    const simClient = new SerialClient(sim.url);
+    const gwBody = Buffer.from(gatewayText);
+    const directBody = Buffer.from(directText);
+    const directHeaders = { Authorization: `Bearer ${token}` };
+    let seq = 0;
+    const gwSend = (body: Buffer) =>
+      gwClient.request('POST', '/api/messages', body, { ...auth, 'X-Request-Id': `serial-${process.pid}-${seq++}` });
+    const directMs: number[] = [];
+    const gatewayMs: number[] = [];
+    await timeEach(s.serialSends, 30, async (i) => {
+      const t0 = process.hrtime.bigint();
+      await simClient.request('POST', `/api/${CHANNEL}/send-message`, directBody, directHeaders);
+      const t1 = process.hrtime.bigint();
+      await gwSend(gwBody);
+      const t2 = process.hrtime.bigint();
+      if (i >= 0) {
+        directMs.push(Number(t1 - t0) / 1e6);
+        gatewayMs.push(Number(t2 - t1) / 1e6);
+      }
+    });
+    const p50d = percentile(directMs, 50);
+    const p50g = percentile(gatewayMs, 50);
+    rows.push({
+      id: '3',
+      case: 'text send, one at a time',
+      gateway: `p50 ${fmt.ms(p50g)} (p99 ${fmt.ms(percentile(gatewayMs, 99))}): +${fmt.ms(p50g - p50d)} over direct`,
+      baseline: `simulator direct: p50 ${fmt.ms(p50d)} (p99 ${fmt.ms(percentile(directMs, 99))})`,
+      ratio: fmt.x(p50g / p50d),
+      goal: 'added p50 ≤ 0.5 ms',
+      met: p50g - p50d <= 0.5,
+      data: {
+        directMs: { p50: p50d, p99: percentile(directMs, 99) },
+        gatewayMs: { p50: p50g, p99: percentile(gatewayMs, 99) },
+      },
+    });
+
+    // ---- 9. 16 MB voice note ----------------------------------------------------------------------------------
+    log(`case 9: 16 MB voice note, ${s.audioRuns} per path`);
+    const audio = audioBase64();
+    const gwAudio = Buffer.from(JSON.stringify({ channel: CHANNEL, to: TO, type: 'audio', base64Ptt: audio }));
+    const directAudio = Buffer.from(
+      JSON.stringify({ phone: TO, isGroup: false, base64Ptt: `data:audio/ogg;base64,${audio}` }),
+    );
+    // The gateway's idle RSS is taken settled (after a full GC), then its peak while the voice notes go through.
+    await gw.child.probe('gc');
+    const idle = await gw.child.probe('peak-start');
+    const gatewayAudioMs = await timeEach(s.audioRuns, 0, () => gwSend(gwAudio));
+    const peak = await gw.child.probe('peak-stop');
+    const directAudioMs = await timeEach(s.audioRuns, 0, () =>
+      simClient.request('POST', `/api/${CHANNEL}/send-voice-base64`, directAudio, directHeaders, 60_000),
+    );
+    gwClient.close();
+    simClient.close();
+    // The floor: a process that receives and parses the same body (the engine's side of a send).
+    const standin = await startServer('standin');
+    const standinClient = new SerialClient(standin.url);
+    await standinClient.request('POST', '/warm', Buffer.from(directText));
+    await standin.child.probe('gc');
+    const sIdle = await standin.child.probe('peak-start');
+    for (let i = 0; i < s.audioRuns; i++) await standinClient.request('POST', '/send', directAudio, {}, 60_000);
+    const sPeak = await standin.child.probe('peak-stop');
+    standinClient.close();
+    await standin.child.stop();
+    const added = percentile(gatewayAudioMs, 50) - percentile(directAudioMs, 50);
+    const growth = peak.peakRss - idle.rss;
+    const standinGrowth = sPeak.peakRss - sIdle.rss;
+    const payload = gwAudio.length;
+    rows.push({
+      id: '9',
+      case: '16 MB voice note send',
+      gateway: `+${fmt.ms(added)} over direct (median ${fmt.ms(percentile(gatewayAudioMs, 50))}); RSS +${fmt.mb(growth)} (${fmt.x(growth / payload)} the ${fmt.mb(payload)} body)`,
+      baseline: `simulator direct: median ${fmt.ms(percentile(directAudioMs, 50))}; a process parsing the same body: RSS +${fmt.mb(standinGrowth)}`,
+      ratio: `${fmt.x(growth / standinGrowth)} growth`,
+      goal: 'added ≤ 0.2 s; RSS growth ≤ 4× payload',
+      met: added <= 200 && growth <= 4 * payload,
+      data: {
+        gatewayMs: gatewayAudioMs,
+        directMs: directAudioMs,
+        gatewayRss: { idle: idle.rss, peak: peak.peakRss },
+        standinRss: { idle: sIdle.rss, peak: sPeak.peakRss },
+        payloadBytes: payload,
+      },
+    });
+
+    rows.push({
+      id: 'S1',
+      case: 'simulator cost (the engine here): sends',
+      gateway: '–',
+      baseline: `send-message direct: ${fmt.n(d2.load.rps)} req/s at ${fmt.us(d2.cpuPerReqUs)} simulator CPU/call`,
+      ratio: '–',
+      goal: 'cheap next to the gateway',
+      met: null,
+    });
+  } finally {
+    await gw?.stop();
+    await sim.stop();
+  }
+  return rows;
+}

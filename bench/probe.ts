@@ -1,0 +1,115 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+/**
+ * Preloaded (`node --require dist/bench/probe.js …`) into every process `npm run bench` starts: the gateway
+ * (dist/src/main.js, unchanged), the simulator host and the baseline servers. It answers the parent's IPC messages
+ * `{probe: <command>, probeId}` with the process's own view of itself, so CPU, memory and event-loop delay are
+ * measured inside the process under test, with microsecond CPU figures (process.cpuUsage) and without scraping an HTTP
+ * route that would itself cost the process work:
+ *
+ * - `sample`: CPU µs (user, system) since start, RSS and heap now, the highest RSS seen since `peak-start` (sampled
+ *   every 2 ms while armed), and event-loop delay percentiles (perf_hooks, 5 ms resolution) since the last `reset`.
+ * - `engine`: in the gateway (the process whose environment names WPPCONNECT_URL), the HTTP requests it sent to the
+ *   engine (node:http's diagnostics channel, so axios's too): started, in flight now, and the most in flight at once
+ *   since `reset`. Counted where the calls are made, so calls queued in the engine's socket backlog count too.
+ * - `reset`: clears the event-loop delay histogram and the most-in-flight mark. `peak-start` / `peak-stop`: arms /
+ *   disarms the RSS sampler.
+ * - `gc`: a full collection when the process runs with --expose-gc (so an "idle" RSS is the settled one).
+ *
+ * When the parent goes away (its IPC channel closes) the process ends itself: a bench killed midway leaves nothing.
+ * Messages without a `probe` key are not ours and are ignored (the gateway listens for pm2's 'shutdown').
+ */
+
+interface ProbeMessage {
+  probe?: string;
+  probeId?: number;
+}
+
+const eld = monitorEventLoopDelay({ resolution: 5 });
+eld.enable();
+// Loading the main script is not an event-loop stall (nothing is listening yet): count from the first turn.
+setImmediate(() => eld.reset());
+let peakRss = 0;
+let peakTimer: NodeJS.Timeout | null = null;
+
+const enginePort = (() => {
+  try {
+    const url = new URL(process.env.WPPCONNECT_URL ?? '');
+    return url.port || (url.protocol === 'https:' ? '443' : '80');
+  } catch {
+    return null;
+  }
+})();
+const engine = { started: 0, inFlight: 0, maxInFlight: 0 };
+if (enginePort) {
+  diagnosticsChannel.subscribe('http.client.request.start', (message) => {
+    const request = (message as { request: ClientRequest }).request;
+    const host = String(request.getHeader('host') ?? '');
+    if (!host.endsWith(`:${enginePort}`)) return;
+    engine.started++;
+    engine.inFlight++;
+    engine.maxInFlight = Math.max(engine.maxInFlight, engine.inFlight);
+    request.once('close', () => engine.inFlight--);
+  });
+}
+
+function ms(ns: number): number {
+  return Math.round((ns / 1e6) * 100) / 100;
+}
+
+function sample(): Record<string, unknown> {
+  const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
+  peakRss = Math.max(peakRss, mem.rss);
+  return {
+    cpuUserUs: cpu.user,
+    cpuSystemUs: cpu.system,
+    rss: mem.rss,
+    heapUsed: mem.heapUsed,
+    peakRss,
+    engine: { ...engine },
+    eld: {
+      count: eld.count,
+      p50Ms: eld.count ? ms(eld.percentile(50)) : 0,
+      p99Ms: eld.count ? ms(eld.percentile(99)) : 0,
+      maxMs: eld.count ? ms(eld.max) : 0,
+    },
+  };
+}
+
+if (typeof process.send === 'function') {
+  process.on('message', (raw: unknown) => {
+    const msg = raw as ProbeMessage;
+    if (!msg || typeof msg !== 'object' || typeof msg.probe !== 'string') return;
+    switch (msg.probe) {
+      case 'reset':
+        eld.reset();
+        engine.maxInFlight = engine.inFlight;
+        break;
+      case 'peak-start':
+        peakRss = process.memoryUsage.rss();
+        if (!peakTimer) {
+          peakTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 2);
+          peakTimer.unref();
+        }
+        break;
+      case 'peak-stop':
+        if (peakTimer) clearInterval(peakTimer);
+        peakTimer = null;
+        break;
+      case 'gc':
+        (globalThis as { gc?: () => void }).gc?.();
+        break;
+      default:
+        break;
+    }
+    process.send?.({ probe: msg.probe, probeId: msg.probeId, ...sample() });
+  });
+  // The parent's death (its end of the channel closes) ends the child.
+  process.on('disconnect', () => {
+    process.kill(process.pid, 'SIGTERM');
+    setTimeout(() => process.exit(1), 3_000).unref();
+  });
+}

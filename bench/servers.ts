@@ -1,0 +1,144 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+
+/**
+ * The baselines of `npm run bench`, each in its own process (so CPU and RSS are measured the same way as the
+ * gateway's, by bench/probe.ts): `node dist/bench/servers.js <mode> [<json>]`, announcing `{ready: true, url}` over IPC.
+ *
+ * - `express <json>`: a minimal Express 5 app answering `GET /api/channels/:id` with that JSON (what the gateway
+ *   answers), nothing else: the framework's own floor.
+ * - `http <json>`: the same answer from bare node:http, the limit for this machine.
+ * - `receiver`: a Hub that answers 200 to every POST and records the events it got (`arrivals`, with each
+ *   channel's order when `full`): the channel and
+ *   sequence number are read from the message id the bench put in each event (`…_3EB0<channel:4 hex><seq:12 hex>`).
+ * - `standin`: an engine stand-in that parses a send's JSON body as the engine does and answers 201: the least a
+ *   process must grow to take a 16 MB voice note.
+ */
+
+const [mode, json] = [process.argv[2], process.argv[3] ?? '{}'];
+
+const ID_RE = /3EB0([0-9a-f]{4})([0-9a-f]{12})/;
+
+interface Arrivals {
+  total: number;
+  firstAt: number | null;
+  lastAt: number | null;
+  seen: Set<string>;
+  perChannel: Map<number, number[]>;
+}
+
+const freshArrivals = (): Arrivals => ({
+  total: 0,
+  firstAt: null,
+  lastAt: null,
+  seen: new Set(),
+  perChannel: new Map(),
+});
+let arrivals = freshArrivals();
+
+function readBody(req: http.IncomingMessage, done: (raw: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => done(Buffer.concat(chunks)));
+}
+
+function createServer(): http.Server {
+  switch (mode) {
+    case 'express': {
+      const body = JSON.parse(json) as unknown;
+      const app = express();
+      app.get('/api/channels/:id', (_req, res) => {
+        res.json(body);
+      });
+      return http.createServer(app);
+    }
+    case 'http': {
+      const body = JSON.parse(json) as unknown;
+      return http.createServer((req, res) => {
+        const text = JSON.stringify(body);
+        res.writeHead(200, {
+          'Content-Type': 'application/json; charset=utf-8',
+          'Content-Length': Buffer.byteLength(text),
+        });
+        res.end(text);
+      });
+    }
+    case 'receiver':
+      return http.createServer((req, res) => {
+        readBody(req, (raw) => {
+          const m = ID_RE.exec(raw.toString('latin1'));
+          if (m) {
+            const at = Date.now();
+            const a = arrivals;
+            a.total++;
+            a.firstAt ??= at;
+            a.lastAt = at;
+            const key = m[1] + m[2];
+            if (!a.seen.has(key)) {
+              a.seen.add(key);
+              const channel = parseInt(m[1], 16);
+              let order = a.perChannel.get(channel);
+              if (!order) a.perChannel.set(channel, (order = []));
+              order.push(parseInt(m[2], 16));
+            }
+          }
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end('{"success":true}');
+        });
+      });
+    case 'standin': {
+      let n = 0;
+      return http.createServer((req, res) => {
+        readBody(req, (raw) => {
+          // Parse like the engine does, so the process pays for the whole body.
+          const body = JSON.parse(raw.toString('utf8')) as { phone?: string };
+          const id = `true_${body.phone ?? '0'}@c.us_3EB0${(n++).toString(16).padStart(16, '0')}`;
+          res.writeHead(201, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify({ status: 'success', response: [{ ack: 1, id }], mapper: 'return' }));
+        });
+      });
+    }
+    default:
+      throw new Error(`unknown mode ${mode}`);
+  }
+}
+
+const server = createServer();
+server.keepAliveTimeout = 5_000;
+
+process.on('message', (raw: unknown) => {
+  const msg = raw as { cmd?: string; rpcId?: number; full?: boolean };
+  if (!msg || typeof msg.cmd !== 'string') return;
+  let result: unknown = null;
+  if (msg.cmd === 'arrivals') {
+    const a = arrivals;
+    result = {
+      total: a.total,
+      unique: a.seen.size,
+      firstAt: a.firstAt,
+      lastAt: a.lastAt,
+      // The order of each channel's events only when asked (it is the large part).
+      ...(msg.full ? { perChannel: Object.fromEntries(a.perChannel) } : {}),
+    };
+  } else if (msg.cmd === 'reset') {
+    arrivals = freshArrivals();
+  } else {
+    process.send?.({ rpcId: msg.rpcId, error: `unknown command ${msg.cmd}` });
+    return;
+  }
+  process.send?.({ rpcId: msg.rpcId, result });
+});
+
+const stop = () => {
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2_000).unref();
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+server.listen(0, '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  process.send?.({ ready: true, url: `http://127.0.0.1:${port}` });
+});

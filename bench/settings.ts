@@ -1,0 +1,67 @@
+/** Counts and durations of `npm run bench` (full) and `npm run bench -- --quick` (CI: same table, smaller numbers). */
+
+export interface Settings {
+  quick: boolean;
+  /** Seconds of autocannon load per measured run, and of warm-up before it. */
+  loadS: number;
+  warmupS: number;
+  /** Case 3: text sends one at a time (each path), after 30 untimed. */
+  serialSends: number;
+  /** Case 9: 16 MB voice notes per path (after one untimed). */
+  audioRuns: number;
+  /** Case 4: events per run. */
+  events: number;
+  eventChannels: number;
+  /** Cases 5–8, 10: channels waiting for a scan. */
+  channels: number;
+  /** Case 5: seconds after every channel shows its QR before the steady-state window, and the window. */
+  settleS: number;
+  windowS: number;
+  /** Case 7: sequential `GET /api/channels` per channel count. */
+  listRuns: number;
+  /** Case 10: concurrent `GET /qr`. */
+  qrBurst: number;
+  /** Case 6: engine calls are counted over the first `restartS`; timeouts and zombies over the first `restartTailS`. */
+  restartS: number;
+  restartTailS: number;
+  /** The whole run is killed after this many seconds (a hung case must not hang CI). */
+  watchdogS: number;
+}
+
+export function settings(quick: boolean): Settings {
+  return quick
+    ? {
+        quick,
+        loadS: 2,
+        warmupS: 0.5,
+        serialSends: 60,
+        audioRuns: 2,
+        events: 600,
+        eventChannels: 20,
+        channels: 100,
+        settleS: 3,
+        windowS: 5,
+        listRuns: 20,
+        qrBurst: 200,
+        restartS: 5,
+        restartTailS: 6,
+        watchdogS: 300,
+      }
+    : {
+        quick,
+        loadS: 10,
+        warmupS: 2,
+        serialSends: 300,
+        audioRuns: 6,
+        events: 5000,
+        eventChannels: 20,
+        channels: 1000,
+        settleS: 20,
+        windowS: 30,
+        listRuns: 100,
+        qrBurst: 1000,
+        restartS: 5,
+        restartTailS: 20,
+        watchdogS: 1800,
+      };
+}
