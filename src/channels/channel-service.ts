@@ -496,28 +496,42 @@ export class ChannelService {
   }
 
   private async reconcilePass(reason: string): Promise<void> {
-    for (const record of this.deps.repo.list()) {
+    const background = this.deps.background;
+    const records = this.deps.repo.list();
+    if (background) {
+      // Side by side, at most the background limit at once (and sharing it with polls and probes): one by one with a
+      // 20-120 ms pause, 1 000 channels took over a minute to be reconciled after a restart (issue 13).
+      await Promise.all(records.map((record) => background.run(() => this.reconcileOne(record, reason))));
+      return;
+    }
+    for (const record of records) {
       if (this.stopped || this.engineDown()) return;
-      const announced = this.unknownAnnounced.delete(record.id);
-      if (!LIVE_STATUSES.has(record.status) && !announced) continue;
-      const sup = this.supervisor(record.id);
-      const reconcile = () => sup.reconcile(reason);
-      const changed = await (this.deps.background ? this.deps.background.run(reconcile) : reconcile()).catch(
-        (error: unknown) => {
-          this.deps.logger.warn('reconcile failed', { channel: record.id, error: String(error) });
-          return true;
-        },
-      );
-      // The Hub was told "unknown": a channel the engine kept as it was gets its status again.
-      const now = this.deps.repo.get(record.id);
-      if (announced && !changed && now) {
-        this.deps.events.publish(record.id, 'session.status', {
-          channel: record.id,
-          status: now.status,
-          previous: 'unknown',
-        });
-      }
+      await this.reconcileOne(record, reason);
       await sleep(RECONCILE_JITTER_MIN_MS + Math.random() * RECONCILE_JITTER_MS);
+    }
+  }
+
+  private async reconcileOne(listed: ChannelRecord, reason: string): Promise<void> {
+    if (this.stopped || this.engineDown()) return;
+    // Its turn may come a while after the list was taken: what the channel is now decides (gone: nothing to do).
+    const record = this.deps.repo.get(listed.id);
+    if (!record) return;
+    const announced = this.unknownAnnounced.delete(record.id);
+    if (!LIVE_STATUSES.has(record.status) && !announced) return;
+    const changed = await this.supervisor(record.id)
+      .reconcile(reason)
+      .catch((error: unknown) => {
+        this.deps.logger.warn('reconcile failed', { channel: record.id, error: String(error) });
+        return true;
+      });
+    // The Hub was told "unknown": a channel the engine kept as it was gets its status again.
+    const now = this.deps.repo.get(record.id);
+    if (announced && !changed && now) {
+      this.deps.events.publish(record.id, 'session.status', {
+        channel: record.id,
+        status: now.status,
+        previous: 'unknown',
+      });
     }
   }
 
@@ -552,7 +566,9 @@ export class ChannelService {
     void this.reconcile('gateway start').catch(() => undefined);
     const adoptLoop = async () => {
       if (this.stopped) return;
-      await this.adopt().catch((error: unknown) => {
+      // One background task (its engine calls run one after another) under the same limit as polls and probes.
+      const adopt = () => this.adopt();
+      await (this.deps.background ? this.deps.background.run(adopt) : adopt()).catch((error: unknown) => {
         this.deps.logger.warn('session adoption failed', { error: isGatewayError(error) ? error.code : String(error) });
       });
       if (this.stopped || this.deps.config.channels.adoptIntervalMs <= 0) return;

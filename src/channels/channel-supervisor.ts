@@ -394,8 +394,22 @@ export class ChannelSupervisor {
       } else if (state.status !== 'CLOSED') {
         await this.applyEngineState(state, 'reconcile');
       }
+      this.ensureWatched();
       return this.status !== before;
     });
+  }
+
+  /**
+   * A channel the engine confirmed as it was (connected, say, after a gateway restart) makes no transition, and a
+   * transition is what schedules the next watch: without this, a connected channel loaded at start-up was never
+   * probed for liveness until something else happened to it.
+   */
+  private ensureWatched(): void {
+    if (this.disposed || this.timer) return;
+    const status = this.status;
+    if (status === 'connected') this.scheduleWatch(this.jittered(this.deps.config.channels.livenessIntervalMs));
+    else if (status === 'qr_required') this.scheduleWatch(this.jittered(QR_POLL_MS));
+    else if (status === 'starting') this.scheduleWatch(this.startingPollMs());
   }
 
   /** Wait (up to `ms`) for the first QR, CONNECTED or a failure; used by a synchronous create. */

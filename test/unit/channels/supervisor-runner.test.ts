@@ -244,4 +244,16 @@ describe('supervisor runner on fake timers', () => {
     expect(h.engine.mostProbing).toBe(4);
     expect(h.background.peak).toBe(4);
   });
+
+  test('When a connected channel is found connected at start-up (no transition), then its liveness is still probed at the interval', async () => {
+    const h = harness({ LIVENESS_PROBE_INTERVAL_MS: '30000' });
+    h.repo.update(CH, { status: 'connected', engineStatus: 'CONNECTED' });
+    h.engine.status = 'CONNECTED';
+
+    await h.service.reconcile('gateway start');
+    expect(h.engine.routes()).toEqual(['status-session']);
+    await jest.advanceTimersByTimeAsync(40_000);
+
+    expect(h.engine.routes()).toContain('check-connection-session');
+  });
 });
