@@ -98,7 +98,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const child = spawnChild('gateway', path.join(DIST, 'src/main.js'), {
     cwd: dataDir,
     // --expose-gc only lets the probe settle the heap before an "idle" RSS; the gateway never calls gc itself.
-    nodeArgs: ['--expose-gc'],
+    // BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for the
+    // profiles in docs/performance.md (written when the gateway exits at the end of the run).
+    nodeArgs: ['--expose-gc', ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])],
     env: {
       PORT: String(port),
       HOST: '127.0.0.1',

@@ -22,6 +22,8 @@ const NEW_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 /** Statuses that claim something about the engine (a session running, waiting or starting). */
 const LIVE_STATUSES = new Set<string>(['connected', 'qr_required', 'starting']);
 const RECONCILE_JITTER_MIN_MS = 20;
+/** Engine calls kept per channel for GET /api/channels/:id/diagnose. */
+const RECENT_CALLS_PER_CHANNEL = 15;
 const RECONCILE_JITTER_MS = 100;
 /** start-session failures that mean the engine never took the session: a create ending in one leaves no channel. */
 const ENGINE_REFUSALS = REFUSED_START;
@@ -89,7 +91,9 @@ export class ChannelService {
   private readonly supervisors = new Map<string, ChannelSupervisor>();
   private readonly now: () => number;
   private readonly diagnostics: StartFailureDiagnostics;
-  private readonly recentCalls: EngineCallRecord[] = [];
+  /** The last engine calls of each channel (a ring per channel: at 1 000 channels one shared list of 200 held almost
+   * none of the channel being diagnosed). Dropped with the channel. */
+  private readonly recentCalls = new Map<string, EngineCallRecord[]>();
   private adoptTimer: NodeJS.Timeout | null = null;
   private readonly adoption: Adoption;
   private reconciling: Promise<void> | null = null;
@@ -116,8 +120,11 @@ export class ChannelService {
 
   /** Feed of engine calls for diagnose (the adapter reports every call). */
   recordEngineCall(record: EngineCallRecord): void {
-    this.recentCalls.push(record);
-    if (this.recentCalls.length > 200) this.recentCalls.shift();
+    if (!record.session || !this.deps.repo.get(record.session)) return;
+    let ring = this.recentCalls.get(record.session);
+    if (!ring) this.recentCalls.set(record.session, (ring = []));
+    ring.push(record);
+    if (ring.length > RECENT_CALLS_PER_CHANNEL) ring.shift();
   }
 
   // ---- lookups ---------------------------------------------------------------------------------------------
@@ -236,6 +243,7 @@ export class ChannelService {
       if (sup.isDisposed) return;
       sup.dispose();
       this.supervisors.delete(id);
+      this.recentCalls.delete(id);
       this.deps.repo.discard(id);
     });
     this.deps.logger.info('channel not created: the engine refused the start', {
@@ -353,6 +361,7 @@ export class ChannelService {
           // Nothing was done: the channel stays as it was, and the Hub's 503 says why.
           if (record) this.deps.repo.unmarkDeleting(session);
           this.supervisors.delete(session);
+          this.recentCalls.delete(session);
           throw error;
         }
       }
@@ -399,6 +408,7 @@ export class ChannelService {
       this.deps.engine.forgetSession(session);
       this.deps.repo.delete(session);
       this.supervisors.delete(session);
+      this.recentCalls.delete(session);
       this.deps.logger[verified ? 'info' : 'warn']('channel deleted', {
         channel: session,
         verified,
@@ -429,7 +439,7 @@ export class ChannelService {
       { engine: this.deps.engine, diagnostics: this.diagnostics, config: this.deps.config },
       record,
       this.supervisor(record.id).snapshot(),
-      this.recentCalls.filter((c) => c.session === record.id).slice(-15),
+      [...(this.recentCalls.get(record.id) ?? [])],
     );
   }
 

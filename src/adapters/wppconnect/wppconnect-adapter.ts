@@ -162,6 +162,25 @@ const MEDIA_JSON_MIN_CHARS = 64 * 1024;
  * needs no escaping, so only the small fields go through JSON.stringify. A full-length decode proves the payload is
  * plain base64 (the decoder skips anything else); otherwise, and for small payloads, the plain object is returned.
  */
+/** Characters decoded per step by isPlainBase64 (a multiple of 4: every chunk is whole base64 quads). */
+const BASE64_CHUNK = 64 * 1024;
+
+/**
+ * True when every character is base64 (the decoder skips anything else, so a chunk that decodes to fewer bytes than
+ * its length says holds something else). Decoded chunk by chunk into one small scratch buffer: decoding a 22 MB
+ * payload at once allocated 16 MB per send only to check it, on top of the copy the message service already holds.
+ */
+function isPlainBase64(payload: string, padding: number): boolean {
+  const scratch = Buffer.allocUnsafe((BASE64_CHUNK / 4) * 3);
+  for (let start = 0; start < payload.length; start += BASE64_CHUNK) {
+    const chunk = payload.slice(start, start + BASE64_CHUNK);
+    const last = start + BASE64_CHUNK >= payload.length;
+    const expected = (chunk.length / 4) * 3 - (last ? padding : 0);
+    if (scratch.write(chunk, 0, 'base64') !== expected) return false;
+  }
+  return true;
+}
+
 export function mediaJson(
   fields: Record<string, unknown>,
   key: string,
@@ -170,11 +189,7 @@ export function mediaJson(
   const comma = dataUri.indexOf(',');
   const payload = comma < 0 ? '' : dataUri.slice(comma + 1);
   const padding = payload.endsWith('==') ? 2 : payload.endsWith('=') ? 1 : 0;
-  if (
-    payload.length < MEDIA_JSON_MIN_CHARS ||
-    payload.length % 4 !== 0 ||
-    Buffer.from(payload, 'base64').length !== (payload.length / 4) * 3 - padding
-  ) {
+  if (payload.length < MEDIA_JSON_MIN_CHARS || payload.length % 4 !== 0 || !isPlainBase64(payload, padding)) {
     return { ...fields, [key]: dataUri };
   }
   // `{…fields,"key":"data:<mime>;base64,"}` minus its closing `"}`, then the payload, then `"}` again.

@@ -256,4 +256,20 @@ describe('supervisor runner on fake timers', () => {
 
     expect(h.engine.routes()).toContain('check-connection-session');
   });
+
+  test("When other channels make hundreds of engine calls, then diagnose still shows this channel's recent ones", async () => {
+    const h = harness({});
+    h.repo.create('other');
+    const call = (session: string, route: string) =>
+      h.service.recordEngineCall({ at: Date.now(), route, session, outcome: 'ok', durationMs: 1, status: 200 });
+    call(CH, 'start-session');
+    for (let i = 0; i < 20; i++) call(CH, 'status-session');
+    for (let i = 0; i < 500; i++) call('other', 'check-connection-session');
+
+    const report = (await h.service.diagnose(CH)) as { evidence: { recentEngineCalls: Array<{ session: string }> } };
+
+    const calls = report.evidence.recentEngineCalls;
+    expect(calls).toHaveLength(15);
+    expect(calls.every((c) => c.session === CH)).toBe(true);
+  });
 });
