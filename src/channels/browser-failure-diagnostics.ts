@@ -9,7 +9,7 @@ import type {
   StartFailureExplanation,
 } from './diagnostics';
 import { EngineLogReader } from './engine-log-reader';
-import { inspectProfileLock, releaseProfile } from './profile-lock';
+import { inspectProfileLock, ProcSnapshots, releaseProfile } from './profile-lock';
 
 /**
  * Same-host evidence for a start that produced no QR: the engine's answers, the engine log (WPPCONNECT_LOG_FILE, the
@@ -42,10 +42,12 @@ export function createBrowserFailureDiagnostics(config: Config, logger: Logger):
     return reader.lines(session, { since: attempts.get(session), limit: 60 }).map((line) => line.text);
   };
 
+  // Diagnoses of many channels at once (an engine restart) share one process-table scan per second.
+  const snapshots = new ProcSnapshots();
   const lockInfo = (session: string) => {
     if (!userDataDir) return null;
     try {
-      return inspectProfileLock({ userDataDir, session });
+      return inspectProfileLock({ userDataDir, session, snapshots });
     } catch (error) {
       logger.warn('profile lock could not be inspected', { session, error: String(error) });
       return null;

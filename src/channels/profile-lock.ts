@@ -97,6 +97,33 @@ export interface ProfileLockOptions {
    * is node), since WPPConnect Server is Node and puppeteer spawns Chromium directly (wrapper scripts `exec`).
    */
   isEngineProcess?: (proc: ProcInfo) => boolean;
+  /** One process-table scan shared by inspections close together (see ProcSnapshots); without it, each scans. */
+  snapshots?: ProcSnapshots;
+}
+
+/**
+ * The browser processes of the process table (those with a `--user-data-dir`, renderers and helpers left out), read
+ * once and shared for `maxAgeMs`: when many channels fail at once (an engine restart), each inspection read every
+ * process's stat and cmdline, so the cost grew as channels × processes (issue 13). A profile's candidates are read
+ * again before they count, so a browser that exited since the scan is never reported; one that started since is seen
+ * at the next scan.
+ */
+export class ProcSnapshots {
+  private snapshot: { procRoot: string; at: number; browsers: ProcInfo[] } | null = null;
+
+  constructor(
+    readonly maxAgeMs = 1_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  browsers(procRoot: string): ProcInfo[] {
+    const at = this.now();
+    const s = this.snapshot;
+    if (s && s.procRoot === procRoot && at - s.at < this.maxAgeMs) return s.browsers;
+    const browsers = scanBrowsers(procRoot);
+    this.snapshot = { procRoot, at, browsers };
+    return browsers;
+  }
 }
 
 export function inspectProfileLock(options: ProfileLockOptions): ProfileLockInspection {
@@ -114,7 +141,7 @@ export function inspectProfileLock(options: ProfileLockOptions): ProfileLockInsp
   else if (lock && lock.host !== hostname) verdict = 'foreign-host';
   else if (lock) verdict = isAlive(procRoot, lock.pid) ? 'live-same-host' : 'dead-pid';
 
-  const browsers = findProfileBrowsers(procRoot, profileDir).map((proc) =>
+  const browsers = findProfileBrowsers(procRoot, profileDir, options.snapshots).map((proc) =>
     classifyBrowser(proc, procRoot, isEngine, options.sessionClosedInEngine === true),
   );
   return {
@@ -361,7 +388,20 @@ export function readProc(procRoot: string, pid: number): ProcInfo | undefined {
   return { pid, ppid, state: fields[0] ?? '?', comm: stat.slice(open + 1, close), argv };
 }
 
-function findProfileBrowsers(procRoot: string, profileDir: string): ProcInfo[] {
+function findProfileBrowsers(procRoot: string, profileDir: string, snapshots?: ProcSnapshots): ProcInfo[] {
+  if (!snapshots) return scanBrowsers(procRoot).filter((proc) => holdsProfile(proc, procRoot, profileDir));
+  const found: ProcInfo[] = [];
+  for (const candidate of snapshots.browsers(procRoot)) {
+    if (!holdsProfile(candidate, procRoot, profileDir)) continue;
+    // Read again: the pid may have exited (or been reused) since the shared scan.
+    const proc = readProc(procRoot, candidate.pid);
+    if (proc && proc.state !== 'Z' && proc.state !== 'X' && holdsProfile(proc, procRoot, profileDir)) found.push(proc);
+  }
+  return found;
+}
+
+/** Every live browser process (a `--user-data-dir`, not a `--type=` child), by pid. */
+function scanBrowsers(procRoot: string): ProcInfo[] {
   let entries: string[];
   try {
     entries = fs.readdirSync(procRoot);
@@ -375,7 +415,7 @@ function findProfileBrowsers(procRoot: string, profileDir: string): ProcInfo[] {
     if (!proc || proc.state === 'Z' || proc.state === 'X') continue;
     // Renderer, GPU and zygote children repeat --user-data-dir; only the browser process owns the lock.
     if (proc.argv.some((a) => a.startsWith('--type='))) continue;
-    if (holdsProfile(proc, procRoot, profileDir)) found.push(proc);
+    if (proc.argv.some((a) => a.startsWith('--user-data-dir='))) found.push(proc);
   }
   return found.sort((a, b) => a.pid - b.pid);
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { healProfileLock, inspectProfileLock, readProc } from '../../../src/channels/profile-lock';
+import { healProfileLock, inspectProfileLock, ProcSnapshots, readProc } from '../../../src/channels/profile-lock';
 import { createMemoryLogger, createSilentLogger } from '../../../src/logger';
 
 const HOST = 'engine-host-1';
@@ -199,6 +199,33 @@ describe('inspectProfileLock', () => {
 
     // Act + Assert
     expect(inspectProfileLock(base())).toMatchObject({ verdict: 'invalid', lock: { pid: 0 } });
+  });
+});
+
+describe('ProcSnapshots (one process-table scan shared by close inspections)', () => {
+  test('When many profiles are inspected within a second, then the process table is scanned once, and a browser that exited since is not reported', () => {
+    let now = 0;
+    const snapshots = new ProcSnapshots(1_000, () => now);
+    const scans = jest.spyOn(fs, 'readdirSync');
+    engineWithBrowser();
+    const inspect = (session: string) =>
+      inspectProfileLock({ userDataDir, session, hostname: HOST, procRoot, snapshots });
+    fs.mkdirSync(path.join(userDataDir, 's2'));
+
+    expect(inspect(SESSION).browserPids).toEqual([200]);
+    expect(inspect('s2').browserPids).toEqual([]);
+    const scanned = scans.mock.calls.filter(([dir]) => dir === procRoot).length;
+    // The browser exits: the shared snapshot still lists it, the inspection re-reads it and leaves it out.
+    fs.rmSync(path.join(procRoot, '200'), { recursive: true });
+    expect(inspect(SESSION).browserPids).toEqual([]);
+    expect(scans.mock.calls.filter(([dir]) => dir === procRoot).length).toBe(scanned);
+    expect(scanned).toBe(1);
+
+    // A second later the next inspection scans again and sees a browser started since.
+    fakeProcess(300, { comm: 'chromium', ppid: 100, argv: chromium(profileDir) });
+    now += 1_000;
+    expect(inspect(SESSION).browserPids).toEqual([300]);
+    scans.mockRestore();
   });
 });
 
