@@ -45,7 +45,12 @@ const MAX_URLCODE = 1024;
 export async function renderUrlcode(urlcode: string): Promise<string | null> {
   if (!urlcode || urlcode.length > MAX_URLCODE) return null;
   const cached = rendered.get(urlcode);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    // Least recently used goes first: move a hit to the end.
+    rendered.delete(urlcode);
+    rendered.set(urlcode, cached);
+    return cached;
+  }
   let png: string | null;
   try {
     png = await QRCode.toDataURL(urlcode, { type: 'image/png', margin: 2, width: 400, errorCorrectionLevel: 'M' });
@@ -58,11 +63,12 @@ export async function renderUrlcode(urlcode: string): Promise<string | null> {
 }
 
 /**
- * Drawing a 400 px PNG costs milliseconds, and a channel waiting for a scan is polled every few seconds with the same
- * reference until WhatsApp rotates it (about every 20 s): the same text always draws the same image, so recent
- * drawings are kept (oldest dropped first). Bounded, so junk references cannot grow it.
+ * Drawing a 400 px PNG costs milliseconds, and a channel waiting for a scan can be asked for the same reference many
+ * times until WhatsApp rotates it (about every 20 s): the same text always draws the same image, so recent drawings
+ * are kept, least recently used dropped first. Bounded (an image is 6-10 KB, so at most about 10 MB), so junk
+ * references cannot grow it; the current QR of a channel is the same string the supervisor holds, not a copy.
  */
-const RENDERED_MAX = 2048;
+const RENDERED_MAX = 1024;
 const rendered = new Map<string, string | null>();
 
 /** True for strings that look like a WhatsApp QR reference rather than image data. */

@@ -78,6 +78,12 @@ describe('QR drawing', () => {
     await renderUrlcode('2@bounded-0');
     await renderUrlcode('2@bounded-4999');
     expect(draw).toHaveBeenCalledTimes(1);
+    // Least recently used goes first: a reference asked again outlives one first drawn after it (1 023 newer ones).
+    await renderUrlcode('2@bounded-4999');
+    for (let i = 5000; i < 6023; i++) await renderUrlcode(`2@bounded-${i}`);
+    draw.mockClear();
+    await renderUrlcode('2@bounded-4999');
+    expect(draw).not.toHaveBeenCalled();
   });
 });
 
