@@ -7,6 +7,7 @@ import {
   LogWatch,
   plantForeignLock,
   processAlive,
+  processReaped,
   signal,
   sleep,
   waitFor,
@@ -246,7 +247,8 @@ describe('the browser left behind by close-session on an INITIALIZING session', 
     async () => {
       expect(orphan).toBeGreaterThan(0);
       signal(orphan, 'SIGTERM');
-      await waitFor('the orphan browser to exit', () => (processAlive(orphan) ? undefined : true), 10_000);
+      // Exited and reaped by the engine, so the engine itself knows it ended (processReaped).
+      await waitFor('the orphan browser to exit', () => (processReaped(orphan) ? true : undefined), 10_000);
 
       const close = await engine().close(s);
       expect(close.status).toBe(500);

@@ -253,6 +253,15 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * The process is gone and reaped: its parent (the engine, which launched it) has collected its exit, so the engine
+ * knows it ended. A zombie is dead but not yet reaped; an engine action taken then can still find its browser
+ * "running" (the loop saw that once in ten runs under load).
+ */
+export function processReaped(pid: number): boolean {
+  return !fs.existsSync(`/proc/${pid}`);
+}
+
 /** SIGTERM each browser on the profile (SIGKILL after 5 s) and wait until none is left. */
 export async function endBrowsersOn(profile: string): Promise<void> {
   const pids = browsersOn(profile);
@@ -261,6 +270,8 @@ export async function endBrowsersOn(profile: string): Promise<void> {
   while (pids.some(processAlive) && Date.now() < until) await sleep(50);
   for (const pid of pids.filter(processAlive)) signal(pid, 'SIGKILL');
   while (pids.some(processAlive) && Date.now() < until + 3000) await sleep(50);
+  // …and until the engine has reaped them (see processReaped).
+  while (!pids.every(processReaped) && Date.now() < until + 6000) await sleep(50);
 }
 
 export function signal(pid: number, sig: NodeJS.Signals): void {
