@@ -29,9 +29,15 @@ export function base64PngToDataUrl(value: string): string | null {
   const comma = isDataUrl ? trimmed.indexOf(',') : -1;
   if (isDataUrl && !/^data:image\/png;base64,/i.test(trimmed)) return null;
   const payload = comma >= 0 ? trimmed.slice(comma + 1) : trimmed;
-  const compact = payload.replace(/\s+/g, '');
+  const compact = /\s/.test(payload) ? payload.replace(/\s+/g, '') : payload;
   if (compact.length < 16 || !BASE64_RE.test(compact)) return null;
-  return pngToDataUrl(Buffer.from(compact.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
+  const standard = /[-_]/.test(compact) ? compact.replace(/-/g, '+').replace(/_/g, '/') : compact;
+  // The signature is in the first 8 bytes (the first 12 characters): a QR webhook every 20 s per waiting channel was
+  // decoded whole and encoded again only to check them. Canonical padding keeps the URL the one a re-encode gives.
+  if (!isPng(Buffer.from(standard.slice(0, 12), 'base64'))) return null;
+  const unpadded = standard.replace(/=+$/, '');
+  if (unpadded.length % 4 === 1) return null;
+  return DATA_URL_PREFIX + unpadded + '='.repeat((4 - (unpadded.length % 4)) % 4);
 }
 
 /** A WhatsApp reference is about 250 characters; longer text is not one (and a QR of it would be slow to draw). */
