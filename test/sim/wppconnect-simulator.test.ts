@@ -148,7 +148,9 @@ describe('WPPConnect Server simulator', () => {
 
   describe('session lifecycle', () => {
     test('When a fresh session starts, then it says CLOSED, turns INITIALIZING, then QRCODE with a qrcode webhook carrying a bare base64 PNG', async () => {
-      make();
+      // A QR one second away: the three INITIALIZING reads below must come before it even on a loaded machine (with
+      // 50 ms, a CI loop beside a second test run saw QRCODE already).
+      make({ qrDelayMs: 1_000 });
       const started = await start('s1').set('Content-Type', 'application/json');
       expect(started.status).toBe(200);
       expect(started.body).toEqual({ status: 'CLOSED', qrcode: null, session: '' });
@@ -160,7 +162,7 @@ describe('WPPConnect Server simulator', () => {
       const noQr = await api().get('/api/s1/qrcode-session').set(bearer('s1'));
       expect(noQr.body).toEqual({ status: 'INITIALIZING', message: 'QRCode is not available...' });
 
-      const hook = await hooks.waitFor((b) => b.event === 'qrcode');
+      const hook = await hooks.waitFor((b) => b.event === 'qrcode', 10_000);
       expect(hook).toEqual({ event: 'qrcode', session: 's1', qrcode: expect.any(String), urlcode: expect.any(String) });
       expect(hook.qrcode.startsWith('data:')).toBe(false);
       expect(Buffer.from(hook.qrcode, 'base64').subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
