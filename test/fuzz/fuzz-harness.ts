@@ -38,7 +38,7 @@ export function fuzzSeed(): number {
 /**
  * Generated inputs per HTTP route in `npm test`. In memory (see FuzzGateway.send), after issue 13's changes, an input
  * costs about 1.5 ms of CPU, most of it the gateway's own work (a /metrics render, a send or a delete through the
- * nock engine). At 10 000 per route (issue 11) a clean-clone `.ci/run` took about 18 minutes on 2 cores instead of
+ * nock engine). At 10 000 per route (issue 11) a clean-clone `.ci/run` took 17 minutes on 2 cores instead of
  * about 8, so `npm test` runs 1 000 and `npm run fuzz` runs the 10 000 (`FUZZ_INPUTS=<n>` sets any count, rounded up
  * to whole batches) until the per-request cost comes down further.
  */
