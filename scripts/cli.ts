@@ -28,7 +28,8 @@ export const USAGE = `Usage: npm run cli -- <command> [options]
        node dist/scripts/cli.js <command> [options]
 
 Commands:
-  channels                          list channels: id, status, connected, last error code
+  channels                          list channels: id, status, connected, engine, last error code
+  engines                           engines: health, channels placed, capacity, room for new channels
   diagnose <channel>                why a channel has no QR: state, reason, last error + hint, next action
   qr <channel> [--png FILE]         the channel's QR code; --png writes it as a PNG file
                                     (exit 3 without writing when the status is not QRCODE)
@@ -254,9 +255,10 @@ async function channelsCommand(ctx: Ctx): Promise<number> {
     str(c.id),
     str(c.status),
     c.connected === true ? 'yes' : 'no',
+    str(c.engine),
     str(errorInfo(c.lastError)?.code),
   ]);
-  ctx.out(table(['ID', 'STATUS', 'CONNECTED', 'LAST ERROR'], rows));
+  ctx.out(table(['ID', 'STATUS', 'CONNECTED', 'ENGINE', 'LAST ERROR'], rows));
   ctx.out(`${str(body.total ?? channels.length)} channel(s)\n`);
   return EXIT.ok;
 }
@@ -396,6 +398,36 @@ async function replayCommand(ctx: Ctx): Promise<number> {
   return EXIT.ok;
 }
 
+async function enginesCommand(ctx: Ctx): Promise<number> {
+  if (ctx.args.length) throw new UsageError('engines takes no arguments');
+  const body = await call(ctx.io, ctx.target(), 'GET', '/api/engines');
+  if (ctx.flags.json) {
+    printJson(ctx, body);
+    return EXIT.ok;
+  }
+  const engines = Array.isArray(body.engines) ? (body.engines as Json[]) : [];
+  const rows = engines.map((e) => {
+    const health = (e.health ?? {}) as Json;
+    const state =
+      health.state !== 'closed'
+        ? `DOWN (${str(health.lastFailure)})`
+        : health.secretKeyAccepted === false
+          ? 'SECRET KEY REFUSED'
+          : 'up';
+    return [
+      str(e.id),
+      str(e.url),
+      state,
+      str(e.channels),
+      e.capacity === null ? 'no limit' : str(e.capacity),
+      e.placeable === true ? 'yes' : 'no',
+    ];
+  });
+  ctx.out(table(['ID', 'URL', 'HEALTH', 'CHANNELS', 'CAPACITY', 'TAKES NEW'], rows));
+  ctx.out(`${engines.length} engine(s)\n`);
+  return EXIT.ok;
+}
+
 async function healthCommand(ctx: Ctx): Promise<number> {
   if (ctx.args.length) throw new UsageError('health takes no arguments');
   const body = await call(ctx.io, ctx.target(), 'GET', '/api/health');
@@ -403,13 +435,15 @@ async function healthCommand(ctx: Ctx): Promise<number> {
     printJson(ctx, body);
     return EXIT.ok;
   }
-  const engine = (body.engine ?? {}) as Json;
+  const engines = (Array.isArray(body.engines) ? body.engines : [body.engine ?? {}]) as Json[];
   const channels = (body.channels ?? {}) as { total?: number; byState?: Record<string, number> };
   const outbox = body.outbox as { depth?: number; oldestPendingAgeMs?: number | null; dead?: number } | null;
-  const engineText =
-    engine.reachable === true
-      ? `reachable (${str(engine.name)}${typeof engine.uptimeSeconds === 'number' ? `, up ${ageText(engine.uptimeSeconds * 1000)}` : ''})`
-      : `UNREACHABLE (${str(engine.name)}${engine.error ? `: ${String(engine.error)}` : ''})`;
+  const engineText = (engine: Json) =>
+    `${engine.id ? `${String(engine.id)}: ` : ''}${
+      engine.reachable === true
+        ? `reachable (${str(engine.name)}${typeof engine.uptimeSeconds === 'number' ? `, up ${ageText(engine.uptimeSeconds * 1000)}` : ''})`
+        : `UNREACHABLE (${str(engine.name)}${engine.error ? `: ${String(engine.error)}` : ''})`
+    }`;
   const byState = Object.entries(channels.byState ?? {})
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
@@ -419,7 +453,7 @@ async function healthCommand(ctx: Ctx): Promise<number> {
       'Gateway',
       `version ${str(body.version)}, node ${str(body.node)}, up ${ageText(Number(body.uptimeSeconds ?? 0) * 1000)}`,
     ],
-    ['Engine', engineText],
+    ...engines.map((engine): [string, string] => ['Engine', engineText(engine)]),
     ['Channels', `${str(channels.total)} total${byState ? ` (${byState})` : ''}`],
     [
       'Outbox',
@@ -439,6 +473,7 @@ const COMMANDS: Record<string, { run(ctx: Ctx): Promise<number>; options: Array<
   deliveries: { run: deliveriesCommand, options: ['json', 'dead', 'pending', 'delivered', 'limit'] },
   replay: { run: replayCommand, options: ['json'] },
   health: { run: healthCommand, options: ['json'] },
+  engines: { run: enginesCommand, options: ['json'] },
 };
 
 const GLOBAL_OPTIONS: Array<keyof Flags> = ['url', 'secret', 'help'];

@@ -15,7 +15,7 @@ import { validateSubscription } from './events/subscription-repository';
 import { createEngineEventsRouter } from './routes/engine-events-router';
 import { createApiHealthRouter, createPublicHealthRouter } from './routes/health-router';
 import type { ChannelRepository } from './store/channel-repository';
-import type { EngineHealthSnapshot } from './adapters/engine-circuit';
+import type { EngineFleet } from './channels/engine-fleet';
 import type { CookieSessions } from './middleware/auth-middleware';
 
 export interface Lifecycle {
@@ -34,8 +34,8 @@ export interface AppDeps {
   startedAt: number;
   lifecycle: Lifecycle;
   pipeline?: EngineEventIngest & { stats(): { depth: number; oldestPendingAgeMs: number | null; dead: number } };
-  /** The gateway's view of the engine (EngineCircuit.snapshot), for /api/health. */
-  engineHealth?: () => EngineHealthSnapshot;
+  /** The engines (their adapters and circuits), for /api/health and /api/engines. */
+  fleet: EngineFleet;
   registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => void;
   webhookUrlOf?: (channelId: string) => string | null;
   /** More routers mounted under /api behind auth (messages, media, webhooks, events). */
@@ -109,12 +109,11 @@ export function createApp(deps: AppDeps): Express {
   api.use(deadlineMiddleware(config.channels.routeDeadlineMs, logger));
   api.use(
     createApiHealthRouter({
-      engine: deps.engine,
+      fleet: deps.fleet,
       channels: deps.channels,
       version: deps.version,
       startedAt: deps.startedAt,
       outboxStats: deps.pipeline ? () => deps.pipeline!.stats() : undefined,
-      engineHealth: deps.engineHealth,
     }),
   );
   api.use(

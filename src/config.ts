@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { z } from 'zod';
 
 /**
@@ -38,7 +39,12 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   GATEWAY_SECRET: z.string().min(16, 'must be at least 16 characters'),
   WPPCONNECT_URL: httpUrl.default('http://127.0.0.1:21465'),
-  WPPCONNECT_SECRET_KEY: z.string().min(1),
+  /** Required unless WPPCONNECT_ENGINES names the engines (checked in loadConfig, where both are known). */
+  WPPCONNECT_SECRET_KEY: optional(z.string().min(1)),
+  /** Channels the one engine of the shorthand may hold; unset = no limit. */
+  WPPCONNECT_CAPACITY: optional(z.coerce.number().int().min(1)),
+  /** Several engines: a JSON array (or the path of a JSON file) of {id, url, secretKey, capacity, userDataDir, logFile}. */
+  WPPCONNECT_ENGINES: optional(z.string().min(1)),
   GATEWAY_PUBLIC_URL: optional(httpUrl),
   DATA_DIR: z.string().min(1).default('./data'),
   WEBHOOK_URL: optional(httpUrl),
@@ -104,6 +110,86 @@ const envSchema = z.object({
 
 export type Env = Record<string, string | undefined>;
 
+/** One WPPConnect Server the gateway places channels on (issue 14). */
+export interface EngineTarget {
+  /** Stable name: stored on each channel, shown by GET /api/engines and GET /api/channels/:id. */
+  id: string;
+  baseUrl: string;
+  secretKey: string;
+  /** Channels it may hold (one Chromium each); null = no limit. */
+  capacity: number | null;
+  /** Same-host diagnosis of this engine's browsers (WPPCONNECT_LOG_FILE / WPPCONNECT_USER_DATA_DIR per engine). */
+  logFile?: string;
+  userDataDir?: string;
+}
+
+/** The engine id of the one-engine shorthand (WPPCONNECT_URL + WPPCONNECT_SECRET_KEY). */
+export const DEFAULT_ENGINE_ID = 'default';
+
+const ENGINE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
+const engineEntrySchema = z
+  .object({
+    id: z.string().regex(ENGINE_ID_RE, 'must be 1-32 letters, digits, "_" or "-"'),
+    url: httpUrl,
+    secretKey: z.string().min(1),
+    capacity: z.number().int().min(1).optional(),
+    userDataDir: z.string().min(1).optional(),
+    logFile: z.string().min(1).optional(),
+  })
+  .strict();
+const enginesSchema = z
+  .array(engineEntrySchema)
+  .min(1, 'must name at least one engine')
+  .superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    for (const entry of list) {
+      const key = entry.id.toLowerCase();
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', message: `engine id "${entry.id}" appears twice` });
+      seen.add(key);
+    }
+  });
+
+/**
+ * WPPCONNECT_ENGINES is JSON when it starts with `[`, otherwise the path of a JSON file (secret keys out of the
+ * process environment). Problems name the entry and field, never a secret key's value.
+ */
+function parseEngines(raw: string, problems: string[]): EngineTarget[] | null {
+  let text = raw.trim();
+  if (!text.startsWith('[')) {
+    try {
+      text = fs.readFileSync(text, 'utf8');
+    } catch (error) {
+      problems.push(
+        `WPPCONNECT_ENGINES: the file ${raw} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+      return null;
+    }
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    problems.push('WPPCONNECT_ENGINES: is not valid JSON (an array of {id, url, secretKey, capacity})');
+    return null;
+  }
+  const parsed = enginesSchema.safeParse(json);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const where = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+      problems.push(`WPPCONNECT_ENGINES${where}: ${issue.message}`);
+    }
+    return null;
+  }
+  return parsed.data.map((e) => ({
+    id: e.id,
+    baseUrl: e.url,
+    secretKey: e.secretKey,
+    capacity: e.capacity ?? null,
+    ...(e.logFile ? { logFile: e.logFile } : {}),
+    ...(e.userDataDir ? { userDataDir: e.userDataDir } : {}),
+  }));
+}
+
 export interface Config {
   server: {
     port: number;
@@ -114,7 +200,10 @@ export interface Config {
     eventBodyLimit: number;
   };
   auth: { secret: string };
+  /** Every engine, in the order given (the first holds channels stored before there were several: issue 14). */
+  engines: readonly EngineTarget[];
   engine: {
+    /** The first engine's URL, secret key, log file and profile directory (the one-engine shorthand). */
     baseUrl: string;
     secretKey: string;
     requestTimeoutMs: number;
@@ -177,6 +266,15 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+const SHORTHAND_NAMES = [
+  'WPPCONNECT_URL',
+  'WPPCONNECT_SECRET_KEY',
+  'WPPCONNECT_CAPACITY',
+  'WPPCONNECT_LOG_FILE',
+  'WPPCONNECT_USER_DATA_DIR',
+] as const;
+const ENGINE_SECRET_REQUIRED = 'WPPCONNECT_SECRET_KEY: is required (or WPPCONNECT_ENGINES for several engines)';
+
 export function loadConfig(env: Env): Config {
   const input: Env = { ...env };
   if (!input.GATEWAY_SECRET && input.WPP_GATEWAY_SECRET) input.GATEWAY_SECRET = input.WPP_GATEWAY_SECRET;
@@ -191,9 +289,38 @@ export function loadConfig(env: Env): Config {
       const missing = input[name] === undefined || input[name] === '';
       return `${label}: ${missing && issue.code === 'invalid_type' ? 'is required' : issue.message}`;
     });
+    if (!picked.WPPCONNECT_SECRET_KEY && !picked.WPPCONNECT_ENGINES) problems.push(ENGINE_SECRET_REQUIRED);
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  const problems: string[] = [];
+  let engines: EngineTarget[] | null;
+  if (e.WPPCONNECT_ENGINES !== undefined) {
+    // Two descriptions of the engines would leave one silently ignored: the operator is told to keep one.
+    for (const name of SHORTHAND_NAMES) {
+      if (picked[name] !== undefined && picked[name] !== '')
+        problems.push(
+          `${name}: WPPCONNECT_ENGINES replaces it (each engine's url, secretKey, capacity, userDataDir, logFile): remove one of the two`,
+        );
+    }
+    engines = parseEngines(e.WPPCONNECT_ENGINES, problems);
+  } else if (e.WPPCONNECT_SECRET_KEY === undefined) {
+    problems.push(ENGINE_SECRET_REQUIRED);
+    engines = null;
+  } else {
+    engines = [
+      {
+        id: DEFAULT_ENGINE_ID,
+        baseUrl: e.WPPCONNECT_URL,
+        secretKey: e.WPPCONNECT_SECRET_KEY,
+        capacity: e.WPPCONNECT_CAPACITY ?? null,
+        ...(e.WPPCONNECT_LOG_FILE ? { logFile: e.WPPCONNECT_LOG_FILE } : {}),
+        ...(e.WPPCONNECT_USER_DATA_DIR ? { userDataDir: e.WPPCONNECT_USER_DATA_DIR } : {}),
+      },
+    ];
+  }
+  if (!engines || problems.length > 0) throw new ConfigError(problems);
+  const first = engines[0];
   const config: Config = {
     server: {
       port: e.PORT,
@@ -204,16 +331,17 @@ export function loadConfig(env: Env): Config {
       eventBodyLimit: e.EVENT_BODY_LIMIT,
     },
     auth: { secret: e.GATEWAY_SECRET },
+    engines,
     engine: {
-      baseUrl: e.WPPCONNECT_URL,
-      secretKey: e.WPPCONNECT_SECRET_KEY,
+      baseUrl: first.baseUrl,
+      secretKey: first.secretKey,
       requestTimeoutMs: e.ENGINE_REQUEST_TIMEOUT_MS,
       probeIntervalMs: e.ENGINE_PROBE_INTERVAL_MS,
       breakerThreshold: e.ENGINE_BREAKER_THRESHOLD,
       breakerCooldownMs: e.ENGINE_BREAKER_COOLDOWN_MS,
       startDeadlineMs: e.ENGINE_START_DEADLINE_MS,
-      logFile: e.WPPCONNECT_LOG_FILE,
-      userDataDir: e.WPPCONNECT_USER_DATA_DIR,
+      logFile: first.logFile,
+      userDataDir: first.userDataDir,
       healProfileLocks: e.HEAL_PROFILE_LOCKS,
       killOrphanBrowsers: e.KILL_ORPHAN_BROWSERS,
     },

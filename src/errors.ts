@@ -53,6 +53,12 @@ export const ERROR_CATALOG = {
     message: 'The WhatsApp engine (WPPConnect) cannot be reached',
     hint: 'Check that WPPConnect Server is running and that WPPCONNECT_URL points at it.',
   },
+  NO_ENGINE_CAPACITY: {
+    status: 503,
+    retryable: true,
+    message: 'No engine can take a new channel: every configured engine is full or unhealthy',
+    hint: "See GET /api/engines: raise an engine's capacity, bring an unhealthy engine back, or add an engine to WPPCONNECT_ENGINES.",
+  },
   ENGINE_TIMEOUT: {
     status: 504,
     retryable: true,

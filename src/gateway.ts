@@ -7,6 +7,7 @@ import { createBrowserFailureDiagnostics } from './channels/browser-failure-diag
 import { ChannelService } from './channels/channel-service';
 import { Semaphore } from './channels/concurrency';
 import { EngineMonitor } from './channels/engine-monitor';
+import { EngineFleet, type EngineMember } from './channels/engine-fleet';
 import { EngineCircuit } from './adapters/engine-circuit';
 import type { StartFailureDiagnostics } from './channels/diagnostics';
 import { EventPipeline } from './events/event-pipeline';
@@ -40,6 +41,7 @@ export interface Gateway {
   app: Express;
   db: Db;
   engine: EngineAdapter;
+  fleet: EngineFleet;
   channels: ChannelService;
   repo: ChannelRepository;
   pipeline: EventPipeline;
@@ -56,35 +58,62 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const now = options.now ?? Date.now;
   const db = openDatabase(config.dataDir);
   const repo = new ChannelRepository(db, now);
-  const circuit = new EngineCircuit({
-    threshold: config.engine.breakerThreshold,
-    cooldownMs: config.engine.breakerCooldownMs,
-    now,
+  const several = config.engines.length > 1;
+  const monitors: EngineMonitor[] = [];
+  // One adapter, circuit, probe and same-host diagnosis per engine (issue 14); the one-engine shorthand is a fleet of one.
+  const members: EngineMember[] = config.engines.map((target) => {
+    const engineLogger = logger.child(several ? { component: 'engine', engine: target.id } : { component: 'engine' });
+    const circuit = new EngineCircuit({
+      threshold: config.engine.breakerThreshold,
+      cooldownMs: config.engine.breakerCooldownMs,
+      now,
+    });
+    // The one place that names the WPPConnect implementation; everything it is handed to sees the EngineAdapter.
+    const engine: EngineAdapter = createWppconnectAdapter({
+      baseUrl: target.baseUrl,
+      secretKey: target.secretKey,
+      requestTimeoutMs: config.engine.requestTimeoutMs,
+      tokens: repo.tokenStore(),
+      logger: engineLogger,
+      context,
+      circuit,
+    });
+    monitors.push(
+      new EngineMonitor({
+        engine,
+        circuit,
+        intervalMs: config.engine.probeIntervalMs,
+        cooldownMs: config.engine.breakerCooldownMs,
+        logger: engineLogger,
+      }),
+    );
+    const targetConfig: Config = {
+      ...config,
+      engine: { ...config.engine, logFile: target.logFile, userDataDir: target.userDataDir },
+    };
+    return {
+      id: target.id,
+      url: redactUrls(target.baseUrl),
+      capacity: target.capacity,
+      engine,
+      circuit,
+      diagnostics:
+        options.diagnostics ??
+        createBrowserFailureDiagnostics(
+          targetConfig,
+          logger.child(several ? { component: 'diagnostics', engine: target.id } : { component: 'diagnostics' }),
+        ),
+    };
   });
-  // The one place that names the WPPConnect implementation; everything it is handed to sees the EngineAdapter.
-  const engine: EngineAdapter = createWppconnectAdapter({
-    baseUrl: config.engine.baseUrl,
-    secretKey: config.engine.secretKey,
-    requestTimeoutMs: config.engine.requestTimeoutMs,
-    tokens: repo.tokenStore(),
-    logger: logger.child({ component: 'engine' }),
-    context,
-    circuit,
-  });
-  const monitor = new EngineMonitor({
-    engine,
-    circuit,
-    intervalMs: config.engine.probeIntervalMs,
-    cooldownMs: config.engine.breakerCooldownMs,
-    logger: logger.child({ component: 'engine' }),
-  });
+  const fleet = new EngineFleet(members, repo);
+  const engine = fleet.adapter();
   // Sources are read at scrape time, after everything below exists.
   // One limit for background engine work across every channel (polls, probes, restarts, reconcile): issue 13.
   const background = new Semaphore(config.channels.backgroundConcurrency);
   const metrics: GatewayMetrics = new GatewayMetrics({
     channelStatuses: (): string[] => channels.list().map((c) => c.status),
     outboxStats: () => pipeline.stats(),
-    engineHealth: () => circuit.snapshot(),
+    engines: () => fleet.summaries(),
     background: () => ({
       limit: background.limit,
       inFlight: background.inFlight,
@@ -101,7 +130,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
   });
   const channels: ChannelService = new ChannelService({
     engine,
-    circuit,
+    fleet,
     repo,
     events: pipeline,
     config,
@@ -109,17 +138,18 @@ export function buildGateway(options: GatewayOptions): Gateway {
     now,
     counters: metrics.counters(),
     background,
-    diagnostics:
-      options.diagnostics ?? createBrowserFailureDiagnostics(config, logger.child({ component: 'diagnostics' })),
   });
   engine.onCall((record) => {
     channels.recordEngineCall(record);
     metrics.engineCall(record);
   });
-  circuit.onChange((state, previous, snapshot) => {
-    if (state === 'open' && previous === 'closed') channels.onEngineDown(snapshot.lastFailure ?? 'unreachable');
-    if (state === 'closed') channels.onEngineUp();
-  });
+  for (const member of members) {
+    member.circuit!.onChange((state, previous, snapshot) => {
+      if (state === 'open' && previous === 'closed')
+        channels.onEngineDown(snapshot.lastFailure ?? 'unreachable', member.id);
+      if (state === 'closed') channels.onEngineUp(member.id);
+    });
+  }
   const resolveChannel = (id: string) => channels.resolve(id);
   const messages = createMessageService({
     engine,
@@ -142,7 +172,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     startedAt: now(),
     lifecycle,
     pipeline,
-    engineHealth: () => circuit.snapshot(),
+    fleet,
     observe: metrics.observeRequests(),
     rootRouters: [
       createMetricsRouter({ metrics, secret: config.auth.secret }),
@@ -177,17 +207,18 @@ export function buildGateway(options: GatewayOptions): Gateway {
     app,
     db,
     engine,
+    fleet,
     channels,
     repo,
     pipeline,
     lifecycle,
     async start() {
       pipeline.start();
-      monitor.start();
+      for (const monitor of monitors) monitor.start();
       await channels.startBackground();
     },
     async stop() {
-      monitor.stop();
+      for (const monitor of monitors) monitor.stop();
       channels.stop();
       await pipeline.stop();
       db.close();

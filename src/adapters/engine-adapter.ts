@@ -113,6 +113,8 @@ export interface EngineCallRecord {
   /** The engine route's fixed name, e.g. 'status-session' (a bounded metrics label). */
   route: string;
   session?: string;
+  /** The engine that answered (its configured id), when there are several (issue 14). */
+  engine?: string;
   status?: number;
   outcome: 'ok' | 'http-error' | 'unreachable' | 'timeout' | 'auth-failed';
   durationMs: number;

@@ -60,6 +60,11 @@ export class EngineCircuit {
     return this.state !== 'closed';
   }
 
+  /** The engine refused our SECRET_KEY on its last authenticated call. */
+  get refusesSecret(): boolean {
+    return this.secretKeyAccepted === false;
+  }
+
   snapshot(): EngineHealthSnapshot {
     return {
       state: this.state,

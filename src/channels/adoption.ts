@@ -1,14 +1,15 @@
-import type { EngineAdapter } from '../adapters/engine-adapter';
 import type { Config } from '../config';
 import { isGatewayError } from '../errors';
 import type { Logger } from '../logger';
 import type { ChannelRepository } from '../store/channel-repository';
 import type { ChannelSupervisor } from './channel-supervisor';
+import type { EngineFleet, EngineMember } from './engine-fleet';
 
 const NEW_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 export interface AdoptionDeps {
-  engine: EngineAdapter;
+  /** Every engine is asked for its sessions; an adopted channel lives on the engine that listed it. */
+  fleet: EngineFleet;
   repo: ChannelRepository;
   config: Config;
   logger: Logger;
@@ -30,15 +31,39 @@ export class Adoption {
    * so a Hub that switches its URL to us sees them connected, without a new QR.
    */
   async adopt(): Promise<string[]> {
-    const names = await this.deps.engine.listSessions({ deadlineMs: this.deps.config.engine.requestTimeoutMs });
+    const members = this.deps.fleet.members;
+    // Each engine on its own: one that is down does not stop the others' sessions from being adopted. With one
+    // engine its failure is the caller's (logged as "session adoption failed").
+    const listed = await Promise.allSettled(
+      members.map((m) => m.engine.listSessions({ deadlineMs: this.deps.config.engine.requestTimeoutMs })),
+    );
+    const failure = listed.find((r) => r.status === 'rejected');
+    if (failure && listed.every((r) => r.status === 'rejected')) throw failure.reason;
+    const adopted: string[] = [];
+    for (const [i, result] of listed.entries()) {
+      if (result.status === 'rejected') {
+        this.deps.logger.warn('session adoption skipped an engine', {
+          engine: members[i].id,
+          error: isGatewayError(result.reason) ? result.reason.code : String(result.reason),
+        });
+        continue;
+      }
+      adopted.push(...(await this.adoptFrom(members[i], result.value)));
+    }
+    this.repointAdopted();
+    return adopted;
+  }
+
+  private async adoptFrom(member: EngineMember, names: string[]): Promise<string[]> {
     const adopted: string[] = [];
     for (const name of names) {
+      // The first engine to list a session name keeps it (a name is one channel, whichever engine holds it).
       if (this.deps.repo.findByAlias(name) || this.deps.repo.isTombstoned(name)) continue;
       if (!NEW_ID_RE.test(name.replace(/\s+/g, ''))) continue;
-      this.deps.repo.create(name, { adopted: true });
+      this.deps.repo.create(name, { adopted: true, engineId: member.id });
       adopted.push(name);
       try {
-        const state = await this.deps.engine.getStatus(name, { deadlineMs: this.deps.config.engine.requestTimeoutMs });
+        const state = await member.engine.getStatus(name, { deadlineMs: this.deps.config.engine.requestTimeoutMs });
         const status =
           state.status === 'CONNECTED'
             ? 'connected'
@@ -52,9 +77,11 @@ export class Adoption {
       } catch (error) {
         this.deps.logger.warn('adopted session status unknown', { channel: name, error: String(error) });
       }
-      this.deps.logger.info('engine session adopted', { channel: name });
+      this.deps.logger.info('engine session adopted', {
+        channel: name,
+        ...(this.deps.fleet.members.length > 1 ? { engine: member.id } : {}),
+      });
     }
-    this.repointAdopted();
     return adopted;
   }
 

@@ -1,6 +1,5 @@
 import type { EngineAdapter, EngineEvent } from '../adapters/engine-adapter';
 import type { ChannelViewStatus } from './channel-status';
-import type { EngineCircuit } from '../adapters/engine-circuit';
 import type { EngineCallRecord } from '../adapters/engine-adapter';
 import type { Config } from '../config';
 import { GatewayError, isGatewayError, toErrorInfo } from '../errors';
@@ -15,6 +14,7 @@ import {
   type SupervisorCounters,
 } from './channel-supervisor';
 import { Adoption } from './adoption';
+import { EngineFleet } from './engine-fleet';
 import { diagnoseChannel } from './diagnose';
 import { isStartFailure, noDiagnostics, type ProfileCheck, type StartFailureDiagnostics } from './diagnostics';
 
@@ -31,9 +31,13 @@ const ENGINE_REFUSALS = REFUSED_START;
 const PRE_LOGIN = new Set<string>(['INITIALIZING', 'QRCODE', 'PHONECODE']);
 
 export interface ChannelServiceDeps {
+  /** The engine boundary: with a fleet, its routed adapter (each session's calls go to the engine it lives on). */
   engine: EngineAdapter;
-  /** The gateway's view of the engine's health (absent in unit tests that do not need it). */
-  circuit?: EngineCircuit;
+  /**
+   * The engines, their health (circuits) and same-host diagnostics, and where new channels go. Absent in unit tests:
+   * one engine (`engine`, `diagnostics`) without a circuit.
+   */
+  fleet?: EngineFleet;
   repo: ChannelRepository;
   events: ChannelEventSink;
   config: Config;
@@ -57,6 +61,8 @@ export interface ChannelView {
   status: ChannelViewStatus;
   /** With `unknown`: the last status the engine confirmed. */
   lastKnownStatus?: ChannelRecord['status'];
+  /** The engine the channel lives on (its configured id; `default` for the one-engine shorthand). */
+  engine: string;
   connected: boolean;
   engineStatus: string | null;
   since: string;
@@ -90,22 +96,24 @@ export interface CreateOutcome {
 export class ChannelService {
   private readonly supervisors = new Map<string, ChannelSupervisor>();
   private readonly now: () => number;
-  private readonly diagnostics: StartFailureDiagnostics;
+  private readonly fleet: EngineFleet;
   /** The last engine calls of each channel (a ring per channel: at 1 000 channels one shared list of 200 held almost
    * none of the channel being diagnosed). Dropped with the channel. */
   private readonly recentCalls = new Map<string, EngineCallRecord[]>();
   private adoptTimer: NodeJS.Timeout | null = null;
   private readonly adoption: Adoption;
-  private reconciling: Promise<void> | null = null;
+  /** One reconcile pass at a time per engine (all engines: key ''). */
+  private readonly reconciling = new Map<string, Promise<void>>();
   /** Channels the Hub was told are `unknown` (engine down), owed a status once the engine answers again. */
   private readonly unknownAnnounced = new Set<string>();
   private stopped = false;
 
   constructor(private readonly deps: ChannelServiceDeps) {
     this.now = deps.now ?? Date.now;
-    this.diagnostics = deps.diagnostics ?? noDiagnostics;
+    this.fleet =
+      deps.fleet ?? EngineFleet.single(deps.engine, deps.repo, { diagnostics: deps.diagnostics ?? noDiagnostics });
     this.adoption = new Adoption({
-      engine: deps.engine,
+      fleet: this.fleet,
       repo: deps.repo,
       config: deps.config,
       logger: deps.logger,
@@ -148,16 +156,17 @@ export class ChannelService {
     let sup = this.supervisors.get(id);
     if (!sup) {
       sup = new ChannelSupervisor(id, {
-        engine: this.deps.engine,
+        // The channel's engine, looked up at each call: a create places the channel after its supervisor exists.
+        engine: this.fleet.boundTo(id),
         repo: this.deps.repo,
         events: this.deps.events,
-        diagnostics: this.diagnostics,
+        diagnostics: this.fleet.diagnosticsFor(id),
         config: this.deps.config,
         logger: this.deps.logger,
         now: this.now,
         counters: this.deps.counters,
         webhookUrlFor: (r) => this.webhookUrlFor(r),
-        engineDown: () => this.engineDown(),
+        engineDown: () => this.engineDown(id),
         random: this.deps.random,
         background: this.deps.background,
       });
@@ -188,7 +197,8 @@ export class ChannelService {
         const record = this.deps.repo.get(id);
         if (record?.status === 'connected') throw new GatewayError('CHANNEL_ALREADY_CONNECTED');
         if (!record) {
-          this.deps.repo.create(id);
+          // Placed once, on the healthy engine with the most room; it stays there (its login lives in that profile).
+          this.deps.repo.create(id, { engineId: this.fleet.place().id });
           created = true;
           this.deps.logger.info('channel created', { channel: id, requestId: options.requestId });
         }
@@ -264,7 +274,7 @@ export class ChannelService {
   async qr(idOrAlias: string, requestId?: string): Promise<{ channel: string; answer: QrAnswer }> {
     const record = this.recordOf(idOrAlias);
     // With the engine unreachable (or refusing our secret) nothing, CONNECTED or a QR, is claimed from memory.
-    this.assertEngineUsable();
+    this.assertEngineUsable(record.id);
     const sup = this.supervisor(record.id);
     const answer = await sup.qrAnswer(requestId, this.deps.config.channels.qrRouteDeadlineMs);
     const failed = answer.status === 'FAILED';
@@ -388,7 +398,7 @@ export class ChannelService {
       const unverified: string[] = [];
       let profile: ProfileCheck;
       if (engineClosed) {
-        profile = await this.diagnostics.releaseProfile(session);
+        profile = await this.fleet.of(session).diagnostics.releaseProfile(session);
         if (profile.free === false) unverified.push(`the profile is still held: ${profile.reason}`);
         // Only the engine host can see the browser a pre-login close leaves running (wppconnect-engine.md §7.3).
         if (profile.free === null && close === 'reset' && PRE_LOGIN.has(engineStatus)) {
@@ -435,8 +445,9 @@ export class ChannelService {
   /** Why there is no QR: state, reason, evidence, next action (diagnose.ts). */
   diagnose(idOrAlias: string): Promise<Record<string, unknown>> {
     const record = this.recordOf(idOrAlias);
+    const member = this.fleet.memberOf(record);
     return diagnoseChannel(
-      { engine: this.deps.engine, diagnostics: this.diagnostics, config: this.deps.config },
+      { engine: member.engine, diagnostics: member.diagnostics, config: this.deps.config, engineId: member.id },
       record,
       this.supervisor(record.id).snapshot(),
       [...(this.recentCalls.get(record.id) ?? [])],
@@ -449,33 +460,39 @@ export class ChannelService {
     const record = this.deps.repo.get(channelId);
     if (!record) throw new GatewayError('CHANNEL_NOT_FOUND');
     // The engine is down or refuses us: fail fast and say so (nothing can leave), not a timeout per send.
-    this.assertEngineUsable();
+    this.assertEngineUsable(channelId);
     if (record.status !== 'connected') throw new GatewayError('SESSION_DISCONNECTED');
   }
 
-  private engineDown(): boolean {
-    return this.deps.circuit?.isOpen === true;
+  /** The channel's engine is unreachable (its circuit is open). */
+  private engineDown(channelId: string): boolean {
+    return this.fleet.of(channelId).circuit?.isOpen === true;
   }
 
-  /** The engine answers but refuses our SECRET_KEY: nothing it holds can be used or confirmed. */
-  private engineRefusesUs(): boolean {
-    return this.deps.circuit?.snapshot().secretKeyAccepted === false;
+  /** The channel's engine answers but refuses our SECRET_KEY: nothing it holds can be used or confirmed. */
+  private engineRefusesUs(channelId: string): boolean {
+    return this.fleet.of(channelId).circuit?.refusesSecret === true;
   }
 
-  /** Fails fast when the engine cannot be asked (down, or refusing our secret): no answer from memory. */
-  private assertEngineUsable(): void {
-    this.deps.circuit?.assertCallable();
-    if (this.engineRefusesUs()) throw new GatewayError('ENGINE_AUTH_FAILED');
+  /** Fails fast when the channel's engine cannot be asked (down, or refusing our secret): no answer from memory. */
+  private assertEngineUsable(channelId: string): void {
+    this.fleet.of(channelId).circuit?.assertCallable();
+    if (this.engineRefusesUs(channelId)) throw new GatewayError('ENGINE_AUTH_FAILED');
   }
 
   /**
-   * The engine became unreachable: every channel that claimed to be connected, waiting for a scan or starting is now
-   * `unknown`, and the Hub is told (session.status), instead of reading the last happy state.
+   * An engine became unreachable: every channel on it that claimed to be connected, waiting for a scan or starting is
+   * now `unknown`, and the Hub is told (session.status), instead of reading the last happy state. Channels on other
+   * engines are untouched. Without `engineId`: every channel (one engine).
    */
-  onEngineDown(reason: string): void {
-    this.deps.logger.warn('engine unreachable: channels reported unknown until it answers again', { reason });
+  onEngineDown(reason: string, engineId?: string): void {
+    this.deps.logger.warn('engine unreachable: channels reported unknown until it answers again', {
+      reason,
+      ...(engineId !== undefined && this.fleet.members.length > 1 ? { engine: engineId } : {}),
+    });
     for (const record of this.deps.repo.list()) {
       if (!LIVE_STATUSES.has(record.status)) continue;
+      if (engineId !== undefined && this.fleet.memberOf(record).id !== engineId) continue;
       this.unknownAnnounced.add(record.id);
       this.deps.events.publish(record.id, 'session.status', {
         channel: record.id,
@@ -486,10 +503,12 @@ export class ChannelService {
     }
   }
 
-  /** The engine answers again: reconcile every channel with what it now says (it may have restarted and lost them). */
-  onEngineUp(): void {
-    this.deps.logger.info('engine reachable again: reconciling channels');
-    void this.reconcile('the engine answers again');
+  /** An engine answers again: reconcile its channels with what it now says (it may have restarted and lost them). */
+  onEngineUp(engineId?: string): void {
+    this.deps.logger.info('engine reachable again: reconciling channels', {
+      ...(engineId !== undefined && this.fleet.members.length > 1 ? { engine: engineId } : {}),
+    });
+    void this.reconcile('the engine answers again', engineId);
   }
 
   /**
@@ -498,16 +517,21 @@ export class ChannelService {
    * no new QR), sessions it restored itself are recognised, and every change reaches the Hub as session.status.
    * Runs at start-up (after a crash or a reload) and whenever the engine comes back.
    */
-  reconcile(reason: string): Promise<void> {
-    this.reconciling ??= this.reconcilePass(reason).finally(() => {
-      this.reconciling = null;
-    });
-    return this.reconciling;
+  reconcile(reason: string, engineId?: string): Promise<void> {
+    const key = engineId ?? '';
+    let pass = this.reconciling.get(key);
+    if (!pass) {
+      pass = this.reconcilePass(reason, engineId).finally(() => this.reconciling.delete(key));
+      this.reconciling.set(key, pass);
+    }
+    return pass;
   }
 
-  private async reconcilePass(reason: string): Promise<void> {
+  private async reconcilePass(reason: string, engineId?: string): Promise<void> {
     const background = this.deps.background;
-    const records = this.deps.repo.list();
+    const records = this.deps.repo
+      .list()
+      .filter((record) => engineId === undefined || this.fleet.memberOf(record).id === engineId);
     if (background) {
       // Side by side, at most the background limit at once (and sharing it with polls and probes): one by one with a
       // 20-120 ms pause, 1 000 channels took over a minute to be reconciled after a restart (issue 13).
@@ -515,14 +539,14 @@ export class ChannelService {
       return;
     }
     for (const record of records) {
-      if (this.stopped || this.engineDown()) return;
+      if (this.stopped || this.engineDown(record.id)) return;
       await this.reconcileOne(record, reason);
       await sleep(RECONCILE_JITTER_MIN_MS + Math.random() * RECONCILE_JITTER_MS);
     }
   }
 
   private async reconcileOne(listed: ChannelRecord, reason: string): Promise<void> {
-    if (this.stopped || this.engineDown()) return;
+    if (this.stopped || this.engineDown(listed.id)) return;
     // Its turn may come a while after the list was taken: what the channel is now decides (gone: nothing to do).
     const record = this.deps.repo.get(listed.id);
     if (!record) return;
@@ -638,8 +662,11 @@ export class ChannelService {
   }
 
   private view(record: ChannelRecord): ChannelView {
-    // With the engine unreachable, no channel is reported connected (or waiting, or starting) from memory.
-    const unknown = (this.engineDown() || this.engineRefusesUs()) && LIVE_STATUSES.has(record.status);
+    // With its engine unreachable, no channel is reported connected (or waiting, or starting) from memory.
+    const member = this.fleet.memberOf(record);
+    const circuit = member.circuit;
+    const unknown =
+      circuit !== undefined && (circuit.isOpen || circuit.refusesSecret) && LIVE_STATUSES.has(record.status);
     return {
       id: record.id,
       name: record.id,
@@ -650,6 +677,7 @@ export class ChannelService {
           ? 'retrying'
           : record.status,
       ...(unknown ? { lastKnownStatus: record.status } : {}),
+      engine: member.id,
       connected: !unknown && record.status === 'connected',
       engineStatus: record.engineStatus,
       since: new Date(record.statusSince).toISOString(),

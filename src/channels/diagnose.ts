@@ -10,6 +10,8 @@ export interface DiagnoseDeps {
   engine: EngineAdapter;
   diagnostics: StartFailureDiagnostics;
   config: Config;
+  /** The engine the channel lives on (several engines: its own log file and profile directory, from config.engines). */
+  engineId?: string;
 }
 
 /**
@@ -23,12 +25,27 @@ export async function diagnoseChannel(
   supervisor: Record<string, unknown>,
   recentEngineCalls: EngineCallRecord[],
 ): Promise<Record<string, unknown>> {
+  const target = deps.engineId === undefined ? undefined : deps.config.engines.find((e) => e.id === deps.engineId);
+  // The hints name this engine's log file and profile directory, not the first engine's.
+  const config: Config = target
+    ? { ...deps.config, engine: { ...deps.config.engine, logFile: target.logFile, userDataDir: target.userDataDir } }
+    : deps.config;
   let engine: Record<string, unknown>;
   try {
     const state = await deps.engine.getStatus(record.id, { deadlineMs: 2_000 });
-    engine = { reachable: true, status: state.status, version: state.version ?? null, message: state.message ?? null };
+    engine = {
+      ...(deps.engineId ? { id: deps.engineId } : {}),
+      reachable: true,
+      status: state.status,
+      version: state.version ?? null,
+      message: state.message ?? null,
+    };
   } catch (error) {
-    engine = { reachable: false, error: isGatewayError(error) ? toErrorInfo(error) : String(error) };
+    engine = {
+      ...(deps.engineId ? { id: deps.engineId } : {}),
+      reachable: false,
+      error: isGatewayError(error) ? toErrorInfo(error) : String(error),
+    };
   }
   const lastError = record.lastError;
   return {
@@ -38,13 +55,7 @@ export async function diagnoseChannel(
     reason: lastError?.code ?? null,
     lastError,
     evidence: { engine, supervisor, recentEngineCalls, ...deps.diagnostics.evidence(record.id) },
-    nextAction: nextAction(
-      record.id,
-      record.status,
-      lastError?.code ?? null,
-      deps.diagnostics.capabilities,
-      deps.config,
-    ),
+    nextAction: nextAction(record.id, record.status, lastError?.code ?? null, deps.diagnostics.capabilities, config),
   };
 }
 

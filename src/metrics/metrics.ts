@@ -4,13 +4,19 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { EngineCallRecord } from '../adapters/engine-adapter';
 import type { SupervisorCounters } from '../channels/channel-supervisor';
 import type { DeliveryOutcome } from '../events/webhook-worker';
+import { DEFAULT_ENGINE_ID } from '../config';
 
 export interface MetricsSources {
   /** Channel statuses from our own state (never an engine call per scrape). */
   channelStatuses(): string[];
   outboxStats(): { depth: number; oldestPendingAgeMs: number | null; dead: number };
-  /** The gateway's view of the engine (EngineCircuit); absent in tests that do not need it. */
-  engineHealth?(): { state: 'closed' | 'open' | 'half-open'; secretKeyAccepted: boolean | null };
+  /** The gateway's view of each engine (its circuit, channels, capacity); absent in tests that do not need it. */
+  engines?(): Array<{
+    id: string;
+    capacity: number | null;
+    channels: number;
+    health: { state: 'closed' | 'open' | 'half-open'; secretKeyAccepted: boolean | null };
+  }>;
   /** The limit on background engine work (ENGINE_BACKGROUND_CONCURRENCY); absent in tests that do not need it. */
   background?(): { limit: number; inFlight: number; queued: number; peak: number };
 }
@@ -26,7 +32,7 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   private readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
-  private readonly engineDuration: Histogram<'route' | 'outcome'>;
+  private readonly engineDuration: Histogram<'engine' | 'route' | 'outcome'>;
   private readonly restarts: Counter<'channel' | 'reason'>;
   private readonly zombies: Counter<'channel' | 'signal'>;
   private readonly deliveries: Counter<'outcome'>;
@@ -50,8 +56,8 @@ export class GatewayMetrics {
     });
     this.engineDuration = new Histogram({
       name: 'wppgw_engine_call_duration_seconds',
-      help: 'WPPConnect API call latency, by engine route and outcome (ok, http-error, unreachable, timeout, auth-failed)',
-      labelNames: ['route', 'outcome'],
+      help: 'WPPConnect API call latency, by engine, engine route and outcome (ok, http-error, unreachable, timeout, auth-failed)',
+      labelNames: ['engine', 'route', 'outcome'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
@@ -75,20 +81,35 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'wppgw_engine_up',
-      help: 'The engine answers (1) or the circuit to it is open (0)',
+      help: 'The engine answers (1) or the circuit to it is open (0), by engine',
+      labelNames: ['engine'],
       registers,
       collect() {
-        const health = sources.engineHealth?.();
-        if (health) this.set(health.state === 'closed' ? 1 : 0);
+        for (const e of sources.engines?.() ?? []) this.set({ engine: e.id }, e.health.state === 'closed' ? 1 : 0);
       },
     });
     new Gauge({
       name: 'wppgw_engine_secret_key_accepted',
-      help: 'The engine accepted WPPCONNECT_SECRET_KEY on its last use (1), refused it (0); absent until known',
+      help: 'The engine accepted its secret key on its last use (1), refused it (0), by engine; absent until known',
+      labelNames: ['engine'],
       registers,
       collect() {
-        const accepted = sources.engineHealth?.().secretKeyAccepted;
-        if (accepted === true || accepted === false) this.set(accepted ? 1 : 0);
+        for (const e of sources.engines?.() ?? []) {
+          const accepted = e.health.secretKeyAccepted;
+          if (accepted === true || accepted === false) this.set({ engine: e.id }, accepted ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'wppgw_engine_channels',
+      help: 'Channels placed on each engine, and its capacity when it has one (state="capacity")',
+      labelNames: ['engine', 'state'],
+      registers,
+      collect() {
+        for (const e of sources.engines?.() ?? []) {
+          this.set({ engine: e.id, state: 'placed' }, e.channels);
+          if (e.capacity !== null) this.set({ engine: e.id, state: 'capacity' }, e.capacity);
+        }
       },
     });
     new Gauge({
@@ -180,7 +201,10 @@ export class GatewayMetrics {
   }
 
   engineCall(record: EngineCallRecord): void {
-    this.engineDuration.observe({ route: record.route, outcome: record.outcome }, record.durationMs / 1000);
+    this.engineDuration.observe(
+      { engine: record.engine ?? DEFAULT_ENGINE_ID, route: record.route, outcome: record.outcome },
+      record.durationMs / 1000,
+    );
   }
 
   delivery(outcome: DeliveryOutcome): void {

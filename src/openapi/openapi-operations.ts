@@ -140,6 +140,18 @@ export const API_OPERATIONS: readonly OperationSpec[] = [
   },
   {
     method: 'get',
+    path: '/api/engines',
+    scope: 'api',
+    operationId: 'listEngines',
+    summary: 'List engines',
+    description:
+      'Every configured WPPConnect Server with its capacity, the channels placed on it, and its health as the gateway ' +
+      'last saw it (no engine call). A create places a new channel on the placeable engine with the most free capacity.',
+    tags: ['health'],
+    responses: { '200': { description: 'All engines.', schema: s.engineList } },
+  },
+  {
+    method: 'get',
     path: '/api/openapi.json',
     scope: 'api',
     operationId: 'getOpenApiDocument',

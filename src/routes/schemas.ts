@@ -264,6 +264,9 @@ export const channelView = z
     name: text('Same as id.'),
     status: channelStatus,
     lastKnownStatus: channelStatus.optional().describe('With `unknown`: the last status the engine confirmed.'),
+    engine: text(
+      "The engine the channel lives on (its id in WPPCONNECT_ENGINES; `default` with one engine). A channel stays on its engine: its login lives in that engine's browser profile.",
+    ),
     connected: z.boolean(),
     engineStatus: z.string().nullable().describe("The engine's last raw status (e.g. `QRCODE`)."),
     since: z.iso.datetime().describe('When the status last changed.'),
@@ -394,6 +397,51 @@ export const outboxStats = z
   })
   .meta({ id: 'OutboxStats' });
 
+const circuitState = z
+  .enum(['closed', 'open', 'half-open'])
+  .describe('The circuit breaker: open while the engine is unreachable (calls fail at once, 503).');
+
+export const engineSummary = z
+  .object({
+    id: text('Its id in WPPCONNECT_ENGINES (`default` for the one-engine shorthand).'),
+    url: text('Its base URL, credentials and query-string values masked.'),
+    capacity: z.int().nullable().describe('Channels it may hold; null = no limit.'),
+    channels: z.int().describe('Channels placed on it.'),
+    free: z.int().nullable().describe('Channels it may still take; null = no limit.'),
+    placeable: z.boolean().describe('A new channel may go to it now: it answers, accepts its secret key, has room.'),
+    health: z.object({
+      state: circuitState,
+      reachable: z.boolean(),
+      secretKeyAccepted: z.boolean().nullable(),
+      lastFailure: z.string().nullable(),
+      downSince: z.iso.datetime().nullable(),
+    }),
+  })
+  .meta({
+    id: 'Engine',
+    description: "One WPPConnect Server and the gateway's view of it (no engine call: every call and probe feeds it).",
+  });
+
+export const engineList = z
+  .object({ success: successTrue, engines: z.array(engineSummary), total: z.int() })
+  .meta({ id: 'EngineList' });
+
+const engineHealthReport = z.object({
+  id: text('The engine id.').optional(),
+  reachable: z.boolean(),
+  name: z.string(),
+  uptimeSeconds: z.number().nullable().optional(),
+  secretKeyAccepted: z
+    .boolean()
+    .nullable()
+    .describe('The engine accepts its secret key (false: a rotated engine secret); null when unknown.'),
+  error: errorCode.optional(),
+  hint: z.string().optional(),
+  circuit: circuitState.optional(),
+  downSince: z.iso.datetime().optional().describe('When the circuit last opened.'),
+  lastFailure: z.string().nullable().optional().describe('Why it opened (while not closed).'),
+});
+
 export const apiHealth = z
   .object({
     success: successTrue,
@@ -401,23 +449,10 @@ export const apiHealth = z
     version: z.string(),
     node: text('Node.js version.'),
     uptimeSeconds: z.int(),
-    engine: z.object({
-      reachable: z.boolean(),
-      name: z.string(),
-      uptimeSeconds: z.number().nullable().optional(),
-      secretKeyAccepted: z
-        .boolean()
-        .nullable()
-        .describe('The engine accepts WPPCONNECT_SECRET_KEY (false: a rotated engine secret); null when unknown.'),
-      error: errorCode.optional(),
-      hint: z.string().optional(),
-      circuit: z
-        .enum(['closed', 'open', 'half-open'])
-        .optional()
-        .describe('The circuit breaker: open while the engine is unreachable (calls fail at once, 503).'),
-      downSince: z.iso.datetime().optional().describe('When the circuit last opened.'),
-      lastFailure: z.string().nullable().optional().describe('Why it opened (while not closed).'),
-    }),
+    engine: engineHealthReport.describe(
+      'The first engine (the one-engine shorthand); with several, each is in `engines` and `status` covers them all.',
+    ),
+    engines: z.array(engineHealthReport).describe('Every engine, asked now (one entry with one engine).'),
     channels: z.object({ total: z.int(), byState: z.record(z.string(), z.int()) }),
     outbox: outboxStats.nullable(),
   })

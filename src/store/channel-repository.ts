@@ -15,6 +15,8 @@ export interface ChannelRecord {
   lastError: ErrorInfo | null;
   statusSince: number;
   adopted: boolean;
+  /** The engine the channel lives on (its login is in that engine's Chromium profile); null = the first engine. */
+  engineId: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -29,6 +31,7 @@ interface ChannelRow {
   last_error: string | null;
   status_since: number;
   adopted: number;
+  engine_id: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -48,6 +51,7 @@ function toRecord(row: ChannelRow): ChannelRecord {
     lastError: row.last_error ? (JSON.parse(row.last_error) as ErrorInfo) : null,
     statusSince: row.status_since,
     adopted: row.adopted === 1,
+    engineId: row.engine_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -142,14 +146,17 @@ export class ChannelRepository {
     return this.byKey.get(channelLookupKey(idOrAlias));
   }
 
-  create(id: string, options: { adopted?: boolean; status?: ChannelStatus } = {}): ChannelRecord {
+  create(
+    id: string,
+    options: { adopted?: boolean; status?: ChannelStatus; engineId?: string | null } = {},
+  ): ChannelRecord {
     const at = this.now();
     const key = channelLookupKey(id);
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO channels (id, lookup_key, engine_token, intake_token, status, status_since, adopted, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO channels (id, lookup_key, engine_token, intake_token, status, status_since, adopted, engine_id, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           id,
@@ -159,6 +166,7 @@ export class ChannelRepository {
           options.status ?? 'disconnected',
           at,
           options.adopted ? 1 : 0,
+          options.engineId ?? null,
           at,
           at,
         );

@@ -116,6 +116,11 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX deliveries_pending ON deliveries(subscription_id, channel_id, id) WHERE state = 'pending';
   `,
+  // 3: the engine each channel lives on (issue 14); NULL = the first configured engine, where every channel stored
+  // before there were several engines lives
+  `
+  ALTER TABLE channels ADD COLUMN engine_id TEXT;
+  `,
 ];
 
 function migrate(db: Db): void {

@@ -61,8 +61,13 @@ export function listPage(version: string): string {
 <p class="error" role="alert" id="list-error" hidden></p>
 <p class="error" role="status" id="engine-health" hidden></p>
 <table id="channels">
-  <thead><tr><th>Channel</th><th>Status</th><th>Since</th><th>Last error</th></tr></thead>
-  <tbody><tr><td colspan="4">Loading…</td></tr></tbody>
+  <thead><tr><th>Channel</th><th>Status</th><th>Engine</th><th>Since</th><th>Last error</th></tr></thead>
+  <tbody><tr><td colspan="5">Loading…</td></tr></tbody>
+</table>
+<h2>Engines</h2>
+<table id="engines">
+  <thead><tr><th>Engine</th><th>Health</th><th>Channels</th><th>Capacity</th><th>Takes new channels</th></tr></thead>
+  <tbody><tr><td colspan="5">Loading…</td></tr></tbody>
 </table>
 <p class="muted">Gateway ${esc(version)} · <a href="/api/openapi.json">OpenAPI</a> · statuses refresh every 3 s</p>`,
   );

@@ -154,7 +154,9 @@ describe('GET /metrics', () => {
 
     const text = await scrape(g);
 
-    expect(sample(text, 'wppgw_engine_call_duration_seconds_count', { route: 'healthz', outcome: 'ok' })).toBe(1);
+    expect(
+      sample(text, 'wppgw_engine_call_duration_seconds_count', { engine: 'default', route: 'healthz', outcome: 'ok' }),
+    ).toBe(1);
     expect(eng.calls.filter((c) => c.route === 'healthz')).toHaveLength(1);
   });
 

@@ -105,7 +105,7 @@ describe('operator CLI against a real gateway and the built-in simulator (child 
     const res = await cli(['help']);
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('Usage:');
-    for (const command of ['channels', 'diagnose', 'qr', 'deliveries', 'replay', 'health']) {
+    for (const command of ['channels', 'engines', 'diagnose', 'qr', 'deliveries', 'replay', 'health']) {
       expect(res.stdout).toContain(command);
     }
   });
@@ -122,14 +122,27 @@ describe('operator CLI against a real gateway and the built-in simulator (child 
 
     const res = await cli(['channels']);
     expect(res.code).toBe(0);
-    expect(res.stdout).toMatch(/^ID\s+STATUS\s+CONNECTED\s+LAST ERROR/m);
-    expect(res.stdout).toMatch(/^clilist\s+qr_required\s+no\s+-/m);
+    expect(res.stdout).toMatch(/^ID\s+STATUS\s+CONNECTED\s+ENGINE\s+LAST ERROR/m);
+    expect(res.stdout).toMatch(/^clilist\s+qr_required\s+no\s+default\s+-/m);
 
     const json = await cli(['channels', '--json']);
     expect(json.code).toBe(0);
     const body = JSON.parse(json.stdout);
     expect(body.success).toBe(true);
     expect(body.channels).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'clilist' })]));
+  }, 30_000);
+
+  test('When engines is asked for, then each engine is listed with its health, channels placed and room', async () => {
+    await createChannel('cliengine');
+
+    const res = await cli(['engines']);
+
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^ID\s+URL\s+HEALTH\s+CHANNELS\s+CAPACITY\s+TAKES NEW/m);
+    expect(res.stdout).toMatch(
+      new RegExp(`^default\\s+${sim.url.replace(/[.]/g, '\\.')}\\s+up\\s+\\d+\\s+no limit\\s+yes`, 'm'),
+    );
+    expect(res.stdout).not.toContain(SIM_SECRET);
   }, 30_000);
 
   test('When the secret comes only from ./.env, then the CLI reads GATEWAY_SECRET and PORT from it', async () => {

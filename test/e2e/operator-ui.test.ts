@@ -111,6 +111,18 @@ describe('operator page /ui in headless Chromium', () => {
       CHANNEL,
       { timeout: 10_000 },
     );
+    // Which engine holds it, and the engines with their load (issue 14).
+    expect(await page.locator(`tr[data-channel="${CHANNEL}"] td:nth-child(3)`).textContent()).toBe('default');
+    await page.waitForFunction(() => document.querySelector('tr[data-engine="default"]') !== null, null, {
+      timeout: 10_000,
+    });
+    expect(await page.locator('tr[data-engine="default"] td').allTextContents()).toEqual([
+      'default',
+      'up',
+      '1',
+      'no limit',
+      'yes',
+    ]);
     await page.screenshot({ path: path.join(ARTIFACTS, 'ui-channels.png'), fullPage: true });
     expect(fs.statSync(path.join(ARTIFACTS, 'ui-channel-qr.png')).size).toBeGreaterThan(1000);
   });

@@ -1,7 +1,7 @@
 import { setTimeout as wallClockTimeout } from 'node:timers';
 import nock from 'nock';
 import { ENGINE_SECRET, ENGINE_URL } from './test-gateway';
-import { engine, qrDataUrl, shapes, URLCODE } from './engine-shapes';
+import { qrDataUrl, shapes, URLCODE } from './engine-shapes';
 import { fakeDelay } from './fake-time';
 
 let qrOnce: Promise<string> | undefined;
@@ -51,6 +51,8 @@ export class NockEngine {
   readonly calls: EngineCall[] = [];
   readonly unmatched: string[] = [];
   readonly sessions = new Map<string, FakeSession>();
+  /** show-all-sessions refuses the secret key in the path, as an engine whose SECRET_KEY changed does. */
+  refuseSecret = false;
   /** Delay of every bearer reply, in ms (of fake time under fake timers: see fake-time.ts `fakeDelay`). */
   delayMs = 0;
   /** What a start-session does to the session; by default a stuck-free start: INITIALIZING. */
@@ -61,19 +63,25 @@ export class NockEngine {
   onClose: (id: string) => Promise<void> | void = () => undefined;
   private readonly noMatch = (req: { method?: string; path?: string; getHeader?: (name: string) => unknown }) => {
     // Requests to the gateway itself (supertest on 127.0.0.1) pass through nock as "no match" too.
-    if (!String(req.getHeader?.('host') ?? '').includes(new URL(ENGINE_URL).host)) return;
+    if (!String(req.getHeader?.('host') ?? '').includes(new URL(this.url).host)) return;
     this.unmatched.push(`${req.method} ${req.path}`);
   };
   private qr = '';
   private seq = 0;
+
+  /** Another engine (issue 14: several engines) lives at another URL with its own SECRET_KEY. */
+  constructor(
+    readonly url: string = ENGINE_URL,
+    readonly secret: string = ENGINE_SECRET,
+  ) {}
 
   async install(): Promise<this> {
     // Rendering the 500 px QR takes seconds; one per test file is enough.
     qrOnce ??= qrDataUrl(URLCODE);
     this.qr = await qrOnce;
     nock.emitter.on('no match', this.noMatch);
-    const scope = engine().persist();
-    scope.post(new RegExp(`^/api/([^/]+)/${ENGINE_SECRET}/generate-token$`)).reply(201, (uri) => {
+    const scope = nock(this.url).persist();
+    scope.post(new RegExp(`^/api/([^/]+)/${this.secret}/generate-token$`)).reply(201, (uri) => {
       const id = decodeURIComponent(uri.split('/')[2]);
       return { status: 'success', session: id, token: `$2b$10$${id}tok`, full: `${id}:tok` };
     });
@@ -81,9 +89,14 @@ export class NockEngine {
       this.calls.push({ session: '', route: 'healthz', at: Date.now(), seq: this.seq++ });
       return { uptime: 21.84, message: 'OK', timestamp: Date.now() };
     });
-    scope.get(`/api/${ENGINE_SECRET}/show-all-sessions`).reply(200, () => {
+    scope.get(`/api/${this.secret}/show-all-sessions`).reply(() => {
       this.calls.push({ session: '', route: 'show-all-sessions', at: Date.now(), seq: this.seq++ });
-      return { response: [...this.sessions.entries()].filter(([, s]) => s.status !== 'CLOSED').map(([id]) => id) };
+      // The engine's SECRET_KEY was rotated without us: its answer to a wrong key (wppconnect-engine.md §2.1).
+      if (this.refuseSecret) return [400, { response: false, message: 'The token is incorrect' }];
+      return [
+        200,
+        { response: [...this.sessions.entries()].filter(([, s]) => s.status !== 'CLOSED').map(([id]) => id) },
+      ];
     });
     this.route('post', 'start-session', (s, id) => {
       const before = s.status;
@@ -180,7 +193,7 @@ export class NockEngine {
     const delay = () => this.delayMs;
     const next = () => this.seq++;
     const session = (id: string) => this.session(id);
-    const scope = engine().persist();
+    const scope = nock(this.url).persist();
     const path = new RegExp(`^/api/([^/]+)/${name}$`);
     (method === 'get' ? scope.get(path) : scope.post(path)).reply(async function (
       this: nock.ReplyFnContext,

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { CONFIG_ENV_NAMES, ConfigError, loadConfig } from '../../src/config';
 
@@ -61,5 +62,96 @@ describe('loadConfig', () => {
     const readme = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
     const missing = CONFIG_ENV_NAMES.filter((name) => !readme.includes(`\`${name}\``));
     expect(missing).toEqual([]);
+  });
+});
+
+describe('loadConfig: engines (issue 14)', () => {
+  const gateway = { GATEWAY_SECRET: 'a'.repeat(32) };
+  const two = [
+    { id: 'a', url: 'http://10.0.0.1:21465/', secretKey: 'key-a-SECRET', capacity: 10 },
+    {
+      id: 'b',
+      url: 'http://10.0.0.2:21465',
+      secretKey: 'key-b-SECRET',
+      userDataDir: '/srv/b/tokens',
+      logFile: '/srv/b/log',
+    },
+  ];
+
+  function problems(env: Record<string, string>): string[] {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+    throw new Error('loadConfig accepted it');
+  }
+
+  test('When only the one-engine shorthand is set, then there is one engine named default, without a limit', () => {
+    const config = loadConfig({ ...base, WPPCONNECT_URL: 'http://e:1/' });
+    expect(config.engines).toEqual([
+      { id: 'default', baseUrl: 'http://e:1', secretKey: 'engine-secret', capacity: null },
+    ]);
+  });
+
+  test('When WPPCONNECT_CAPACITY is set, then the one engine has that capacity', () => {
+    expect(loadConfig({ ...base, WPPCONNECT_CAPACITY: '25' }).engines[0].capacity).toBe(25);
+  });
+
+  test('When WPPCONNECT_ENGINES is a JSON array, then each engine is read with its own URL, key, capacity and host paths, and the first fills config.engine', () => {
+    const config = loadConfig({ ...gateway, WPPCONNECT_ENGINES: JSON.stringify(two) });
+    expect(config.engines).toEqual([
+      { id: 'a', baseUrl: 'http://10.0.0.1:21465', secretKey: 'key-a-SECRET', capacity: 10 },
+      {
+        id: 'b',
+        baseUrl: 'http://10.0.0.2:21465',
+        secretKey: 'key-b-SECRET',
+        capacity: null,
+        userDataDir: '/srv/b/tokens',
+        logFile: '/srv/b/log',
+      },
+    ]);
+    expect(config.engine.baseUrl).toBe('http://10.0.0.1:21465');
+    expect(config.engine.secretKey).toBe('key-a-SECRET');
+  });
+
+  test('When WPPCONNECT_ENGINES is a file path, then the engines are read from that file', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'engines-')), 'engines.json');
+    fs.writeFileSync(file, JSON.stringify(two));
+    expect(loadConfig({ ...gateway, WPPCONNECT_ENGINES: file }).engines.map((e) => e.id)).toEqual(['a', 'b']);
+  });
+
+  test('When WPPCONNECT_ENGINES is wrong, then each problem names the entry and field and never a secret key', () => {
+    const bad = [
+      { id: 'a', url: 'ftp://x', secretKey: 'key-a-SECRET', capacity: 0 },
+      { id: 'A', url: 'http://y', secretKey: 'key-b-SECRET', extra: true },
+    ];
+    const lines = problems({ ...gateway, WPPCONNECT_ENGINES: JSON.stringify(bad) });
+    expect(lines.some((l) => l.startsWith('WPPCONNECT_ENGINES[0].url:'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('WPPCONNECT_ENGINES[0].capacity:'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('WPPCONNECT_ENGINES[1]:'))).toBe(true);
+    expect(lines.join('\n')).not.toMatch(/SECRET/);
+  });
+
+  test('When two engines share an id (ids are case-insensitive), then start-up stops naming it', () => {
+    const dup = [two[0], { ...two[1], id: 'A' }];
+    expect(problems({ ...gateway, WPPCONNECT_ENGINES: JSON.stringify(dup) })).toEqual([
+      'WPPCONNECT_ENGINES: engine id "A" appears twice',
+    ]);
+  });
+
+  test('When WPPCONNECT_ENGINES is not JSON or the file is missing, then start-up stops with a sentence, not a parser dump', () => {
+    expect(problems({ ...gateway, WPPCONNECT_ENGINES: '[{"id":' })).toEqual([
+      'WPPCONNECT_ENGINES: is not valid JSON (an array of {id, url, secretKey, capacity})',
+    ]);
+    expect(problems({ ...gateway, WPPCONNECT_ENGINES: '/nonexistent/engines.json' })).toEqual([
+      'WPPCONNECT_ENGINES: the file /nonexistent/engines.json cannot be read (ENOENT)',
+    ]);
+  });
+
+  test('When WPPCONNECT_ENGINES and the one-engine variables are both set, then start-up stops instead of ignoring one', () => {
+    const lines = problems({ ...base, WPPCONNECT_ENGINES: JSON.stringify(two) });
+    expect(lines).toEqual([expect.stringMatching(/^WPPCONNECT_SECRET_KEY: WPPCONNECT_ENGINES replaces it/)]);
   });
 });

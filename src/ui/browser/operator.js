@@ -93,21 +93,63 @@
     function engineHealth() {
       return api('GET', '/api/health')
         .then(function (res) {
-          const e = res.body && res.body.engine;
-          if (!e || (e.reachable && e.secretKeyAccepted !== false)) return say(engineBox, '');
-          say(
-            engineBox,
-            e.secretKeyAccepted === false
-              ? 'The engine refuses WPPCONNECT_SECRET_KEY: ' + (e.hint || '')
-              : 'The engine (WPPConnect) is unreachable' +
-                  (e.downSince ? ' since ' + e.downSince : '') +
-                  ': channel statuses are unknown until it answers again.',
+          /** @type {Array<Record<string, any>>} */
+          const engines = (res.body && (res.body.engines || (res.body.engine ? [res.body.engine] : []))) || [];
+          const several = engines.length > 1;
+          const problems = engines
+            .filter(function (e) {
+              return !e.reachable || e.secretKeyAccepted === false;
+            })
+            .map(function (e) {
+              const name = several ? 'Engine ' + e.id : 'The engine';
+              return e.secretKeyAccepted === false
+                ? name + ' refuses its secret key: ' + (e.hint || '')
+                : name +
+                    ' (WPPConnect) is unreachable' +
+                    (e.downSince ? ' since ' + e.downSince : '') +
+                    ': ' +
+                    (several ? 'its' : '') +
+                    ' channel statuses are unknown until it answers again.';
+            });
+          say(engineBox, problems.join(' '));
+        })
+        .catch(function () {});
+    }
+    const engineRows = document.querySelector('#engines tbody');
+    function engineList() {
+      return api('GET', '/api/engines')
+        .then(function (res) {
+          if (res.status !== 200 || !engineRows) return;
+          engineRows.replaceChildren();
+          res.body.engines.forEach(
+            /** @param {Record<string, any>} e */
+            function (e) {
+              const tr = document.createElement('tr');
+              tr.dataset.engine = e.id;
+              tr.appendChild(cell(e.id));
+              const h = e.health || {};
+              tr.appendChild(
+                cell(
+                  h.state !== 'closed'
+                    ? 'unreachable'
+                    : h.secretKeyAccepted === false
+                      ? 'refuses its secret key'
+                      : 'up',
+                  'status status-' + (h.state === 'closed' && h.secretKeyAccepted !== false ? 'connected' : 'failed'),
+                ),
+              );
+              tr.appendChild(cell(String(e.channels)));
+              tr.appendChild(cell(e.capacity === null ? 'no limit' : String(e.capacity)));
+              tr.appendChild(cell(e.placeable ? 'yes' : 'no'));
+              engineRows.appendChild(tr);
+            },
           );
         })
         .catch(function () {});
     }
     function refresh() {
       engineHealth();
+      engineList();
       return api('GET', '/api/channels')
         .then(function (res) {
           if (res.status !== 200) return say(errorBox, failure(res));
@@ -130,6 +172,7 @@
               name.appendChild(a);
               tr.appendChild(name);
               tr.appendChild(cell(c.status, 'status status-' + c.status));
+              tr.appendChild(cell(c.engine || ''));
               tr.appendChild(cell(c.since || ''));
               tr.appendChild(cell(c.lastError ? c.lastError.code : ''));
               tbody.appendChild(tr);
