@@ -121,6 +121,16 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE channels ADD COLUMN engine_id TEXT;
   `,
+  // 4: per-channel leases with fencing tokens (issue 14; src/store/lease-store.ts). A released or expired lease keeps
+  // its row: the token of the next holder must be higher than every token before it.
+  `
+  CREATE TABLE leases (
+    channel_id  TEXT PRIMARY KEY,
+    owner       TEXT NOT NULL,
+    token       INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+  );
+  `,
 ];
 
 function migrate(db: Db): void {

@@ -1,0 +1,76 @@
+import pg from 'pg';
+
+export type PgPool = pg.Pool;
+
+/**
+ * PostgreSQL, the store several gateway instances share (issue 14). Migrations are versioned like SQLite's
+ * (database.ts) and applied at start-up under an advisory lock, so instances that start together apply each one
+ * once. Only the tables that have a PostgreSQL implementation are here (docs/scaling.md says which).
+ */
+export const PG_MIGRATIONS: readonly string[] = [
+  // 1: per-channel leases with fencing tokens (src/store/lease-store.ts); a released lease keeps its row and token.
+  `
+  CREATE TABLE leases (
+    channel_id  TEXT PRIMARY KEY,
+    owner       TEXT NOT NULL,
+    token       BIGINT NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL
+  );
+  CREATE INDEX leases_owner ON leases (owner);
+  `,
+];
+
+/** Any constant: the key of the advisory lock that serializes migrations across instances. */
+const MIGRATION_LOCK = 0x77707067; // "wppg"
+
+export interface PostgresOptions {
+  /** Connections in the pool. @default 10 */
+  max?: number;
+  /** A connection that cannot be made within this fails the call (the gateway answers 503, never hangs). @default 5000 */
+  connectTimeoutMs?: number;
+}
+
+/** A pool on `url` with every migration applied. The URL (it may carry a password) is never logged here. */
+export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<PgPool> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+  });
+  // An idle connection that dies (PostgreSQL restarted) must not crash the process: the next query reconnects.
+  pool.on('error', () => undefined);
+  try {
+    await migratePostgres(pool);
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw error;
+  }
+  return pool;
+}
+
+export async function migratePostgres(pool: PgPool): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())',
+    );
+    const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+    const current = rows[0]?.v ?? 0;
+    for (let v = current; v < PG_MIGRATIONS.length; v++) {
+      await client.query('BEGIN');
+      try {
+        await client.query(PG_MIGRATIONS[v]);
+        await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [v + 1]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw error;
+      }
+    }
+    return PG_MIGRATIONS.length;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    client.release();
+  }
+}
