@@ -418,7 +418,7 @@ async function enginesCommand(ctx: Ctx): Promise<number> {
       str(e.id),
       str(e.url),
       state,
-      str(e.channels),
+      e.channels === e.load ? str(e.channels) : `${str(e.load)} (+${Number(e.channels) - Number(e.load)} idle adopted)`,
       e.capacity === null ? 'no limit' : str(e.capacity),
       e.placeable === true ? 'yes' : 'no',
     ];

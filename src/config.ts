@@ -38,7 +38,8 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   GATEWAY_SECRET: z.string().min(16, 'must be at least 16 characters'),
-  WPPCONNECT_URL: httpUrl.default('http://127.0.0.1:21465'),
+  // Empty (`WPPCONNECT_URL=` left in a .env next to WPPCONNECT_ENGINES) is unset, like the optional variables.
+  WPPCONNECT_URL: z.preprocess((v) => (v === '' ? undefined : v), httpUrl.default('http://127.0.0.1:21465')),
   /** Required unless WPPCONNECT_ENGINES names the engines (checked in loadConfig, where both are known). */
   WPPCONNECT_SECRET_KEY: optional(z.string().min(1)),
   /** Channels the one engine of the shorthand may hold; unset = no limit. */

@@ -12,6 +12,9 @@ import { GatewayError } from '../errors';
 import { type ChannelRecord, type ChannelRepository, channelLookupKey } from '../store/channel-repository';
 import { noDiagnostics, type StartFailureDiagnostics } from './diagnostics';
 
+/** Statuses of a channel whose browser runs or is being started. */
+const RUNNING = new Set<string>(['connected', 'qr_required', 'starting']);
+
 /** One WPPConnect Server and what the gateway keeps beside it: its circuit, its same-host diagnostics. */
 export interface EngineMember {
   readonly id: string;
@@ -30,7 +33,10 @@ export interface EngineSummary {
   id: string;
   url: string;
   capacity: number | null;
+  /** Channels placed on it. */
   channels: number;
+  /** Those that count against its capacity (all but adopted sessions that are not running). */
+  load: number;
   /** Channels it may still take (null: no limit). */
   free: number | null;
   /** New channels may be placed on it now: it answers, accepts our secret key, and has room. */
@@ -111,12 +117,19 @@ export class EngineFleet {
     this.homes.set(channelLookupKey(session), engineId);
   }
 
-  /** Channels per engine id (stored channels whose engine is gone count on the first engine, where they run). */
-  counts(): Map<string, number> {
-    const counts = new Map<string, number>(this.members.map((m) => [m.id, 0]));
+  /**
+   * Channels per engine id, and the load each puts on its capacity (stored channels whose engine is gone count on the
+   * first engine, where they run). Every channel created through the gateway counts: it is meant to run. An adopted
+   * session that is not running does not: the real engine lists every session its token store ever held, logged out
+   * or not (wppconnect-engine.md §2.2), and adopting thirty stale names filled a capacity of 2 on the first real run
+   * (docs/real-engine.md). It counts again as soon as it runs (or the gateway restarts it with its own webhook).
+   */
+  counts(): Map<string, { channels: number; load: number }> {
+    const counts = new Map(this.members.map((m) => [m.id, { channels: 0, load: 0 }]));
     for (const record of this.repo.list()) {
-      const id = this.memberOf(record).id;
-      counts.set(id, (counts.get(id) ?? 0) + 1);
+      const entry = counts.get(this.memberOf(record).id)!;
+      entry.channels++;
+      if (!record.adopted || RUNNING.has(record.status)) entry.load++;
     }
     return counts;
   }
@@ -131,7 +144,7 @@ export class EngineFleet {
     let best: { member: EngineMember; free: number } | null = null;
     const skipped: Record<string, string> = {};
     for (const member of this.members) {
-      const used = counts.get(member.id) ?? 0;
+      const used = counts.get(member.id)?.load ?? 0;
       const free = member.capacity === null ? Number.POSITIVE_INFINITY : member.capacity - used;
       const why = this.unhealthy(member) ?? (free <= 0 ? `full (${used} of ${member.capacity} channels)` : null);
       if (why) {
@@ -164,14 +177,15 @@ export class EngineFleet {
   summaries(): EngineSummary[] {
     const counts = this.counts();
     return this.members.map((member) => {
-      const channels = counts.get(member.id) ?? 0;
+      const { channels, load } = counts.get(member.id) ?? { channels: 0, load: 0 };
       const snapshot = member.circuit?.snapshot();
-      const free = member.capacity === null ? null : Math.max(0, member.capacity - channels);
+      const free = member.capacity === null ? null : Math.max(0, member.capacity - load);
       return {
         id: member.id,
         url: member.url,
         capacity: member.capacity,
         channels,
+        load,
         free,
         placeable: this.healthProblem(member) === null && (free === null || free > 0),
         health: {

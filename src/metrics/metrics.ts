@@ -15,6 +15,7 @@ export interface MetricsSources {
     id: string;
     capacity: number | null;
     channels: number;
+    load: number;
     health: { state: 'closed' | 'open' | 'half-open'; secretKeyAccepted: boolean | null };
   }>;
   /** The limit on background engine work (ENGINE_BACKGROUND_CONCURRENCY); absent in tests that do not need it. */
@@ -102,12 +103,13 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'wppgw_engine_channels',
-      help: 'Channels placed on each engine, and its capacity when it has one (state="capacity")',
+      help: 'Channels placed on each engine (state="placed"), those counting against its capacity (state="load"), and its capacity when it has one (state="capacity")',
       labelNames: ['engine', 'state'],
       registers,
       collect() {
         for (const e of sources.engines?.() ?? []) {
           this.set({ engine: e.id, state: 'placed' }, e.channels);
+          this.set({ engine: e.id, state: 'load' }, e.load);
           if (e.capacity !== null) this.set({ engine: e.id, state: 'capacity' }, e.capacity);
         }
       },

@@ -407,6 +407,11 @@ export const engineSummary = z
     url: text('Its base URL, credentials and query-string values masked.'),
     capacity: z.int().nullable().describe('Channels it may hold; null = no limit.'),
     channels: z.int().describe('Channels placed on it.'),
+    load: z
+      .int()
+      .describe(
+        'Those counting against its capacity: every channel created through the gateway, and adopted sessions while they run.',
+      ),
     free: z.int().nullable().describe('Channels it may still take; null = no limit.'),
     placeable: z.boolean().describe('A new channel may go to it now: it answers, accepts its secret key, has room.'),
     health: z.object({

@@ -155,3 +155,15 @@ describe('loadConfig: engines (issue 14)', () => {
     expect(lines).toEqual([expect.stringMatching(/^WPPCONNECT_SECRET_KEY: WPPCONNECT_ENGINES replaces it/)]);
   });
 });
+
+describe('loadConfig: empty one-engine variables beside WPPCONNECT_ENGINES', () => {
+  test('When WPPCONNECT_URL and WPPCONNECT_SECRET_KEY are left empty in a .env next to WPPCONNECT_ENGINES, then they count as unset', () => {
+    const config = loadConfig({
+      GATEWAY_SECRET: 'a'.repeat(32),
+      WPPCONNECT_URL: '',
+      WPPCONNECT_SECRET_KEY: '',
+      WPPCONNECT_ENGINES: JSON.stringify([{ id: 'x', url: 'http://x:1', secretKey: 'k' }]),
+    });
+    expect(config.engines.map((e) => e.id)).toEqual(['x']);
+  });
+});

@@ -127,7 +127,20 @@ describe('EngineFleet placement', () => {
     repo.create('legacy');
     repo.create('gone', { engineId: 'removed' });
     expect(fleet.memberOf(repo.get('legacy')!).id).toBe('a');
-    expect(fleet.counts().get('a')).toBe(2);
+    expect(fleet.counts().get('a')).toEqual({ channels: 2, load: 2 });
+  });
+});
+
+describe('EngineFleet load', () => {
+  test("When adopted sessions are not running (stale names from the engine's token store), then they do not fill the capacity; once running they do", () => {
+    const { repo, fleet } = setup([2, 2]);
+    for (let i = 0; i < 30; i++) repo.create(`stale${i}`, { adopted: true, engineId: 'a' });
+    repo.create('live-adopted', { adopted: true, engineId: 'a', status: 'connected' });
+
+    expect(fleet.summaries()[0]).toMatchObject({ id: 'a', channels: 31, load: 1, free: 1, placeable: true });
+    expect(place(repo, fleet, 1)).toEqual(['b']);
+    repo.update('stale0', { status: 'starting' });
+    expect(fleet.summaries()[0]).toMatchObject({ channels: 31, load: 2, free: 0, placeable: false });
   });
 });
 
