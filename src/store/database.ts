@@ -131,6 +131,13 @@ const MIGRATIONS: readonly string[] = [
     expires_at  INTEGER NOT NULL
   );
   `,
+  // 5: gateway instances and their heartbeats (fair shares of the leases)
+  `
+  CREATE TABLE instances (
+    id          TEXT PRIMARY KEY,
+    expires_at  INTEGER NOT NULL
+  );
+  `,
 ];
 
 function migrate(db: Db): void {

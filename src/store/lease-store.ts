@@ -38,4 +38,15 @@ export interface LeaseStore {
   holder(channelId: string): Promise<Lease | null>;
   /** Every live lease, by channel id. */
   live(): Promise<Lease[]>;
+  /**
+   * Extends every live lease `owner` holds, in one step, and returns them (a lease missing from the answer was lost:
+   * it expired, or another instance took it).
+   */
+  renewAll(owner: string, ttlMs: number): Promise<Lease[]>;
+  /** The instance is alive for `ttlMs` more (fair shares divide the channels among live instances). */
+  heartbeat(instance: string, ttlMs: number): Promise<void>;
+  /** The instance leaves (a clean stop): the others stop counting it at once. */
+  leave(instance: string): Promise<void>;
+  /** Instances whose heartbeat has not run out, sorted. */
+  liveInstances(): Promise<string[]>;
 }

@@ -85,6 +85,33 @@ export class PgLeaseStore implements LeaseStore {
     return rows[0] ? toLease(rows[0]) : null;
   }
 
+  async renewAll(owner: string, ttlMs: number): Promise<Lease[]> {
+    const { rows } = await this.pool.query<LeaseRow>(
+      `UPDATE leases SET expires_at = ${until(2)} WHERE owner = $1 AND expires_at > now() RETURNING ${COLUMNS}`,
+      [owner, ttlMs],
+    );
+    return rows.map(toLease).sort((a, b) => (a.channelId < b.channelId ? -1 : a.channelId > b.channelId ? 1 : 0));
+  }
+
+  async heartbeat(instance: string, ttlMs: number): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO instances (id, expires_at) VALUES ($1, ${until(2)})
+       ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`,
+      [instance, ttlMs],
+    );
+  }
+
+  async leave(instance: string): Promise<void> {
+    await this.pool.query('DELETE FROM instances WHERE id = $1', [instance]);
+  }
+
+  async liveInstances(): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      'SELECT id FROM instances WHERE expires_at > now() ORDER BY id COLLATE "C"',
+    );
+    return rows.map((r) => r.id);
+  }
+
   async live(): Promise<Lease[]> {
     const { rows } = await this.pool.query<LeaseRow>(
       `SELECT ${COLUMNS} FROM leases WHERE expires_at > now() ORDER BY channel_id COLLATE "C"`,

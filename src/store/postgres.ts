@@ -18,6 +18,13 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX leases_owner ON leases (owner);
   `,
+  // 2: gateway instances and their heartbeats (fair shares of the leases)
+  `
+  CREATE TABLE instances (
+    id          TEXT PRIMARY KEY,
+    expires_at  TIMESTAMPTZ NOT NULL
+  );
+  `,
 ];
 
 /** Any constant: the key of the advisory lock that serializes migrations across instances. */

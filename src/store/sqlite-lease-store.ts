@@ -79,6 +79,41 @@ export class SqliteLeaseStore implements LeaseStore {
     return row ? toLease(row) : null;
   }
 
+  async renewAll(owner: string, ttlMs: number): Promise<Lease[]> {
+    const now = this.now();
+    return (
+      this.db
+        .prepare(
+          `UPDATE leases SET expires_at = ? WHERE owner = ? AND expires_at > ?
+           RETURNING channel_id, owner, token, expires_at`,
+        )
+        .all(now + ttlMs, owner, now) as LeaseRow[]
+    )
+      .map(toLease)
+      .sort((a, b) => (a.channelId < b.channelId ? -1 : a.channelId > b.channelId ? 1 : 0));
+  }
+
+  async heartbeat(instance: string, ttlMs: number): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO instances (id, expires_at) VALUES (?, ?)
+         ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`,
+      )
+      .run(instance, this.now() + ttlMs);
+  }
+
+  async leave(instance: string): Promise<void> {
+    this.db.prepare('DELETE FROM instances WHERE id = ?').run(instance);
+  }
+
+  async liveInstances(): Promise<string[]> {
+    return (
+      this.db.prepare('SELECT id FROM instances WHERE expires_at > ? ORDER BY id').all(this.now()) as Array<{
+        id: string;
+      }>
+    ).map((r) => r.id);
+  }
+
   async live(): Promise<Lease[]> {
     return (
       this.db.prepare('SELECT * FROM leases WHERE expires_at > ? ORDER BY channel_id').all(this.now()) as LeaseRow[]

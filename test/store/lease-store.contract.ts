@@ -105,6 +105,38 @@ export function leaseStoreContract(name: string, harness: () => LeaseStoreHarnes
       expect(await store.releaseAll('gw-a')).toBe(0);
     });
 
+    test('When an instance renews all its leases at once, then its live ones are extended and returned, and a lost one is missing', async () => {
+      await store.acquire('a1', 'gw-a', SHORT_TTL_MS);
+      await store.acquire('a2', 'gw-a', LONG_TTL_MS);
+      await store.acquire('b1', 'gw-b', LONG_TTL_MS);
+      const lost = await store.acquire('a3', 'gw-a', SHORT_TTL_MS);
+      await wait(SHORT_TTL_MS + 150);
+      expect(await store.acquire('a3', 'gw-b', LONG_TTL_MS)).toMatchObject({ token: lost!.token + 1 });
+      expect(await store.acquire('a1', 'gw-a', LONG_TTL_MS)).not.toBeNull();
+
+      const renewed = await store.renewAll('gw-a', LONG_TTL_MS);
+
+      expect(renewed.map((l) => [l.channelId, l.owner])).toEqual([
+        ['a1', 'gw-a'],
+        ['a2', 'gw-a'],
+      ]);
+      for (const lease of renewed) expect(lease.expiresAt).toBeGreaterThan(Date.now() + LONG_TTL_MS / 2);
+    });
+
+    test('When instances beat, one leaves and one stops beating, then only the beating one is live', async () => {
+      await store.heartbeat('gw-a', LONG_TTL_MS);
+      await store.heartbeat('gw-b', LONG_TTL_MS);
+      await store.heartbeat('gw-c', SHORT_TTL_MS);
+      expect(await store.liveInstances()).toEqual(['gw-a', 'gw-b', 'gw-c']);
+
+      await store.leave('gw-b');
+      await wait(SHORT_TTL_MS + 150);
+
+      expect(await store.liveInstances()).toEqual(['gw-a']);
+      await store.heartbeat('gw-c', LONG_TTL_MS);
+      expect(await store.liveInstances()).toEqual(['gw-a', 'gw-c']);
+    });
+
     test('When many instances race for the same channels, then each channel gets exactly one holder', async () => {
       const channels = Array.from({ length: 20 }, (_, i) => `race${i}`);
       const owners = ['gw-a', 'gw-b', 'gw-c', 'gw-d'];

@@ -1,0 +1,172 @@
+import { ChannelOwnership } from '../../src/channels/channel-ownership';
+import { openDatabase } from '../../src/store/database';
+import type { LeaseStore } from '../../src/store/lease-store';
+import { PgLeaseStore } from '../../src/store/pg-lease-store';
+import { openPostgres, type PgPool } from '../../src/store/postgres';
+import { SqliteLeaseStore } from '../../src/store/sqlite-lease-store';
+import { startPostgres, type TestPostgres } from '../helpers/postgres';
+
+/**
+ * Instances sharing channels through leases (issue 14), on the embedded SQLite and on a real PostgreSQL: fair shares,
+ * hand-off on stop, take-over in waves after a kill, self-fencing before any other instance can take a channel.
+ * Several ChannelOwnership objects on one store stand for several gateway processes; ticks are driven by the test.
+ */
+
+jest.setTimeout(60_000);
+
+// Long enough that a tick on a loaded machine fits between an instance fencing itself (0.8 TTL) and its lease running out.
+const TTL_MS = 3_000;
+const CHANNELS = Array.from({ length: 10 }, (_, i) => `ch${i}`);
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let server: TestPostgres;
+beforeAll(async () => {
+  server = await startPostgres();
+}, 60_000);
+afterAll(async () => {
+  await server?.stop();
+});
+
+interface Instance {
+  own: ChannelOwnership;
+  gained: string[];
+  lost: Array<[string, string]>;
+}
+
+function ownershipSuite(name: string, open: () => Promise<{ store: LeaseStore; close(): Promise<void> }>): void {
+  describe(`channel ownership on ${name}`, () => {
+    let store: LeaseStore;
+    let close: () => Promise<void>;
+    beforeEach(async () => {
+      ({ store, close } = await open());
+    });
+    afterEach(async () => {
+      await close();
+    });
+
+    function instance(id: string, waveSize = 50, channels = CHANNELS): Instance {
+      const gained: string[] = [];
+      const lost: Array<[string, string]> = [];
+      const own = new ChannelOwnership({
+        store,
+        instanceId: id,
+        ttlMs: TTL_MS,
+        waveSize,
+        channels: () => channels,
+        onGained: (lease) => gained.push(lease.channelId),
+        onLost: (channel, reason) => lost.push([channel, reason]),
+      });
+      return { own, gained, lost };
+    }
+
+    const disjoint = (...instances: Instance[]) => {
+      const all = instances.flatMap((i) => i.own.owned());
+      expect(new Set(all).size).toBe(all.length);
+    };
+
+    test('When two instances tick in turn, then they end with half the channels each and never hold one together', async () => {
+      const a = instance('gw-a');
+      const b = instance('gw-b');
+
+      for (const i of [a, b, a, b]) {
+        await i.own.tick();
+        disjoint(a, b);
+      }
+
+      expect(a.own.owned()).toHaveLength(5);
+      expect(b.own.owned()).toHaveLength(5);
+      expect([...a.own.owned(), ...b.own.owned()].sort()).toEqual([...CHANNELS].sort());
+      expect(a.lost.map(([, reason]) => reason)).toEqual(Array(5).fill('released'));
+    });
+
+    test('When an instance stops (SIGTERM), then the other takes every channel at its next tick, without waiting for a lease to run out', async () => {
+      const a = instance('gw-a');
+      const b = instance('gw-b');
+      for (const i of [a, b, a, b]) await i.own.tick();
+      const started = Date.now();
+
+      await a.own.stop();
+      await b.own.tick();
+
+      expect(b.own.owned()).toEqual([...CHANNELS].sort());
+      expect(Date.now() - started).toBeLessThan(TTL_MS);
+      expect(a.own.owned()).toEqual([]);
+      expect(a.lost.filter(([, reason]) => reason === 'stopped')).toHaveLength(5);
+      // Taken over with higher tokens than the stopped instance held.
+      for (const lease of await store.live()) expect(lease.token).toBeGreaterThanOrEqual(2);
+    });
+
+    test('When an instance dies without a word (kill -9), then it has fenced itself before its leases run out, and the other takes them over in bounded waves', async () => {
+      const a = instance('gw-a');
+      const b = instance('gw-b', 4);
+      await a.own.tick();
+      expect(a.own.owned()).toHaveLength(10);
+
+      // a stops ticking. Before the store's expiry, a no longer acts on any channel, and b cannot take one yet.
+      await wait(TTL_MS * 0.85);
+      expect(a.own.owned()).toEqual([]);
+      expect(a.lost.map(([, reason]) => reason)).toEqual(Array(10).fill('expired'));
+      await b.own.tick();
+      expect(b.own.owned()).toEqual([]);
+
+      // After the expiry: waves of 4.
+      await wait(TTL_MS * 0.3);
+      const waves: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        await b.own.tick();
+        waves.push(b.own.owned().length);
+      }
+      expect(waves).toEqual([4, 8, 10, 10]);
+    });
+
+    test('When the store cannot be reached, then the instance stops acting on its channels once its fencing time passes', async () => {
+      let broken = false;
+      const flaky = new Proxy(store, {
+        get(target, key) {
+          const value = Reflect.get(target, key) as unknown;
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) =>
+            broken
+              ? Promise.reject(new Error('connect ECONNREFUSED'))
+              : (value as (...a: unknown[]) => unknown).apply(target, args);
+        },
+      });
+      const lost: string[] = [];
+      const own = new ChannelOwnership({
+        store: flaky,
+        instanceId: 'gw-a',
+        ttlMs: TTL_MS,
+        channels: () => CHANNELS,
+        onLost: (channel) => lost.push(channel),
+      });
+      await own.tick();
+      expect(own.owned()).toHaveLength(10);
+
+      broken = true;
+      await own.tick();
+      expect(own.owned()).toHaveLength(10);
+      await wait(TTL_MS * 0.85);
+
+      expect(own.owned()).toEqual([]);
+      expect(lost).toHaveLength(10);
+    });
+  });
+}
+
+ownershipSuite('SQLite', async () => {
+  const db = openDatabase(':memory:');
+  return {
+    store: new SqliteLeaseStore(db),
+    close: async () => db.close(),
+  };
+});
+
+ownershipSuite('PostgreSQL', async () => {
+  const pool: PgPool = await openPostgres(await server.database());
+  return {
+    store: new PgLeaseStore(pool),
+    close: async () => {
+      await pool.end();
+    },
+  };
+});
