@@ -106,6 +106,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
     };
   });
   const fleet = new EngineFleet(members, repo);
+  const placed = repo.claimUnplaced(fleet.first.id);
+  if (placed > 0 && several)
+    logger.info('channels stored before several engines were configured live on the first engine', {
+      engine: fleet.first.id,
+      channels: placed,
+    });
   const engine = fleet.adapter();
   // Sources are read at scrape time, after everything below exists.
   // One limit for background engine work across every channel (polls, probes, restarts, reconcile): issue 13.

@@ -2,6 +2,8 @@ import crypto from 'node:crypto';
 import { type ErrorCode, ERROR_CATALOG, GatewayError } from '../errors';
 import type { Logger } from '../logger';
 import type { Db } from '../store/database';
+import type { IdempotencyStore } from '../store/idempotency-store';
+import { SqliteIdempotencyStore } from '../store/sqlite-idempotency-store';
 
 /**
  * At-most-once sends per key within IDEMPOTENCY_WINDOW_MS (hub-contract.md issue 5 §3). A repeat gets the first
@@ -44,11 +46,13 @@ export interface Idempotency {
   /** Runs `send` at most once per scope in the window; `scope` null means no idempotency for this request. */
   run(scope: IdempotencyScope | null, send: () => Promise<SendOutcome>): Promise<IdempotencyRun>;
   /** Deletes rows older than the window; returns how many. */
-  prune(): number;
+  prune(): Promise<number>;
 }
 
 export interface IdempotencyDeps {
-  db: Db;
+  /** Where the rows live; without it, the embedded SQLite `db`. */
+  store?: IdempotencyStore;
+  db?: Db;
   windowMs: number;
   now?: () => number;
   logger?: Logger;
@@ -140,84 +144,79 @@ export function errorFromOutcome(outcome: Extract<SendOutcome, { kind: 'error' }
   return new GatewayError(code, { message: outcome.message, details: outcome.details });
 }
 
-interface Row {
-  request_hash: string;
-  status: number;
-  response: string;
-  created_at: number;
-}
-
 export function createIdempotency(deps: IdempotencyDeps): Idempotency {
-  const { db, windowMs } = deps;
+  const { windowMs } = deps;
+  const store = deps.store ?? new SqliteIdempotencyStore(deps.db!);
   const now = deps.now ?? Date.now;
   const inFlight = new Map<string, { hash: string; promise: Promise<SendOutcome> }>();
   let lastPrune = 0;
 
-  const select = db.prepare<[string], Row>(
-    'SELECT request_hash, status, response, created_at FROM idempotency WHERE key = ?',
-  );
-  const upsert = db.prepare<[string, string, number, string, number]>(
-    'INSERT OR REPLACE INTO idempotency (key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?)',
-  );
-  const remove = db.prepare<[string]>('DELETE FROM idempotency WHERE key = ?');
-  const removeOld = db.prepare<[number]>('DELETE FROM idempotency WHERE created_at < ?');
-
   const reused = () => new GatewayError('IDEMPOTENCY_KEY_REUSED');
 
-  function stored(key: string): { hash: string; outcome: SendOutcome | 'pending' } | undefined {
-    const row = select.get(key);
-    if (!row) return undefined;
-    if (row.created_at < now() - windowMs) {
-      remove.run(key);
-      return undefined;
-    }
-    if (row.status === PENDING) return { hash: row.request_hash, outcome: 'pending' };
-    return { hash: row.request_hash, outcome: JSON.parse(row.response) as SendOutcome };
+  function prune(): Promise<number> {
+    lastPrune = now();
+    return store.prune(now() - windowMs);
   }
 
-  function prune(): number {
-    lastPrune = now();
-    return removeOld.run(now() - windowMs).changes;
+  /** The stored answer for a key this attempt could not claim, or undefined when the row went away meanwhile. */
+  async function stored(key: string): Promise<{ hash: string; outcome: SendOutcome | 'pending' } | undefined> {
+    const row = await store.get(key);
+    if (!row) return undefined;
+    if (row.status === PENDING) return { hash: row.hash, outcome: 'pending' };
+    return { hash: row.hash, outcome: JSON.parse(row.response) as SendOutcome };
+  }
+
+  async function attempt(scope: IdempotencyScope, send: () => Promise<SendOutcome>): Promise<IdempotencyRun> {
+    // The claim is atomic in the store: of two attempts with one key (two requests, or two gateway instances), one
+    // sends and the other reads what it left.
+    for (let tries = 0; tries < 3; tries++) {
+      if (await store.claim(scope.key, scope.hash, now(), now() - windowMs)) {
+        let sent: SendOutcome;
+        try {
+          sent = await send();
+        } catch (error) {
+          await store.forget(scope.key);
+          throw error;
+        }
+        const outcome = truthfulOutcome(sent);
+        if (isRemembered(outcome))
+          await store.settle(scope.key, scope.hash, outcome.status, JSON.stringify(outcome), now());
+        else await store.forget(scope.key);
+        if (now() - lastPrune > PRUNE_EVERY_MS) void prune().catch(() => undefined);
+        return { outcome, replayed: false };
+      }
+      const previous = await stored(scope.key);
+      // Gone between the claim and the read: the other attempt sent nothing (not remembered). Claim again.
+      if (!previous) continue;
+      if (previous.hash !== scope.hash) throw reused();
+      deps.logger?.info('idempotent repeat answered from the store', { idempotencyKey: scope.key });
+      if (previous.outcome === 'pending') {
+        // An attempt started and never finished (the process died mid-send): the message may have gone out.
+        return { outcome: outcomeFromError(new GatewayError('SEND_OUTCOME_UNKNOWN')), replayed: true };
+      }
+      return { outcome: truthfulOutcome(previous.outcome), replayed: true };
+    }
+    return { outcome: outcomeFromError(new GatewayError('SEND_OUTCOME_UNKNOWN')), replayed: true };
   }
 
   return {
     prune,
     async run(scope, send) {
       if (!scope) return { outcome: truthfulOutcome(await send()), replayed: false };
-      // Everything up to inFlight.set runs without an await, so two concurrent repeats cannot both get past it.
+      // Everything up to inFlight.set runs without an await, so a concurrent repeat in this process joins this attempt.
       const live = inFlight.get(scope.key);
       if (live) {
         if (live.hash !== scope.hash) throw reused();
         deps.logger?.info('idempotent repeat joined the send in flight', { idempotencyKey: scope.key });
         return { outcome: await live.promise, replayed: true };
       }
-      const previous = stored(scope.key);
-      if (previous) {
-        if (previous.hash !== scope.hash) throw reused();
-        deps.logger?.info('idempotent repeat answered from the store', { idempotencyKey: scope.key });
-        if (previous.outcome === 'pending') {
-          // An attempt started and never finished (the process died mid-send): the message may have gone out.
-          return { outcome: outcomeFromError(new GatewayError('SEND_OUTCOME_UNKNOWN')), replayed: true };
-        }
-        return { outcome: truthfulOutcome(previous.outcome), replayed: true };
-      }
-      upsert.run(scope.key, scope.hash, PENDING, '{}', now());
-      const promise = send().then(
-        (sent) => {
-          const outcome = truthfulOutcome(sent);
-          if (isRemembered(outcome)) upsert.run(scope.key, scope.hash, outcome.status, JSON.stringify(outcome), now());
-          else remove.run(scope.key);
-          if (now() - lastPrune > PRUNE_EVERY_MS) prune();
-          return outcome;
-        },
-        (error: unknown) => {
-          remove.run(scope.key);
-          throw error;
-        },
-      );
+      const running = attempt(scope, send);
+      const promise = running.then((run) => run.outcome);
+      // A joiner that arrives while the attempt fails gets the same rejection; nobody may be left unhandled.
+      promise.catch(() => undefined);
       inFlight.set(scope.key, { hash: scope.hash, promise });
       try {
-        return { outcome: await promise, replayed: false };
+        return await running;
       } finally {
         inFlight.delete(scope.key);
       }

@@ -207,6 +207,20 @@ export class ChannelRepository {
     });
   }
 
+  /**
+   * Channels stored before there were several engines (engine_id NULL) are written down as living on `engineId`, the
+   * first configured engine, where they run: reordering WPPCONNECT_ENGINES later does not move them. Returns how many.
+   */
+  claimUnplaced(engineId: string): number {
+    const changed = this.db.prepare('UPDATE channels SET engine_id = ? WHERE engine_id IS NULL').run(engineId).changes;
+    if (changed > 0) {
+      this.byId = null;
+      this.byKey.clear();
+      this.ordered = null;
+    }
+    return changed;
+  }
+
   /** The engine now runs the session with a start-session body we sent (our webhook): no longer "adopted". */
   clearAdopted(id: string): void {
     const info = this.db

@@ -25,6 +25,17 @@ export const PG_MIGRATIONS: readonly string[] = [
     expires_at  TIMESTAMPTZ NOT NULL
   );
   `,
+  // 3: idempotent sends (src/store/idempotency-store.ts), the same columns as SQLite's; times in ms epoch
+  `
+  CREATE TABLE idempotency (
+    key           TEXT PRIMARY KEY,
+    request_hash  TEXT NOT NULL,
+    status        INTEGER NOT NULL,
+    response      TEXT NOT NULL,
+    created_at    BIGINT NOT NULL
+  );
+  CREATE INDEX idempotency_created ON idempotency (created_at);
+  `,
 ];
 
 /** Any constant: the key of the advisory lock that serializes migrations across instances. */

@@ -157,7 +157,9 @@ ownershipSuite('SQLite', async () => {
   const db = openDatabase(':memory:');
   return {
     store: new SqliteLeaseStore(db),
-    close: async () => db.close(),
+    close: async () => {
+      db.close();
+    },
   };
 });
 

@@ -189,3 +189,21 @@ describe('EngineFleet routing', () => {
     expect(seen).toEqual(['b', 'a']);
   });
 });
+
+describe('channels stored before several engines', () => {
+  test('When channels without an engine are claimed by the first engine, then they stay on it even if the engines are reordered later', () => {
+    const repo = new ChannelRepository(openDatabase(':memory:'));
+    repo.create('legacy1');
+    repo.create('legacy2');
+    repo.create('placed', { engineId: 'b' });
+
+    expect(repo.claimUnplaced('a')).toBe(2);
+
+    expect(repo.list().map((r) => [r.id, r.engineId])).toEqual([
+      ['legacy1', 'a'],
+      ['legacy2', 'a'],
+      ['placed', 'b'],
+    ]);
+    expect(repo.claimUnplaced('b')).toBe(0);
+  });
+});

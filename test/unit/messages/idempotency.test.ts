@@ -176,7 +176,7 @@ describe('idempotency', () => {
     clock += WINDOW + 1;
 
     // Act
-    const removed = idem.prune();
+    const removed = await idem.prune();
 
     // Assert
     expect(removed).toBe(1);

@@ -1,0 +1,81 @@
+import { createIdempotency, idempotencyScope, type SendOutcome } from '../../src/messages/idempotency';
+import { openDatabase } from '../../src/store/database';
+import { PgIdempotencyStore } from '../../src/store/pg-idempotency-store';
+import { openPostgres, type PgPool } from '../../src/store/postgres';
+import { SqliteIdempotencyStore } from '../../src/store/sqlite-idempotency-store';
+import { startPostgres, type TestPostgres } from '../helpers/postgres';
+import { idempotencyStoreContract } from './idempotency-store.contract';
+
+/** The idempotency store contract on SQLite and on a real PostgreSQL; idempotent sends across two instances (issue 14). */
+
+jest.setTimeout(60_000);
+
+idempotencyStoreContract('SQLite', () => {
+  let db: ReturnType<typeof openDatabase>;
+  return {
+    async open() {
+      db = openDatabase(':memory:');
+      return new SqliteIdempotencyStore(db);
+    },
+    async close() {
+      db.close();
+    },
+  };
+});
+
+let server: TestPostgres;
+beforeAll(async () => {
+  server = await startPostgres();
+}, 60_000);
+afterAll(async () => {
+  await server?.stop();
+});
+
+idempotencyStoreContract('PostgreSQL', () => {
+  let pool: PgPool;
+  return {
+    async open() {
+      pool = await openPostgres(await server.database());
+      return new PgIdempotencyStore(pool);
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+});
+
+describe('idempotent sends across gateway instances sharing PostgreSQL', () => {
+  test('When two instances get the same Idempotency-Key at once, then the message is sent once and neither answer claims a second message', async () => {
+    const pool = await openPostgres(await server.database());
+    try {
+      const store = new PgIdempotencyStore(pool);
+      // Two instances: each its own in-process state, one shared store.
+      const a = createIdempotency({ store, windowMs: 60_000 });
+      const b = createIdempotency({ store, windowMs: 60_000 });
+      let sends = 0;
+      const send = async (): Promise<SendOutcome> => {
+        sends++;
+        await new Promise((r) => setTimeout(r, 200));
+        return { kind: 'reply', status: 200, body: { success: true, messageId: 'true_55119@c.us_3EB0ONCE' } };
+      };
+      const scope = idempotencyScope({ idempotencyKey: 'hub-42', hash: 'same-payload' });
+
+      const [ra, rb] = await Promise.all([a.run(scope, send), b.run(scope, send)]);
+
+      expect(sends).toBe(1);
+      const answers = [ra, rb].sort((x, y) => Number(x.replayed) - Number(y.replayed));
+      expect(answers[0]).toMatchObject({ replayed: false, outcome: { status: 200 } });
+      // The other instance saw the attempt in flight: "may have been sent, do not resend" (504), never a second send.
+      expect(answers[1]).toMatchObject({ replayed: true, outcome: { kind: 'error', code: 'SEND_OUTCOME_UNKNOWN' } });
+      // A later repeat on either instance gets the stored answer with the one message id.
+      const later = await b.run(scope, send);
+      expect(later).toMatchObject({
+        replayed: true,
+        outcome: { status: 200, body: { messageId: 'true_55119@c.us_3EB0ONCE' } },
+      });
+      expect(sends).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+});
