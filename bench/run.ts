@@ -5,12 +5,13 @@ import path from 'node:path';
 import { eventCases } from './case-events';
 import { requestCases } from './case-requests';
 import { scaleCases } from './case-scale';
+import { storeCases } from './case-store';
 import { killAll, ROOT } from './children';
 import { renderTable, type Row } from './report';
 import { settings } from './settings';
 
 /**
- * `npm run bench [-- --quick] [-- --json <file>] [-- --only requests,events,scale]`: every case of issue 13's table on
+ * `npm run bench [-- --quick] [-- --json <file>] [-- --only requests,events,scale,store]`: every case of issue 13's table on
  * loopback, each against its baseline measured in the same run, printed as one table (case, gateway figure, baseline,
  * ratio, goal, met). The gateway is the built `dist/src/main.js` in its own process, the engine the simulator in
  * another, the load generator (autocannon) this process; CPU, RSS and event-loop delay come from inside each process
@@ -19,7 +20,7 @@ import { settings } from './settings';
  * Bounded: a watchdog ends the run (and every child) after `watchdogS`.
  */
 
-const ORDER = ['1', '1b', '2', '3', '4a', '4b', '5', '6', '7', '8', '9', '10', 'S1', 'S2'];
+const ORDER = ['1', '1b', '2', '3', '4a', '4b', '5', '6', '7', '8', '9', '10', 'S1', 'S2', 'P1', 'P2', 'P3', 'P4'];
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,7 +46,7 @@ function machine(): string {
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const jsonFile = arg('json');
-  const only = new Set((arg('only') ?? 'requests,events,scale').split(','));
+  const only = new Set((arg('only') ?? 'requests,events,scale,store').split(','));
   const s = settings(quick);
   const started = Date.now();
   const log = (line: string) =>
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
     ['requests', requestCases],
     ['events', eventCases],
     ['scale', scaleCases],
+    ['store', storeCases],
   ];
   for (const [name, group] of groups) {
     if (!only.has(name)) continue;

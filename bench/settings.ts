@@ -24,6 +24,9 @@ export interface Settings {
   /** Case 6: engine calls are counted over the first `restartS`; timeouts and zombies over the first `restartTailS`. */
   restartS: number;
   restartTailS: number;
+  /** Issue 14, store cases: idempotent sends per store, and channels divided between two instances by leases. */
+  storeOps: number;
+  leaseChannels: number;
   /** The whole run is killed after this many seconds (a hung case must not hang CI). */
   watchdogS: number;
 }
@@ -45,6 +48,8 @@ export function settings(quick: boolean): Settings {
         qrBurst: 200,
         restartS: 5,
         restartTailS: 6,
+        storeOps: 300,
+        leaseChannels: 200,
         watchdogS: 300,
       }
     : {
@@ -62,6 +67,8 @@ export function settings(quick: boolean): Settings {
         qrBurst: 1000,
         restartS: 5,
         restartTailS: 20,
+        storeOps: 3000,
+        leaseChannels: 1000,
         watchdogS: 1800,
       };
 }
