@@ -79,20 +79,43 @@ function validateEvents(events: string[] | undefined, fallback: readonly string[
   return [...new Set(list)];
 }
 
+/**
+ * The subscriptions table, read from memory: every engine event matches against it and `GET /api/channels/:id` names
+ * the channel's webhook, while it changes only when someone registers, deletes, pauses or resumes a subscription
+ * (issue 13: two queries and a JSON parse per channel read were the gateway's own top cost in case 1). This class is
+ * the table's only writer; each write drops the copy and the next read loads it again. Handed-out objects are frozen.
+ */
 export class SubscriptionRepository {
+  private rows: readonly Subscription[] | null = null;
+
   constructor(
     private readonly db: Db,
     private readonly now: () => number,
     readonly policy: WebhookTargetPolicy = OPEN_POLICY,
   ) {}
 
+  private all(): readonly Subscription[] {
+    this.rows ??= Object.freeze(
+      (this.db.prepare('SELECT * FROM subscriptions ORDER BY id').all() as Row[]).map((r) => {
+        const sub = toSub(r);
+        Object.freeze(sub.events);
+        return Object.freeze(sub);
+      }),
+    );
+    return this.rows;
+  }
+
+  /** After any write: the next read loads the table again. */
+  private changed(): void {
+    this.rows = null;
+  }
+
   list(): Subscription[] {
-    return (this.db.prepare('SELECT * FROM subscriptions ORDER BY id').all() as Row[]).map(toSub);
+    return [...this.all()];
   }
 
   get(id: number): Subscription | undefined {
-    const row = this.db.prepare('SELECT * FROM subscriptions WHERE id = ?').get(id) as Row | undefined;
-    return row ? toSub(row) : undefined;
+    return this.all().find((s) => s.id === id);
   }
 
   /**
@@ -130,6 +153,7 @@ export class SubscriptionRepository {
       this.dueNow(keep, at);
       return keep;
     })();
+    this.changed();
     return this.get(id)!;
   }
 
@@ -166,13 +190,12 @@ export class SubscriptionRepository {
       this.dueNow(stored.id, at);
       return stored;
     })();
+    this.changed();
     return toSub(row);
   }
 
   forChannel(channelId: string): Subscription[] {
-    return (
-      this.db.prepare('SELECT * FROM subscriptions WHERE channel_id = ? ORDER BY id').all(channelId) as Row[]
-    ).map(toSub);
+    return this.all().filter((s) => s.channelId === channelId);
   }
 
   /** Deletes one subscription and, with it, every delivery it has; says how many of each state went. */
@@ -182,6 +205,7 @@ export class SubscriptionRepository {
       if (!subscription) return undefined;
       const dropped = this.countDeliveries('subscription_id = ?', id);
       this.db.prepare('DELETE FROM subscriptions WHERE id = ?').run(id);
+      this.changed();
       return { subscription, dropped };
     })();
   }
@@ -194,6 +218,7 @@ export class SubscriptionRepository {
         channelId,
       );
       this.db.prepare('DELETE FROM subscriptions WHERE channel_id = ?').run(channelId);
+      this.changed();
       return dropped;
     })();
   }
@@ -208,17 +233,16 @@ export class SubscriptionRepository {
    * subscription is paused waits as pending with the rest and goes out once it is registered again (nothing lost).
    */
   match(channelId: string, type: string): Subscription[] {
-    return (
-      this.db.prepare('SELECT * FROM subscriptions WHERE channel_id IS NULL OR channel_id = ?').all(channelId) as Row[]
-    )
-      .map(toSub)
-      .filter((s) => s.events.includes('*') || s.events.includes(type));
+    return this.all().filter(
+      (s) => (s.channelId === null || s.channelId === channelId) && (s.events.includes('*') || s.events.includes(type)),
+    );
   }
 
   pause(id: number, reason: string): void {
     this.db
       .prepare('UPDATE subscriptions SET paused = 1, paused_reason = ?, updated_at = ? WHERE id = ?')
       .run(reason, this.now(), id);
+    this.changed();
   }
 
   /** Un-pauses without changing anything else; its pending deliveries are due now. */
@@ -230,6 +254,7 @@ export class SubscriptionRepository {
         .run(at, id);
       this.dueNow(id, at);
     })();
+    this.changed();
   }
 
   /** After a change the earlier failures say nothing about the new target: try the pending deliveries now. */

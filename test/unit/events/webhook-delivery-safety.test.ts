@@ -139,10 +139,10 @@ describe('webhook delivery: outbound safety', () => {
   });
 
   test('When a subscription stored earlier points at a metadata address, then it is paused before anything is sent and its deliveries wait', async () => {
-    const p = build();
-    const sub = p.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
-    // A row written before the rules existed (or edited by hand).
+    const sub = build().subscriptions.setGlobal({ url: `${receiver.url}/hub` });
+    // A row written before the rules existed (or edited by hand while the gateway was stopped), read at start-up.
     db.prepare('UPDATE subscriptions SET url = ? WHERE id = ?').run('http://169.254.169.254/latest', sub.id);
+    const p = build();
     message(p, 'one');
     await p.worker.runOnce();
     expect(p.subscriptions.get(sub.id)).toMatchObject({
