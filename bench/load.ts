@@ -3,7 +3,8 @@ import autocannon from 'autocannon';
 
 /** Load generation and statistics for `npm run bench`: autocannon runs, one-at-a-time timing, percentiles. */
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+// sleep and waitUntil live in children.ts (no autocannon), where the tests' helpers reach them too.
+export { sleep, waitUntil } from './children';
 
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -166,27 +167,6 @@ export async function fetchJson(
   } catch (error) {
     return { status: 0, body: { error: String(error) }, bytes: 0 };
   }
-}
-
-/** Polls `probe` every `everyMs` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
-export async function waitUntil<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false | null> | T | undefined | false | null,
-  timeoutMs: number,
-  everyMs = 200,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      const value = await probe();
-      if (value) return value as T;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
 /** Runs `worker` over `items` with at most `concurrency` at once. */

@@ -1,41 +1,22 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, waitUntil } from '../../bench/children';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const GATEWAY_MAIN = path.join(ROOT, 'dist/src/main.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+// One implementation with the benchmark's (bench/children.ts is built into dist/, test/ is not).
+export { freePort } from '../../bench/children';
 
-export async function waitFor<T>(
+/** Polls `probe` every 100 ms until it returns a truthy value or `timeoutMs` passes (then throws naming `what`). */
+export function waitFor<T>(
   probe: () => Promise<T | undefined | false> | T | undefined | false,
   timeoutMs: number,
   what = 'condition',
 ): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      const value = await probe();
-      if (value) return value as T;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+  return waitUntil(what, probe, timeoutMs, 100);
 }
 
 export interface GatewayProcess {

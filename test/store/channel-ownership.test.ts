@@ -1,10 +1,8 @@
 import { ChannelOwnership } from '../../src/channels/channel-ownership';
-import { openDatabase } from '../../src/store/database';
 import type { LeaseStore } from '../../src/store/lease-store';
 import { PgLeaseStore } from '../../src/store/pg-lease-store';
-import { openPostgres, type PgPool } from '../../src/store/postgres';
 import { SqliteLeaseStore } from '../../src/store/sqlite-lease-store';
-import { startPostgres, type TestPostgres } from '../helpers/postgres';
+import { postgresHarness, sqliteHarness, type StoreHarness, usePostgres } from './harness';
 
 /**
  * Instances sharing channels through leases (issue 14), on the embedded SQLite and on a real PostgreSQL: fair shares,
@@ -19,13 +17,7 @@ const TTL_MS = 3_000;
 const CHANNELS = Array.from({ length: 10 }, (_, i) => `ch${i}`);
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let server: TestPostgres;
-beforeAll(async () => {
-  server = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-});
+const server = usePostgres();
 
 interface Instance {
   own: ChannelOwnership;
@@ -33,15 +25,16 @@ interface Instance {
   lost: Array<[string, string]>;
 }
 
-function ownershipSuite(name: string, open: () => Promise<{ store: LeaseStore; close(): Promise<void> }>): void {
+function ownershipSuite(name: string, harness: () => StoreHarness<LeaseStore>): void {
   describe(`channel ownership on ${name}`, () => {
+    let h: StoreHarness<LeaseStore>;
     let store: LeaseStore;
-    let close: () => Promise<void>;
     beforeEach(async () => {
-      ({ store, close } = await open());
+      h = harness();
+      store = await h.open();
     });
     afterEach(async () => {
-      await close();
+      await h.close();
     });
 
     function instance(id: string, waveSize = 50, channels = CHANNELS): Instance {
@@ -153,22 +146,11 @@ function ownershipSuite(name: string, open: () => Promise<{ store: LeaseStore; c
   });
 }
 
-ownershipSuite('SQLite', async () => {
-  const db = openDatabase(':memory:');
-  return {
-    store: new SqliteLeaseStore(db),
-    close: async () => {
-      db.close();
-    },
-  };
-});
-
-ownershipSuite('PostgreSQL', async () => {
-  const pool: PgPool = await openPostgres(await server.database());
-  return {
-    store: new PgLeaseStore(pool),
-    close: async () => {
-      await pool.end();
-    },
-  };
-});
+ownershipSuite(
+  'SQLite',
+  sqliteHarness((db) => new SqliteLeaseStore(db)),
+);
+ownershipSuite(
+  'PostgreSQL',
+  postgresHarness(server, (pool) => new PgLeaseStore(pool)),
+);

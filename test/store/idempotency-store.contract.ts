@@ -1,17 +1,14 @@
+import type { StoreHarness } from './harness';
 import type { IdempotencyStore } from '../../src/store/idempotency-store';
 
 /** The idempotency store's contract (src/store/idempotency-store.ts); idempotency-store.test.ts runs it on both stores. */
-export interface IdempotencyStoreHarness {
-  open(): Promise<IdempotencyStore>;
-  close(): Promise<void>;
-}
 
 const T0 = 1_800_000_000_000;
 const WINDOW = 60_000;
 
-export function idempotencyStoreContract(name: string, harness: () => IdempotencyStoreHarness): void {
+export function idempotencyStoreContract(name: string, harness: () => StoreHarness<IdempotencyStore>): void {
   describe(`idempotency store contract: ${name}`, () => {
-    let h: IdempotencyStoreHarness;
+    let h: StoreHarness<IdempotencyStore>;
     let store: IdempotencyStore;
     beforeEach(async () => {
       h = harness();

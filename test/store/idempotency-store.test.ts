@@ -1,52 +1,27 @@
 import { createIdempotency, idempotencyScope, type SendOutcome } from '../../src/messages/idempotency';
-import { openDatabase } from '../../src/store/database';
 import { PgIdempotencyStore } from '../../src/store/pg-idempotency-store';
-import { openPostgres, type PgPool } from '../../src/store/postgres';
+import { openPostgres } from '../../src/store/postgres';
 import { SqliteIdempotencyStore } from '../../src/store/sqlite-idempotency-store';
-import { startPostgres, type TestPostgres } from '../helpers/postgres';
+import { postgresHarness, sqliteHarness, usePostgres } from './harness';
 import { idempotencyStoreContract } from './idempotency-store.contract';
 
 /** The idempotency store contract on SQLite and on a real PostgreSQL; idempotent sends across two instances (issue 14). */
 
 jest.setTimeout(60_000);
 
-idempotencyStoreContract('SQLite', () => {
-  let db: ReturnType<typeof openDatabase>;
-  return {
-    async open() {
-      db = openDatabase(':memory:');
-      return new SqliteIdempotencyStore(db);
-    },
-    async close() {
-      db.close();
-    },
-  };
-});
-
-let server: TestPostgres;
-beforeAll(async () => {
-  server = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-});
-
-idempotencyStoreContract('PostgreSQL', () => {
-  let pool: PgPool;
-  return {
-    async open() {
-      pool = await openPostgres(await server.database());
-      return new PgIdempotencyStore(pool);
-    },
-    async close() {
-      await pool.end();
-    },
-  };
-});
+const server = usePostgres();
+idempotencyStoreContract(
+  'SQLite',
+  sqliteHarness((db) => new SqliteIdempotencyStore(db)),
+);
+idempotencyStoreContract(
+  'PostgreSQL',
+  postgresHarness(server, (pool) => new PgIdempotencyStore(pool)),
+);
 
 describe('idempotent sends across gateway instances sharing PostgreSQL', () => {
   test('When two instances get the same Idempotency-Key at once, then the message is sent once and neither answer claims a second message', async () => {
-    const pool = await openPostgres(await server.database());
+    const pool = await openPostgres(await server().database());
     try {
       const store = new PgIdempotencyStore(pool);
       // Two instances: each its own in-process state, one shared store.

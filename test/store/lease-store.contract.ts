@@ -1,3 +1,4 @@
+import type { StoreHarness } from './harness';
 import type { LeaseStore } from '../../src/store/lease-store';
 
 /**
@@ -5,19 +6,15 @@ import type { LeaseStore } from '../../src/store/lease-store';
  * it on SQLite and on a real PostgreSQL. `open` gives a fresh, empty store; `wait` lets real time pass (the
  * PostgreSQL store reads the database's clock, which a test cannot move).
  */
-export interface LeaseStoreHarness {
-  open(): Promise<LeaseStore>;
-  close(): Promise<void>;
-}
 
 /** Long enough that a lease does not run out between two statements on a loaded machine; short enough to wait out. */
 const SHORT_TTL_MS = 400;
 const LONG_TTL_MS = 60_000;
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function leaseStoreContract(name: string, harness: () => LeaseStoreHarness): void {
+export function leaseStoreContract(name: string, harness: () => StoreHarness<LeaseStore>): void {
   describe(`lease store contract: ${name}`, () => {
-    let h: LeaseStoreHarness;
+    let h: StoreHarness<LeaseStore>;
     let store: LeaseStore;
 
     beforeEach(async () => {

@@ -1,51 +1,26 @@
-import { openDatabase } from '../../src/store/database';
 import { PgLeaseStore } from '../../src/store/pg-lease-store';
-import { openPostgres, PG_MIGRATIONS, type PgPool } from '../../src/store/postgres';
+import { openPostgres, PG_MIGRATIONS } from '../../src/store/postgres';
 import { SqliteLeaseStore } from '../../src/store/sqlite-lease-store';
-import { startPostgres, type TestPostgres } from '../helpers/postgres';
+import { postgresHarness, sqliteHarness, usePostgres } from './harness';
 import { leaseStoreContract } from './lease-store.contract';
 
 /** The lease store contract on both implementations: the embedded SQLite and a real PostgreSQL (issue 14). */
 
 jest.setTimeout(60_000);
 
-leaseStoreContract('SQLite', () => {
-  let db: ReturnType<typeof openDatabase>;
-  return {
-    async open() {
-      db = openDatabase(':memory:');
-      return new SqliteLeaseStore(db);
-    },
-    async close() {
-      db.close();
-    },
-  };
-});
-
-let server: TestPostgres;
-beforeAll(async () => {
-  server = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-});
-
-leaseStoreContract('PostgreSQL', () => {
-  let pool: PgPool;
-  return {
-    async open() {
-      pool = await openPostgres(await server.database());
-      return new PgLeaseStore(pool);
-    },
-    async close() {
-      await pool.end();
-    },
-  };
-});
+const server = usePostgres();
+leaseStoreContract(
+  'SQLite',
+  sqliteHarness((db) => new SqliteLeaseStore(db)),
+);
+leaseStoreContract(
+  'PostgreSQL',
+  postgresHarness(server, (pool) => new PgLeaseStore(pool)),
+);
 
 describe('PostgreSQL migrations', () => {
   test('When several instances start on a new database at once, then each migration is applied exactly once and all of them come up', async () => {
-    const url = await server.database();
+    const url = await server().database();
 
     const pools = await Promise.all([openPostgres(url), openPostgres(url), openPostgres(url)]);
 
