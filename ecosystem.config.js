@@ -32,7 +32,11 @@ const logDir = path.resolve(__dirname, env.PM2_LOG_DIR || 'logs');
 const serverDir = env.WPPCONNECT_SERVER_DIR ? path.resolve(env.WPPCONNECT_SERVER_DIR) : null;
 const engineLog = path.join(logDir, 'wppconnect.log');
 const userDataDir = serverDir ? path.resolve(serverDir, env.WPPCONNECT_USER_DATA_DIR || 'userDataDir') : null;
-const gatewayEnv = serverDir ? { WPPCONNECT_LOG_FILE: engineLog, ...env, WPPCONNECT_USER_DATA_DIR: userDataDir } : env;
+// With several engines (WPPCONNECT_ENGINES) each engine's logFile and userDataDir go in its own entry instead.
+const gatewayEnv =
+  serverDir && !env.WPPCONNECT_ENGINES
+    ? { WPPCONNECT_LOG_FILE: engineLog, ...env, WPPCONNECT_USER_DATA_DIR: userDataDir }
+    : env;
 
 const apps = [
   {
