@@ -2,7 +2,7 @@ import { ChannelOwnership } from '../../src/channels/channel-ownership';
 import type { LeaseStore } from '../../src/store/lease-store';
 import { PgLeaseStore } from '../../src/store/pg-lease-store';
 import { SqliteLeaseStore } from '../../src/store/sqlite-lease-store';
-import { postgresHarness, sqliteHarness, type StoreHarness, usePostgres } from './harness';
+import { postgresHarness, sqliteHarness, type StoreHarness, usePostgres, useStore } from './harness';
 
 /**
  * Instances sharing channels through leases (issue 14), on the embedded SQLite and on a real PostgreSQL: fair shares,
@@ -27,14 +27,10 @@ interface Instance {
 
 function ownershipSuite(name: string, harness: () => StoreHarness<LeaseStore>): void {
   describe(`channel ownership on ${name}`, () => {
-    let h: StoreHarness<LeaseStore>;
+    const current = useStore(harness);
     let store: LeaseStore;
-    beforeEach(async () => {
-      h = harness();
-      store = await h.open();
-    });
-    afterEach(async () => {
-      await h.close();
+    beforeEach(() => {
+      store = current();
     });
 
     function instance(id: string, waveSize = 50, channels = CHANNELS): Instance {

@@ -56,3 +56,20 @@ export function postgresHarness<T>(server: () => TestPostgres, make: (pool: PgPo
     };
   };
 }
+
+/** A fresh store from `harness` before each test of the enclosing describe, closed after it; the getter reads it. */
+export function useStore<T>(harness: () => StoreHarness<T>): () => T {
+  let h: StoreHarness<T> | undefined;
+  let store: T | undefined;
+  beforeEach(async () => {
+    h = harness();
+    store = await h.open();
+  });
+  afterEach(async () => {
+    await h?.close();
+  });
+  return () => {
+    if (store === undefined) throw new Error('the store is opened in beforeEach');
+    return store;
+  };
+}

@@ -1,4 +1,4 @@
-import type { StoreHarness } from './harness';
+import { type StoreHarness, useStore } from './harness';
 import type { IdempotencyStore } from '../../src/store/idempotency-store';
 
 /** The idempotency store's contract (src/store/idempotency-store.ts); idempotency-store.test.ts runs it on both stores. */
@@ -8,14 +8,10 @@ const WINDOW = 60_000;
 
 export function idempotencyStoreContract(name: string, harness: () => StoreHarness<IdempotencyStore>): void {
   describe(`idempotency store contract: ${name}`, () => {
-    let h: StoreHarness<IdempotencyStore>;
+    const current = useStore(harness);
     let store: IdempotencyStore;
-    beforeEach(async () => {
-      h = harness();
-      store = await h.open();
-    });
-    afterEach(async () => {
-      await h.close();
+    beforeEach(() => {
+      store = current();
     });
 
     test('When a key is new, then the first claim wins with a pending row and a second claim loses', async () => {

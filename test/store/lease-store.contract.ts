@@ -1,4 +1,4 @@
-import type { StoreHarness } from './harness';
+import { type StoreHarness, useStore } from './harness';
 import type { LeaseStore } from '../../src/store/lease-store';
 
 /**
@@ -14,16 +14,10 @@ const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function leaseStoreContract(name: string, harness: () => StoreHarness<LeaseStore>): void {
   describe(`lease store contract: ${name}`, () => {
-    let h: StoreHarness<LeaseStore>;
+    const current = useStore(harness);
     let store: LeaseStore;
-
-    beforeEach(async () => {
-      h = harness();
-      store = await h.open();
-    });
-
-    afterEach(async () => {
-      await h.close();
+    beforeEach(() => {
+      store = current();
     });
 
     test('When a channel has no lease, then the first instance gets it with token 1 and the store names it the holder', async () => {
