@@ -74,9 +74,22 @@ async function engineReport(member: EngineMember, several: boolean): Promise<Rec
 /** Detailed health under /api (authenticated): each engine's reachability, channels by state, outbox. */
 export function createApiHealthRouter(deps: HealthDeps): Router {
   const router = Router();
+  // One probe of an engine at a time: requests that arrive while it runs share its answer (asked at most 2 s before
+  // theirs). A health check per request would let a dashboard, a load balancer or anyone with the secret multiply
+  // into engine calls (two per engine per request: the fuzz tests' 10 000 health requests made 15 000 engine calls).
+  const inFlight = new Map<EngineMember, Promise<Record<string, unknown>>>();
+  const report = (member: EngineMember, several: boolean): Promise<Record<string, unknown>> => {
+    let probe = inFlight.get(member);
+    if (!probe) {
+      probe = engineReport(member, several).finally(() => inFlight.delete(member));
+      inFlight.set(member, probe);
+    }
+    return probe;
+  };
   router.get('/health', async (_req, res) => {
     const several = deps.fleet.members.length > 1;
-    const engines = await Promise.all(deps.fleet.members.map((m) => engineReport(m, several)));
+    // Each request gets its own copy: the report is shared with the other requests of the same probe.
+    const engines = (await Promise.all(deps.fleet.members.map((m) => report(m, several)))).map((e) => ({ ...e }));
     const ok = engines.every((e) => e.reachable === true && e.secretKeyAccepted !== false);
     const list = deps.channels.list();
     const byState = countByStatus(list.map((c) => c.status));

@@ -91,4 +91,36 @@ describe('GET /api/health', () => {
     expect(res.body.status).toBe('degraded');
     expect(res.body.engine).toMatchObject({ reachable: false, secretKeyAccepted: null, error: 'ENGINE_UNREACHABLE' });
   });
+  test('When many health requests arrive together, then the engine is probed once for all of them, and again for the next request', async () => {
+    gw = buildTestGateway();
+    let healthzCalls = 0;
+    let listCalls = 0;
+    nock(ENGINE_URL)
+      .get('/healthz')
+      .times(10)
+      .delay(150)
+      .reply(() => {
+        healthzCalls += 1;
+        return [200, { uptime: 21.84, message: 'OK', timestamp: Date.now() }];
+      });
+    engine()
+      .get(`/api/${ENGINE_SECRET}/show-all-sessions`)
+      .times(10)
+      .reply(() => {
+        listCalls += 1;
+        return [200, { response: [] }];
+      });
+
+    const together = await Promise.all(Array.from({ length: 20 }, () => gw!.api('get', '/api/health')));
+
+    for (const res of together) {
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ status: 'ok', engine: { reachable: true, secretKeyAccepted: true } });
+    }
+    expect({ healthzCalls, listCalls }).toEqual({ healthzCalls: 1, listCalls: 1 });
+
+    const later = await gw.api('get', '/api/health');
+    expect(later.body.status).toBe('ok');
+    expect({ healthzCalls, listCalls }).toEqual({ healthzCalls: 2, listCalls: 2 });
+  });
 });
