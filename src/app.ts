@@ -1,5 +1,6 @@
 import express, { type Express, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
+import type { OutboxStats } from './store/outbox-store';
 import type { EngineAdapter } from './adapters/engine-adapter';
 import type { ChannelService } from './channels/channel-service';
 import type { Config } from './config';
@@ -33,7 +34,7 @@ export interface AppDeps {
   version: string;
   startedAt: number;
   lifecycle: Lifecycle;
-  pipeline?: EngineEventIngest & { stats(): { depth: number; oldestPendingAgeMs: number | null; dead: number } };
+  pipeline?: EngineEventIngest & { stats(): Promise<OutboxStats> };
   /** The engines (their adapters and circuits), for /api/health and /api/engines. */
   fleet: EngineFleet;
   registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => void;

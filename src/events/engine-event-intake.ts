@@ -30,7 +30,7 @@ export function createEngineEventIntake(deps: EngineEventIntakeDeps): EngineEven
     if (!record) return false;
     const event = await deps.engine.parseEvent(body);
     // Durable first: the event is committed before we answer, so nothing is lost if we die right after.
-    deps.pipeline?.ingestEngineEvent(record.id, event);
+    await deps.pipeline?.ingestEngineEvent(record.id, event);
     await deps.channels.onEngineEvent(record.id, event, requestId);
     if (event.kind === 'status' || event.kind === 'qr' || event.kind === 'session-closed') {
       deps.logger.info('engine event', {

@@ -5,17 +5,25 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { Db } from '../store/database';
 import { gatewayEnvelope, toHubEnvelope } from './envelope';
-import { OutboxRepository, type StoredEvent } from './outbox-repository';
+import type { OutboxStats, OutboxStore, StoredEvent } from '../store/outbox-store';
+import { SqliteOutboxStore } from '../store/sqlite-outbox-store';
 import { SubscriptionRepository, type SubscriptionInput } from './subscription-repository';
 import { checkWebhookUrl, forbiddenAddressReason } from './webhook-target-policy';
 import { type DeliveryOutcome, URL_REFUSED, WebhookWorker } from './webhook-worker';
 
 /** An event as live listeners see it: `seq` is null for one that was not stored (a qr.update nobody subscribes to). */
+/** The outbox's counts, as health, metrics and the deliveries list show them. */
+export type { OutboxStats };
+
 export type LiveEvent = Omit<StoredEvent, 'seq'> & { seq: number | null };
 export type EventListener = (event: LiveEvent) => void;
 
 export interface EventPipelineDeps {
   db: Db;
+  /** Where events and deliveries are kept. @default the SQLite outbox in `db` */
+  outbox?: OutboxStore;
+  /** This gateway instance: whose claims on deliveries its worker's are. @default a random id per process */
+  instanceId?: string;
   config: Config;
   logger: Logger;
   now?: () => number;
@@ -30,22 +38,25 @@ export interface EventPipelineDeps {
  */
 export class EventPipeline {
   readonly subscriptions: SubscriptionRepository;
-  readonly outbox: OutboxRepository;
+  readonly outbox: OutboxStore;
   readonly worker: WebhookWorker;
   private readonly client: WebhookClient;
   private readonly listeners = new Set<EventListener>();
   private readonly now: () => number;
   private pruneTimer: NodeJS.Timeout | null = null;
+  /** Appends run one after another, so events keep the order they were published in (see append). */
+  private appending: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: EventPipelineDeps) {
     this.now = deps.now ?? Date.now;
     this.subscriptions = new SubscriptionRepository(deps.db, this.now, {
       allowedHosts: deps.config.webhooks.allowedHosts,
     });
-    this.outbox = new OutboxRepository(deps.db, this.subscriptions, this.now);
+    this.outbox = deps.outbox ?? new SqliteOutboxStore(deps.db, this.now);
     this.client = deps.client ?? createHttpWebhookClient({ refuseAddress: forbiddenAddressReason });
     this.worker = new WebhookWorker({
       outbox: this.outbox,
+      workerId: deps.instanceId ?? `gateway-${crypto.randomUUID()}`,
       subscriptions: this.subscriptions,
       client: this.client,
       config: deps.config,
@@ -65,17 +76,29 @@ export class EventPipeline {
     this.pauseRefusedSubscriptions();
   }
 
-  /** Engine event → Hub envelope → committed (before the intake answers the engine). */
-  ingestEngineEvent(channelId: string, event: EngineEvent): { published: boolean; type?: string } {
+  /** Engine event → Hub envelope → committed; resolves once it is (the intake answers the engine only then). */
+  async ingestEngineEvent(channelId: string, event: EngineEvent): Promise<{ published: boolean; type?: string }> {
     const envelope = toHubEnvelope(event, { channelId, now: this.now() });
     if (!envelope) return { published: false };
-    this.append(channelId, envelope.type, envelope.body);
+    await this.append(channelId, envelope.type, envelope.body);
     return { published: true, type: envelope.type };
   }
 
+  /**
+   * A gateway event (a status change, a delete): queued behind the events published before it and committed in that
+   * order. The caller does not wait; a store that fails is logged (the event is then lost, as the Hub would lose a
+   * status it polls for anyway: the next status change says it again).
+   */
   publish(channelId: string, type: string, data: Record<string, unknown>): void {
     const envelope = gatewayEnvelope(type, data, { channelId, now: this.now() });
-    this.append(channelId, type, envelope.body);
+    this.append(channelId, type, envelope.body).catch((error: unknown) =>
+      this.deps.logger.error('gateway event not stored', { channel: channelId, type, error: String(error) }),
+    );
+  }
+
+  /** Resolves when every event published so far is committed (and shown to live listeners). */
+  async settled(): Promise<void> {
+    await this.appending.catch(() => undefined);
   }
 
   registerChannelWebhook(channelId: string, input: SubscriptionInput, source: 'api' | 'create' = 'create'): void {
@@ -87,21 +110,26 @@ export class EventPipeline {
     return () => this.listeners.delete(listener);
   }
 
-  stats(): { depth: number; oldestPendingAgeMs: number | null; dead: number } {
+  stats(): Promise<OutboxStats> {
     return this.outbox.stats();
   }
 
   start(): void {
     this.worker.start();
     this.pruneTimer = setInterval(() => {
-      const removed = this.outbox.prune(Math.max(this.deps.config.webhooks.maxAgeMs, 7 * 24 * 3600_000));
-      if (removed) this.deps.logger.info('old events pruned', { removed });
+      this.outbox.prune(Math.max(this.deps.config.webhooks.maxAgeMs, 7 * 24 * 3600_000)).then(
+        (removed) => {
+          if (removed) this.deps.logger.info('old events pruned', { removed });
+        },
+        (error: unknown) => this.deps.logger.warn('old events not pruned', { error: String(error) }),
+      );
     }, 3600_000);
     this.pruneTimer.unref();
   }
 
   async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    await this.settled();
     await this.worker.stop();
     this.client.close?.();
     this.listeners.clear();
@@ -132,24 +160,34 @@ export class EventPipeline {
     }
   }
 
-  private append(channelId: string, type: string, body: Record<string, unknown>): void {
+  /**
+   * Commits the event (unless it is a qr.update nobody subscribes to), then shows it to live listeners with its seq.
+   * Appends are chained: a store that answers asynchronously (PostgreSQL) still commits and shows events in the order
+   * they were published, per channel and overall.
+   */
+  private append(channelId: string, type: string, body: Record<string, unknown>): Promise<void> {
     const eventId = typeof body.event_id === 'string' ? body.event_id : crypto.randomUUID();
     const json = JSON.stringify(body);
-    let seq: number | null = null;
     // A QR rotates every ~20 s per channel waiting for a scan; stored with no subscriber to deliver it to, 1 000
     // channels wrote ~300 MB an hour of images nobody would read (issue 13). Live streams still get it (without an
     // SSE id: a reconnecting client asks GET /qr for the current one rather than replaying stale images).
-    if (type !== 'qr.update' || this.subscriptions.match(channelId, type).length > 0) {
-      seq = this.outbox.append(channelId, type, eventId, json).seq;
-      this.worker.wake();
-    }
-    const stored: LiveEvent = { seq, eventId, channelId, type, body: json, createdAt: this.now() };
-    for (const listener of this.listeners) {
-      try {
-        listener(stored);
-      } catch (error) {
-        this.deps.logger.warn('event listener failed', { error: String(error) });
-      }
-    }
+    const subscriptionIds = this.subscriptions.match(channelId, type).map((s) => s.id);
+    const store = type !== 'qr.update' || subscriptionIds.length > 0;
+    const done = this.appending
+      .catch(() => undefined)
+      .then(async () => {
+        const seq = store ? (await this.outbox.append(channelId, type, eventId, json, subscriptionIds)).seq : null;
+        if (store) this.worker.wake();
+        const stored: LiveEvent = { seq, eventId, channelId, type, body: json, createdAt: this.now() };
+        for (const listener of this.listeners) {
+          try {
+            listener(stored);
+          } catch (error) {
+            this.deps.logger.warn('event listener failed', { error: String(error) });
+          }
+        }
+      });
+    this.appending = done;
+    return done;
   }
 }

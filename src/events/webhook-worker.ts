@@ -3,7 +3,7 @@ import { type WebhookClient, WebhookNetworkError } from '../adapters/http-webhoo
 import { backoffDelay } from '../channels/concurrency';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
-import type { Delivery, OutboxRepository } from './outbox-repository';
+import type { Delivery, OutboxStore } from '../store/outbox-store';
 import type { SubscriptionRepository } from './subscription-repository';
 import { checkWebhookUrl, type WebhookTargetPolicy } from './webhook-target-policy';
 
@@ -17,7 +17,9 @@ export const URL_REFUSED = 'URL refused:';
 export type DeliveryOutcome = 'delivered' | 'retry' | 'dead' | 'paused';
 
 export interface WebhookWorkerDeps {
-  outbox: OutboxRepository;
+  outbox: OutboxStore;
+  /** Whose claims this worker's are (the gateway instance): see OutboxStore.claimDue. */
+  workerId: string;
   subscriptions: SubscriptionRepository;
   client: WebhookClient;
   config: Config;
@@ -89,15 +91,34 @@ export class WebhookWorker {
   /** Deliver everything that is due now; returns when nothing due is left. */
   async runOnce(): Promise<void> {
     for (let round = 0; round < 1000 && !this.stopping; round++) {
-      const due = this.deps.outbox.due(32);
+      const due = await this.deps.outbox.claimDue(this.deps.workerId, 32, this.claimMs());
       if (due.length === 0) return;
       await Promise.all(due.map((d) => this.attempt(d)));
     }
   }
 
+  /**
+   * How long a claimed delivery stays this worker's: past the longest attempt (the receiver's timeout), with room to
+   * spare, so only a worker that died (or lost the database) lets another take its deliveries over.
+   */
+  private claimMs(): number {
+    return this.deps.config.webhooks.timeoutMs * 3 + 5_000;
+  }
+
   private scheduleNext(): void {
     if (this.stopped) return;
-    const next = this.deps.outbox.nextDueAt();
+    void this.deps.outbox.nextDueAt().then(
+      (next) => this.scheduleAt(next),
+      (error: unknown) => {
+        this.deps.logger.error('webhook worker could not read the outbox', { error: String(error) });
+        // The store is down: look again later rather than never.
+        this.scheduleAt(this.deps.now() + 5_000);
+      },
+    );
+  }
+
+  private scheduleAt(next: number | null): void {
+    if (this.stopped || this.running || this.timer) return;
     if (next === null) return;
     const delay = Math.max(10, next - this.deps.now());
     this.timer = setTimeout(
@@ -123,14 +144,15 @@ export class WebhookWorker {
   private async attempt(delivery: Delivery): Promise<void> {
     const { outbox, subscriptions, client, config, logger } = this.deps;
     const sub = subscriptions.get(delivery.subscriptionId);
-    const body = outbox.eventBody(delivery.eventSeq);
+    const body = await outbox.eventBody(delivery.eventSeq);
     if (!sub || body === undefined) {
-      outbox.markDead(delivery.id, null, 'subscription or event no longer exists');
+      await outbox.markDead(delivery.id, null, 'subscription or event no longer exists');
       return;
     }
     if (sub.paused) {
-      // due() skips paused subscriptions; one paused since it was picked stays pending (nothing lost, no attempt
+      // claimDue() skips paused subscriptions; one paused since it was picked stays pending (nothing lost, no attempt
       // counted) until it is registered again.
+      await outbox.release(delivery.id);
       this.deps.onOutcome?.('paused');
       return;
     }
@@ -139,6 +161,7 @@ export class WebhookWorker {
       // Stored before the rules (or WEBHOOK_ALLOWED_HOSTS) said otherwise: the subscription itself is wrong, so it
       // waits, its deliveries kept, until it is registered again with a URL the rules allow.
       subscriptions.pause(sub.id, `${URL_REFUSED} ${refusal}`);
+      await outbox.release(delivery.id);
       this.deps.onOutcome?.('paused');
       logger.error('webhook subscription paused: its URL is refused by the webhook target rules; register it again', {
         subscriptionId: sub.id,
@@ -172,7 +195,7 @@ export class WebhookWorker {
       const res = await client.post(sub.url, body, headers, config.webhooks.timeoutMs);
       status = res.status;
       if (res.status >= 200 && res.status < 300) {
-        outbox.markDelivered(delivery.id, res.status);
+        await outbox.markDelivered(delivery.id, res.status);
         this.deps.onOutcome?.('delivered');
         logger.debug('webhook delivered', {
           deliveryId: delivery.id,
@@ -186,7 +209,7 @@ export class WebhookWorker {
       if (res.status >= 300 && res.status < 400) {
         // Never followed: the signed body and the secret headers would go to a host nobody registered.
         error = `HTTP ${res.status} redirect to ${res.location ?? '(no Location)'}: redirects are not followed; register the final URL`;
-        outbox.markDead(delivery.id, res.status, error);
+        await outbox.markDead(delivery.id, res.status, error);
         this.deps.onOutcome?.('dead');
         logger.warn('webhook dead-lettered: the receiver redirects', {
           deliveryId: delivery.id,
@@ -199,7 +222,7 @@ export class WebhookWorker {
       error = `HTTP ${res.status}: ${res.bodySnippet.slice(0, 200)}`;
       if (res.retryAfterSeconds !== undefined) retryAfterMs = res.retryAfterSeconds * 1000;
       if (PERMANENT.has(res.status)) {
-        outbox.markDead(delivery.id, res.status, error);
+        await outbox.markDead(delivery.id, res.status, error);
         this.deps.onOutcome?.('dead');
         if (res.status === 403) {
           // A wrong secret does not fix itself: pause instead of storming the receiver, and say so loudly.
@@ -224,7 +247,7 @@ export class WebhookWorker {
         return;
       }
       if (!(res.status >= 500 || RETRYABLE.has(res.status))) {
-        outbox.markDead(delivery.id, res.status, error);
+        await outbox.markDead(delivery.id, res.status, error);
         this.deps.onOutcome?.('dead');
         return;
       }
@@ -232,7 +255,7 @@ export class WebhookWorker {
       if (e instanceof WebhookNetworkError && e.kind === 'refused') {
         // The name resolved to a link-local or metadata address: retrying would only ask again.
         error = `target refused: ${e.message}`;
-        outbox.markDead(delivery.id, null, error);
+        await outbox.markDead(delivery.id, null, error);
         this.deps.onOutcome?.('dead');
         logger.warn('webhook dead-lettered: the target address is refused', {
           deliveryId: delivery.id,
@@ -244,13 +267,13 @@ export class WebhookWorker {
       error = e instanceof WebhookNetworkError ? `${e.kind}: ${e.message}` : String(e);
     }
     if (giveUp) {
-      outbox.markDead(delivery.id, status, `${tooOld ? 'too old' : `after ${attempts} attempts`}: ${error}`);
+      await outbox.markDead(delivery.id, status, `${tooOld ? 'too old' : `after ${attempts} attempts`}: ${error}`);
       this.deps.onOutcome?.('dead');
       logger.warn('webhook dead-lettered after retries', { deliveryId: delivery.id, attempts, url: sub.url, error });
       return;
     }
     const wait = Math.max(retryAfterMs ?? 0, this.backoff(attempts));
-    outbox.markRetry(delivery.id, this.deps.now() + wait, status, error);
+    await outbox.markRetry(delivery.id, this.deps.now() + wait, status, error);
     this.deps.onOutcome?.('retry');
     logger.info('webhook delivery failed, will retry', {
       deliveryId: delivery.id,

@@ -5,11 +5,12 @@ import type { EngineCallRecord } from '../adapters/engine-adapter';
 import type { SupervisorCounters } from '../channels/channel-supervisor';
 import type { DeliveryOutcome } from '../events/webhook-worker';
 import { DEFAULT_ENGINE_ID } from '../config';
+import type { OutboxStats } from '../store/outbox-store';
 
 export interface MetricsSources {
   /** Channel statuses from our own state (never an engine call per scrape). */
   channelStatuses(): string[];
-  outboxStats(): { depth: number; oldestPendingAgeMs: number | null; dead: number };
+  outboxStats(): Promise<OutboxStats>;
   /** The gateway's view of each engine (its circuit, channels, capacity); absent in tests that do not need it. */
   engines?(): Array<{
     id: string;
@@ -37,7 +38,7 @@ export class GatewayMetrics {
   private readonly restarts: Counter<'channel' | 'reason'>;
   private readonly zombies: Counter<'channel' | 'signal'>;
   private readonly deliveries: Counter<'outcome'>;
-  private outboxSnapshot: ReturnType<MetricsSources['outboxStats']> | null = null;
+  private outboxSnapshot: OutboxStats | null = null;
 
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
@@ -126,7 +127,7 @@ export class GatewayMetrics {
       },
     });
     // One outbox read per scrape (taken in render) feeds the three outbox gauges.
-    const outbox = () => this.outboxSnapshot ?? sources.outboxStats();
+    const outbox = (): OutboxStats => this.outboxSnapshot ?? { depth: 0, oldestPendingAgeMs: null, dead: 0 };
     new Gauge({
       name: 'wppgw_outbox_pending',
       help: 'Webhook deliveries waiting in the durable outbox',
@@ -222,7 +223,7 @@ export class GatewayMetrics {
   }
 
   async render(): Promise<string> {
-    this.outboxSnapshot = this.sources.outboxStats();
+    this.outboxSnapshot = await this.sources.outboxStats();
     try {
       return await this.registry.metrics();
     } finally {

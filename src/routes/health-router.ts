@@ -3,12 +3,13 @@ import { countByStatus } from '../channels/channel-status';
 import type { ChannelService } from '../channels/channel-service';
 import type { EngineFleet, EngineMember } from '../channels/engine-fleet';
 import { isGatewayError } from '../errors';
+import type { OutboxStats } from '../events/event-pipeline';
 
 export interface HealthDeps {
   fleet: EngineFleet;
   channels: ChannelService;
   version: string;
-  outboxStats?: () => { depth: number; oldestPendingAgeMs: number | null; dead: number };
+  outboxStats?: () => Promise<OutboxStats>;
   startedAt: number;
 }
 
@@ -103,7 +104,7 @@ export function createApiHealthRouter(deps: HealthDeps): Router {
       engine: engines[0],
       engines,
       channels: { total: list.length, byState },
-      outbox: deps.outboxStats ? deps.outboxStats() : null,
+      outbox: deps.outboxStats ? await deps.outboxStats() : null,
     });
   });
   // The engines and their load, from the gateway's own view (no engine call): cheap enough for a dashboard to poll.

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { redactUrls } from '../logger';
 import { GatewayError } from '../errors';
-import type { EventPipeline } from '../events/event-pipeline';
+import type { EventPipeline, LiveEvent } from '../events/event-pipeline';
 import {
   channelEventsQuery,
   channelIdParams,
@@ -84,18 +84,19 @@ export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChan
     });
   });
 
-  router.get('/webhooks/deliveries', (req, res) => {
+  router.get('/webhooks/deliveries', async (req, res) => {
     const query = deliveriesQuery.parse(req.query);
-    const deliveries = pipeline.outbox.list(query.state, query.limit).map(safeDelivery);
-    res.json({ success: true, deliveries, stats: pipeline.stats() });
+    const [deliveries, stats] = await Promise.all([pipeline.outbox.list(query.state, query.limit), pipeline.stats()]);
+    res.json({ success: true, deliveries: deliveries.map(safeDelivery), stats });
   });
 
-  router.post('/webhooks/deliveries/:id/replay', (req, res) => {
+  router.post('/webhooks/deliveries/:id/replay', async (req, res) => {
     const id = Number(deliveryIdParams.parse(req.params).id);
-    if (!Number.isInteger(id) || !pipeline.outbox.get(id)) throw new GatewayError('DELIVERY_NOT_FOUND');
-    pipeline.outbox.replay(id);
+    if (!Number.isInteger(id) || !(await pipeline.outbox.replay(id))) throw new GatewayError('DELIVERY_NOT_FOUND');
     pipeline.worker.wake();
-    res.json({ success: true, delivery: safeDelivery(pipeline.outbox.get(id)!) });
+    const delivery = await pipeline.outbox.get(id);
+    if (!delivery) throw new GatewayError('DELIVERY_NOT_FOUND');
+    res.json({ success: true, delivery: safeDelivery(delivery) });
   });
 
   return router;
@@ -118,8 +119,39 @@ export function createChannelEventRoutes(deps: {
   heartbeatMs?: number;
 }): Router {
   const router = Router();
-  router.get('/channels/:id/events', (req, res) => {
+  router.get('/channels/:id/events', async (req, res) => {
     const channel = deps.resolveChannel(channelIdParams.parse(req.params).id);
+    let lastSeq = Number(req.get('last-event-id') ?? channelEventsQuery.parse(req.query).lastEventId ?? NaN);
+    const write = (seq: number | null, type: string, body: string) => {
+      const parsed = JSON.parse(body) as { data?: unknown };
+      // An event that was not stored has no id: the client's Last-Event-ID stays on the last one it can resume from.
+      const id = seq === null ? '' : `id: ${seq}\n`;
+      res.write(`${id}event: ${type}\ndata: ${JSON.stringify(parsed.data ?? parsed)}\n\n`);
+    };
+    const live = (event: LiveEvent) => {
+      if (event.seq !== null && Number.isFinite(lastSeq) && event.seq <= lastSeq) return;
+      write(event.seq, event.type, event.body);
+    };
+    // Listen before reading the log, and hold what arrives meanwhile: an event committed while the replay is read
+    // is then neither lost nor sent twice (the seq check drops what the replay already carried).
+    let held: LiveEvent[] | null = [];
+    const unsubscribe = deps.pipeline.subscribe((event) => {
+      if (event.channelId !== channel || !SSE_TYPES.includes(event.type)) return;
+      if (held) held.push(event);
+      else live(event);
+    });
+    let replay: Awaited<ReturnType<EventPipeline['outbox']['eventsSince']>> = [];
+    try {
+      if (Number.isFinite(lastSeq)) replay = await deps.pipeline.outbox.eventsSince(channel, lastSeq, SSE_TYPES);
+    } catch (error) {
+      unsubscribe();
+      throw error;
+    }
+    if (res.destroyed) {
+      // The client left while the replay was read.
+      unsubscribe();
+      return;
+    }
     // This stream outlives the route deadline by design.
     (res.locals.rearmDeadline as ((ms: number) => void) | undefined)?.(2 ** 31 - 1);
     res.writeHead(200, {
@@ -128,25 +160,14 @@ export function createChannelEventRoutes(deps: {
       Connection: 'keep-alive',
       'X-Accel-Buffering': 'no',
     });
-    const write = (seq: number | null, type: string, body: string) => {
-      const parsed = JSON.parse(body) as { data?: unknown };
-      // An event that was not stored has no id: the client's Last-Event-ID stays on the last one it can resume from.
-      const id = seq === null ? '' : `id: ${seq}\n`;
-      res.write(`${id}event: ${type}\ndata: ${JSON.stringify(parsed.data ?? parsed)}\n\n`);
-    };
-    let lastSeq = Number(req.get('last-event-id') ?? channelEventsQuery.parse(req.query).lastEventId ?? NaN);
-    if (Number.isFinite(lastSeq)) {
-      for (const e of deps.pipeline.outbox.eventsSince(channel, lastSeq, SSE_TYPES)) {
-        write(e.seq, e.type, e.body);
-        lastSeq = e.seq;
-      }
+    for (const e of replay) {
+      write(e.seq, e.type, e.body);
+      lastSeq = e.seq;
     }
     res.write(`: connected to ${channel}\n\n`);
-    const unsubscribe = deps.pipeline.subscribe((event) => {
-      if (event.channelId !== channel || !SSE_TYPES.includes(event.type)) return;
-      if (event.seq !== null && Number.isFinite(lastSeq) && event.seq <= lastSeq) return;
-      write(event.seq, event.type, event.body);
-    });
+    const waiting = held;
+    held = null;
+    for (const event of waiting) live(event);
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), deps.heartbeatMs ?? 15_000);
     heartbeat.unref();
     req.on('close', () => {

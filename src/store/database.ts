@@ -112,7 +112,7 @@ const MIGRATIONS: readonly string[] = [
     created_at   INTEGER NOT NULL
   );
   `,
-  // 2: the pending deliveries in pair order, for the outbox's skip scan of pair heads (outbox-repository.ts HEADS)
+  // 2: the pending deliveries in pair order, for the outbox's skip scan of pair heads (sqlite-outbox-store.ts HEADS)
   `
   CREATE INDEX deliveries_pending ON deliveries(subscription_id, channel_id, id) WHERE state = 'pending';
   `,

@@ -36,6 +36,51 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX idempotency_created ON idempotency (created_at);
   `,
+  // 4: the outbox (src/store/outbox-store.ts) and the subscriptions its deliveries belong to; the same columns as
+  // SQLite's, plus a delivery's claim (which gateway instance is attempting it, until when). Times in ms epoch.
+  `
+  CREATE TABLE subscriptions (
+    id            BIGSERIAL PRIMARY KEY,
+    channel_id    TEXT,
+    url           TEXT NOT NULL,
+    secret        TEXT,
+    events        TEXT NOT NULL,
+    paused        BOOLEAN NOT NULL DEFAULT false,
+    paused_reason TEXT,
+    source        TEXT NOT NULL DEFAULT 'api',
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+  );
+  CREATE UNIQUE INDEX subscriptions_scope_url ON subscriptions (COALESCE(channel_id, ''), url);
+  CREATE TABLE events (
+    seq         BIGSERIAL PRIMARY KEY,
+    event_id    TEXT NOT NULL UNIQUE,
+    channel_id  TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+  );
+  CREATE INDEX events_channel ON events (channel_id, seq);
+  CREATE TABLE deliveries (
+    id              BIGSERIAL PRIMARY KEY,
+    event_seq       BIGINT NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
+    subscription_id BIGINT NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+    channel_id      TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT,
+    created_at      BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL,
+    delivered_at    BIGINT,
+    claimed_by      TEXT,
+    claimed_until   BIGINT
+  );
+  CREATE INDEX deliveries_pending ON deliveries (subscription_id, channel_id, id) WHERE state = 'pending';
+  CREATE INDEX deliveries_state ON deliveries (state, id);
+  CREATE INDEX deliveries_event ON deliveries (event_seq);
+  `,
 ];
 
 /** Any constant: the key of the advisory lock that serializes migrations across instances. */

@@ -37,7 +37,8 @@ describe('GET /api/channels/:id/events (SSE)', () => {
     gw.pipeline.publish('sse1', 'qr.update', { channel: 'sse1', qr: 'data:image/png;base64,AAA', attempt: 1 });
     gw.pipeline.publish('sse1', 'qr.update', { channel: 'sse1', qr: 'data:image/png;base64,BBB', attempt: 2 });
     gw.pipeline.publish('other', 'qr.update', { channel: 'other', attempt: 9 });
-    const [first] = gw.pipeline.outbox.eventsSince('sse1', 0, ['qr.update']);
+    await gw.pipeline.settled();
+    const [first] = await gw.pipeline.outbox.eventsSince('sse1', 0, ['qr.update']);
     const res = await fetch(`${url}/api/channels/SSE1/events`, {
       headers: { 'X-Gateway-Secret': TEST_SECRET, 'Last-Event-ID': String(first.seq) },
     });
@@ -70,8 +71,8 @@ describe('GET /api/channels/:id/events (SSE)', () => {
     expect(text).toContain('event: qr.update\ndata: {"channel":"sse1","qr":"data:image/png;base64,CCC","attempt":3}');
     expect(text).not.toMatch(/id: \d+\nevent: qr\.update/);
     expect(text).toMatch(/id: \d+\nevent: session\.status/);
-    expect(gw.pipeline.outbox.eventsSince('sse1', 0, ['qr.update'])).toEqual([]);
-    expect(gw.pipeline.outbox.eventsSince('sse1', 0, ['session.status'])).toHaveLength(1);
+    expect(await gw.pipeline.outbox.eventsSince('sse1', 0, ['qr.update'])).toEqual([]);
+    expect(await gw.pipeline.outbox.eventsSince('sse1', 0, ['session.status'])).toHaveLength(1);
   });
 
   test('When the stream is asked without the secret, then 401 JSON', async () => {

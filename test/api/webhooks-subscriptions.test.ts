@@ -124,7 +124,7 @@ describe('POST /api/webhooks: the global subscription changes in place', () => {
     for (const t of ['a1', 'a2', 'a3']) await engineMessage(gw, 'c1', t);
     for (const t of ['b1', 'b2']) await engineMessage(gw, 'c2', t);
     await gw.pipeline.worker.runOnce(); // connection refused: each channel's first event is retried in 60 s
-    expect(gw.pipeline.outbox.list('pending', 100)).toHaveLength(5);
+    expect(await gw.pipeline.outbox.list('pending', 100)).toHaveLength(5);
 
     const rotated = await gw.api('post', '/api/webhooks').send({ url: `${hub.url}/hub`, secret: 'new-secret' });
     const receiver = await hub.up();
@@ -138,8 +138,8 @@ describe('POST /api/webhooks: the global subscription changes in place', () => {
     expect(texts(receiver.received, 'c1')).toEqual(['a1', 'a2', 'a3']);
     expect(texts(receiver.received, 'c2')).toEqual(['b1', 'b2']);
     for (const r of receiver.received) expectSignedWith(r, 'new-secret');
-    expect(gw.pipeline.outbox.list('pending', 100)).toEqual([]);
-    expect(gw.pipeline.outbox.list('delivered', 100)).toHaveLength(5);
+    expect(await gw.pipeline.outbox.list('pending', 100)).toEqual([]);
+    expect(await gw.pipeline.outbox.list('delivered', 100)).toHaveLength(5);
   });
 
   test('When the Hub answers 403 to a stale secret, then events keep queueing while paused, the new secret sends them all, and the dead 403 is kept for replay with the new secret', async () => {
@@ -160,7 +160,7 @@ describe('POST /api/webhooks: the global subscription changes in place', () => {
 
     const fixed = await gw.api('post', '/api/webhooks').send({ url: `${hub.url}/hub`, secret: 'new-secret' });
     await gw.pipeline.worker.runOnce();
-    const [dead] = gw.pipeline.outbox.list('dead', 10);
+    const [dead] = await gw.pipeline.outbox.list('dead', 10);
     const replay = await gw.api('post', `/api/webhooks/deliveries/${dead.id}/replay`);
     await gw.pipeline.worker.runOnce();
 
@@ -170,7 +170,7 @@ describe('POST /api/webhooks: the global subscription changes in place', () => {
     expect(texts(hub.accepted, 'c1')).toEqual(['m2', 'm3', 'm1']);
     for (const r of hub.accepted) expectSignedWith(r, 'new-secret');
     expect(hub.rejected()).toBe(1);
-    expect(gw.pipeline.outbox.stats()).toMatchObject({ depth: 0, dead: 0 });
+    expect(await gw.pipeline.outbox.stats()).toMatchObject({ depth: 0, dead: 0 });
   });
 
   test('When the URL changes, then the same subscription keeps its backlog and delivers it to the new URL', async () => {
@@ -264,7 +264,7 @@ describe('DELETE /api/webhooks/:id', () => {
     });
     expect(res.body.message).toMatch(/2 pending and 0 dead deliveries dropped/);
     expect((await gw.api('get', '/api/webhooks')).body.webhooks).toEqual([]);
-    expect(gw.pipeline.outbox.stats().depth).toBe(0);
+    expect((await gw.pipeline.outbox.stats()).depth).toBe(0);
   });
 
   test('When the id is unknown, then 404 WEBHOOK_NOT_FOUND', async () => {

@@ -36,7 +36,7 @@ describe('eslint.config.js: layers', () => {
     [
       'the operator page imports a repository',
       'src/ui/probe.ts',
-      "import { OutboxRepository } from '../events/outbox-repository';",
+      "import { SubscriptionRepository } from '../events/subscription-repository';",
       /never a \*-repository module/,
     ],
     [
@@ -115,7 +115,7 @@ describe('eslint.config.js: layers', () => {
     [
       'the store imports a use-case',
       'src/store/probe.ts',
-      "import { OutboxRepository } from '../events/outbox-repository';",
+      "import { SubscriptionRepository } from '../events/subscription-repository';",
       /bottom layer/,
     ],
     ['an adapter imports Express', 'src/adapters/probe.ts', "import type { Request } from 'express';", /know Express/],

@@ -53,7 +53,7 @@ describe('webhook delivery (durable outbox → receiver)', () => {
 
   test('When an event is delivered, then it carries both secret headers, the event id and a verifiable HMAC signature', async () => {
     pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, secret: 'W' });
-    message('hello');
+    await message('hello');
     await pipeline.worker.runOnce();
     expect(receiver.received).toHaveLength(1);
     const { headers, raw, body } = receiver.received[0];
@@ -68,54 +68,54 @@ describe('webhook delivery (durable outbox → receiver)', () => {
   test('When the receiver answers 403, then the delivery is dead, the subscription is paused and nothing is retried', async () => {
     pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, secret: 'wrong' });
     receiver.setDown(403);
-    message('one');
-    message('two');
+    await message('one');
+    await message('two');
     await pipeline.worker.runOnce();
     clock += 120_000;
     await pipeline.worker.runOnce();
-    const dead = pipeline.outbox.list('dead', 10);
+    const dead = await pipeline.outbox.list('dead', 10);
     expect(dead).toHaveLength(1);
     expect(dead[0].lastStatus).toBe(403);
     expect(pipeline.subscriptions.list()[0].paused).toBe(true);
-    expect(pipeline.outbox.list('pending', 10)).toHaveLength(1);
+    expect(await pipeline.outbox.list('pending', 10)).toHaveLength(1);
     expect(logger.lines.some((l) => l.level === 'error' && /paused/.test(l.message))).toBe(true);
   });
 
   test('When the receiver answers 400, then the delivery is dead-lettered at once', async () => {
     pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
     receiver.setDown(400);
-    message('bad');
+    await message('bad');
     await pipeline.worker.runOnce();
-    expect(pipeline.outbox.list('dead', 10)[0]).toMatchObject({ lastStatus: 400, attempts: 1 });
+    expect((await pipeline.outbox.list('dead', 10))[0]).toMatchObject({ lastStatus: 400, attempts: 1 });
   });
 
   test('When the receiver answers 500 and then recovers, then the event is retried with backoff and delivered once', async () => {
     pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
     receiver.setDown(500);
-    message('retry-me');
+    await message('retry-me');
     await pipeline.worker.runOnce();
-    expect(pipeline.outbox.list('pending', 10)[0]).toMatchObject({ attempts: 1, lastStatus: 500 });
+    expect((await pipeline.outbox.list('pending', 10))[0]).toMatchObject({ attempts: 1, lastStatus: 500 });
     await pipeline.worker.runOnce();
-    expect(pipeline.outbox.list('pending', 10)[0].attempts).toBe(1);
+    expect((await pipeline.outbox.list('pending', 10))[0].attempts).toBe(1);
     receiver.setDown(false);
     clock += 1_000;
     await pipeline.worker.runOnce();
     expect(receiver.received.map((r) => r.body.message.text)).toEqual(['retry-me']);
-    expect(pipeline.outbox.list('delivered', 10)).toHaveLength(1);
+    expect(await pipeline.outbox.list('delivered', 10)).toHaveLength(1);
   });
 
   test('When the receiver keeps failing, then the delivery is dead after the maximum attempts and a replay delivers it', async () => {
     pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
     receiver.setDown(0);
-    message('doomed');
+    await message('doomed');
     for (let i = 0; i < 3; i++) {
       await pipeline.worker.runOnce();
       clock += 1_000;
     }
-    const [dead] = pipeline.outbox.list('dead', 10);
+    const [dead] = await pipeline.outbox.list('dead', 10);
     expect(dead.attempts).toBe(3);
     receiver.setDown(false);
-    expect(pipeline.outbox.replay(dead.id)).toBe(true);
+    expect(await pipeline.outbox.replay(dead.id)).toBe(true);
     await pipeline.worker.runOnce();
     expect(receiver.received.map((r) => r.body.message.text)).toEqual(['doomed']);
   });
@@ -123,14 +123,9 @@ describe('webhook delivery (durable outbox → receiver)', () => {
   test('When the first event of a channel fails, then later ones wait behind it and all arrive in order', async () => {
     pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
     receiver.setDown(503);
-    for (const t of ['a', 'b', 'c']) message(t);
+    for (const t of ['a', 'b', 'c']) await message(t);
     await pipeline.worker.runOnce();
-    expect(
-      pipeline.outbox
-        .list('pending', 10)
-        .map((d) => d.attempts)
-        .sort(),
-    ).toEqual([0, 0, 1]);
+    expect((await pipeline.outbox.list('pending', 10)).map((d) => d.attempts).sort()).toEqual([0, 0, 1]);
     receiver.setDown(false);
     clock += 1_000;
     await pipeline.worker.runOnce();
@@ -156,18 +151,20 @@ describe('webhook delivery (durable outbox → receiver)', () => {
     const live: string[] = [];
     pipeline.subscribe((e) => live.push(`${e.type} ${e.seq}`));
     pipeline.publish('c1', 'qr.update', { channel: 'c1', qr: 'data:image/png;base64,AAAA', attempt: 1 });
+    await pipeline.settled();
     await pipeline.worker.runOnce();
     expect(receiver.received).toHaveLength(0);
     // Live listeners (SSE) still get it, unnumbered; nothing is written for it.
     expect(live).toEqual(['qr.update null']);
-    expect(pipeline.outbox.eventsSince('c1', 0, ['qr.update'])).toHaveLength(0);
+    expect(await pipeline.outbox.eventsSince('c1', 0, ['qr.update'])).toHaveLength(0);
   });
 
   test('When a subscriber asks for qr.update, then it is stored and delivered', async () => {
     pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, events: ['qr.update'] });
     pipeline.publish('c1', 'qr.update', { channel: 'c1', qr: 'data:image/png;base64,AAAA', attempt: 1 });
+    await pipeline.settled();
     await pipeline.worker.runOnce();
     expect(receiver.received).toHaveLength(1);
-    expect(pipeline.outbox.eventsSince('c1', 0, ['qr.update'])).toHaveLength(1);
+    expect(await pipeline.outbox.eventsSince('c1', 0, ['qr.update'])).toHaveLength(1);
   });
 });

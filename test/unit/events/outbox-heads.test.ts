@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { OutboxRepository } from '../../../src/events/outbox-repository';
 import { SubscriptionRepository } from '../../../src/events/subscription-repository';
 import { openDatabase } from '../../../src/store/database';
+import { SqliteOutboxStore } from '../../../src/store/sqlite-outbox-store';
 
 /**
- * The outbox's due() finds each (subscription, channel) pair's oldest pending delivery with a skip scan (issue 13);
+ * The SQLite outbox's claimDue() finds each (subscription, channel) pair's oldest pending delivery with a skip scan (issue 13);
  * checked here against the obvious definition over random histories: appends on several channels and
  * subscriptions, deliveries delivered, retried later or dead-lettered, subscriptions paused.
  */
@@ -32,9 +32,9 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   },
 );
 
-test('When deliveries come and go on many pairs, then due() answers exactly the oldest pending delivery of each due, unpaused pair', () => {
-  fc.assert(
-    fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
+test('When deliveries come and go on many pairs, then claimDue() answers exactly the oldest pending delivery of each due, unpaused pair', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { maxLength: 120 }), async (ops) => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heads-'));
       const db = openDatabase(dir);
       try {
@@ -46,21 +46,24 @@ test('When deliveries come and go on many pairs, then due() answers exactly the 
           subs.setForChannel('c1', { url: 'http://hub.test/b' }).id,
           subs.setForChannel('c3', { url: 'http://hub.test/c' }).id,
         ];
-        const outbox = new OutboxRepository(db, subs, clock);
+        const outbox = new SqliteOutboxStore(db, clock);
         let n = 0;
         for (const o of ops) {
           now += 10;
           const pending = db.prepare("SELECT id FROM deliveries WHERE state = 'pending' ORDER BY id").all() as {
             id: number;
           }[];
-          if (o.kind === 'append') outbox.append(`c${o.channel}`, 'message', `e${n++}`, '{}');
-          else if (o.kind === 'pause') subs.pause(ids[o.sub], 'test');
+          if (o.kind === 'append') {
+            const channel = `c${o.channel}`;
+            const to = subs.match(channel, 'message').map((sub) => sub.id);
+            await outbox.append(channel, 'message', `e${n++}`, '{}', to);
+          } else if (o.kind === 'pause') subs.pause(ids[o.sub], 'test');
           else if (o.kind === 'resume') subs.resume(ids[o.sub]);
           else if (pending.length && 'pick' in o) {
             const id = pending[o.pick % pending.length].id;
-            if (o.kind === 'deliver') outbox.markDelivered(id, 200);
-            else if (o.kind === 'dead') outbox.markDead(id, 500, 'gone');
-            else outbox.markRetry(id, now + 25, 503, 'later');
+            if (o.kind === 'deliver') await outbox.markDelivered(id, 200);
+            else if (o.kind === 'dead') await outbox.markDead(id, 500, 'gone');
+            else await outbox.markRetry(id, now + 25, 503, 'later');
           }
         }
         const expected = (
@@ -74,7 +77,7 @@ test('When deliveries come and go on many pairs, then due() answers exactly the 
             )
             .all(now) as { id: number }[]
         ).map((r) => r.id);
-        expect(outbox.due(1_000).map((d) => d.id)).toEqual(expected);
+        expect((await outbox.claimDue('worker', 1_000, 60_000)).map((d) => d.id)).toEqual(expected);
       } finally {
         db.close();
         fs.rmSync(dir, { recursive: true, force: true });

@@ -87,31 +87,31 @@ describe('webhook delivery: outbound safety', () => {
   test('When the host name resolves to a cloud metadata address, then nothing is sent and the delivery is dead-lettered at once with the reason', async () => {
     const p = build(resolveTo('169.254.169.254'));
     p.subscriptions.setGlobal({ url: `http://hub.test:${receiver.port}/hub`, secret: 'W' });
-    message(p, 'one');
+    await message(p, 'one');
 
     await p.worker.runOnce();
     clock += 60_000;
     await p.worker.runOnce();
 
-    const [dead] = p.outbox.list('dead', 10);
+    const [dead] = await p.outbox.list('dead', 10);
     expect(dead).toMatchObject({ attempts: 1, lastStatus: null });
     expect(dead.lastError).toMatch(/hub\.test resolves to 169\.254\.169\.254 is a cloud metadata address/);
-    expect(p.outbox.list('pending', 10)).toEqual([]);
+    expect(await p.outbox.list('pending', 10)).toEqual([]);
     expect(receiver.received).toEqual([]);
   });
 
   test('When the host name resolves to a link-local IPv6 address, then the delivery is dead-lettered, not retried', async () => {
     const p = build(resolveTo('fe80::1'));
     p.subscriptions.setGlobal({ url: `http://hub.test:${receiver.port}/hub` });
-    message(p, 'one');
+    await message(p, 'one');
     await p.worker.runOnce();
-    expect(p.outbox.list('dead', 10)[0].lastError).toMatch(/link-local/);
+    expect((await p.outbox.list('dead', 10))[0].lastError).toMatch(/link-local/);
   });
 
   test('When the same host name resolves to loopback, then the event is delivered through the same lookup', async () => {
     const p = build(resolveTo('127.0.0.1'));
     p.subscriptions.setGlobal({ url: `http://hub.test:${receiver.port}/hub` });
-    message(p, 'one');
+    await message(p, 'one');
     await p.worker.runOnce();
     expect(receiver.received.map((r) => r.body.message.text)).toEqual(['one']);
     expect(receiver.received[0].headers.host).toBe(`hub.test:${receiver.port}`);
@@ -126,9 +126,9 @@ describe('webhook delivery: outbound safety', () => {
     try {
       const p = build();
       p.subscriptions.setGlobal({ url: `${redirecting.url}/hub`, secret: 'W' });
-      message(p, 'one');
+      await message(p, 'one');
       await p.worker.runOnce();
-      const [dead] = p.outbox.list('dead', 10);
+      const [dead] = await p.outbox.list('dead', 10);
       expect(dead).toMatchObject({ lastStatus: 307, attempts: 1 });
       expect(dead.lastError).toContain(`redirect to ${elsewhere.url}/steal`);
       expect(elsewhere.received).toEqual([]);
@@ -143,14 +143,14 @@ describe('webhook delivery: outbound safety', () => {
     // A row written before the rules existed (or edited by hand while the gateway was stopped), read at start-up.
     db.prepare('UPDATE subscriptions SET url = ? WHERE id = ?').run('http://169.254.169.254/latest', sub.id);
     const p = build();
-    message(p, 'one');
+    await message(p, 'one');
     await p.worker.runOnce();
     expect(p.subscriptions.get(sub.id)).toMatchObject({
       paused: true,
       pausedReason: expect.stringMatching(/URL refused: .*cloud metadata/),
     });
-    expect(p.outbox.list('pending', 10)).toMatchObject([{ attempts: 0 }]);
-    expect(p.outbox.list('dead', 10)).toEqual([]);
+    expect(await p.outbox.list('pending', 10)).toMatchObject([{ attempts: 0 }]);
+    expect(await p.outbox.list('dead', 10)).toEqual([]);
   });
 });
 

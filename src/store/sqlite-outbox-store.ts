@@ -1,32 +1,12 @@
-import type { Db } from '../store/database';
-import type { SubscriptionRepository } from './subscription-repository';
-
-export type DeliveryState = 'pending' | 'delivered' | 'dead';
-
-export interface Delivery {
-  id: number;
-  eventSeq: number;
-  eventId: string;
-  eventType: string;
-  subscriptionId: number;
-  channelId: string;
-  state: DeliveryState;
-  attempts: number;
-  nextAttemptAt: number;
-  lastStatus: number | null;
-  lastError: string | null;
-  createdAt: number;
-  deliveredAt: number | null;
-}
-
-export interface StoredEvent {
-  seq: number;
-  eventId: string;
-  channelId: string;
-  type: string;
-  body: string;
-  createdAt: number;
-}
+import type { Db } from './database';
+import {
+  type Delivery,
+  type DeliveryState,
+  MAX_DELIVERY_ERROR,
+  type OutboxStats,
+  type OutboxStore,
+  type StoredEvent,
+} from './outbox-store';
 
 interface DeliveryRow {
   id: number;
@@ -82,18 +62,27 @@ const HEADS = `WITH RECURSIVE heads(id, sub, ch) AS (
   SELECT h.id FROM heads h JOIN subscriptions s ON s.id = h.sub AND s.paused = 0`;
 
 /**
- * The durable outbox: an event and its deliveries are committed in one transaction before anyone is told
- * (the intake answers the engine only after this). Delivery state lives here, so a `kill -9` loses nothing that
- * was committed; an attempt cut short is simply retried (at-least-once; the Hub deduplicates by message id).
+ * The outbox in the gateway's SQLite file (see OutboxStore). One process uses the file, so claims are kept in memory:
+ * they keep that process's concurrent attempts apart, and a crash forgets them with the attempts they covered (those
+ * deliveries are simply due again at the next start). better-sqlite3 is synchronous: each method has done its work
+ * when it returns its promise.
  */
-export class OutboxRepository {
+export class SqliteOutboxStore implements OutboxStore {
+  /** Delivery id → the worker holding it and until when. */
+  private readonly claims = new Map<number, { worker: string; until: number }>();
+
   constructor(
     private readonly db: Db,
-    private readonly subscriptions: SubscriptionRepository,
     private readonly now: () => number,
   ) {}
 
-  append(channelId: string, type: string, eventId: string, body: string): { seq: number; deliveries: number } {
+  async append(
+    channelId: string,
+    type: string,
+    eventId: string,
+    body: string,
+    subscriptionIds: readonly number[],
+  ): Promise<{ seq: number; deliveries: number }> {
     return this.db.transaction(() => {
       const at = this.now();
       const seq = this.db
@@ -103,38 +92,47 @@ export class OutboxRepository {
         `INSERT INTO deliveries (event_seq, subscription_id, channel_id, state, attempts, next_attempt_at, created_at, updated_at)
          VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
       );
-      const subs = this.subscriptions.match(channelId, type);
-      for (const sub of subs) insert.run(seq, sub.id, channelId, at, at, at);
-      return { seq, deliveries: subs.length };
+      for (const id of subscriptionIds) insert.run(seq, id, channelId, at, at, at);
+      return { seq, deliveries: subscriptionIds.length };
     })();
   }
 
-  /**
-   * The oldest pending delivery of each (subscription, channel) pair that is due: order is kept per pair. A paused
-   * subscription's deliveries are not due: they wait until it is registered again.
-   */
-  due(limit = 32): Delivery[] {
-    return (
-      this.db
-        .prepare(
-          `${DELIVERY_SELECT} JOIN (${HEADS}) h ON h.id = d.id WHERE d.next_attempt_at <= ? ORDER BY d.id LIMIT ?`,
-        )
-        .all(this.now(), limit) as DeliveryRow[]
-    ).map(toDelivery);
+  async claimDue(worker: string, limit: number, leaseMs: number): Promise<Delivery[]> {
+    const at = this.now();
+    const claimed: Delivery[] = [];
+    // Heads another worker holds are skipped, so ask for that many more.
+    const held = [...this.claims.values()].filter((c) => c.worker !== worker && c.until > at).length;
+    const rows = this.db
+      .prepare(`${DELIVERY_SELECT} JOIN (${HEADS}) h ON h.id = d.id WHERE d.next_attempt_at <= ? ORDER BY d.id LIMIT ?`)
+      .all(at, limit + held) as DeliveryRow[];
+    for (const row of rows) {
+      if (claimed.length >= limit) break;
+      const claim = this.claims.get(row.id);
+      if (claim && claim.worker !== worker && claim.until > at) continue;
+      this.claims.set(row.id, { worker, until: at + leaseMs });
+      claimed.push(toDelivery(row));
+    }
+    return claimed;
   }
 
-  nextDueAt(): number | null {
-    const row = this.db
-      .prepare(`SELECT MIN(d.next_attempt_at) AS at FROM deliveries d JOIN (${HEADS}) h ON h.id = d.id`)
-      .get() as { at: number | null };
-    return row.at;
+  async nextDueAt(): Promise<number | null> {
+    const rows = this.db
+      .prepare(`SELECT d.id, d.next_attempt_at AS at FROM deliveries d JOIN (${HEADS}) h ON h.id = d.id`)
+      .all() as Array<{ id: number; at: number }>;
+    let next: number | null = null;
+    for (const row of rows) {
+      const due = Math.max(row.at, this.claims.get(row.id)?.until ?? 0);
+      if (next === null || due < next) next = due;
+    }
+    return next;
   }
 
-  eventBody(seq: number): string | undefined {
+  async eventBody(seq: number): Promise<string | undefined> {
     return (this.db.prepare('SELECT body FROM events WHERE seq = ?').get(seq) as { body: string } | undefined)?.body;
   }
 
-  markDelivered(id: number, status: number): void {
+  async markDelivered(id: number, status: number): Promise<void> {
+    this.claims.delete(id);
     const at = this.now();
     this.db
       .prepare(
@@ -143,35 +141,41 @@ export class OutboxRepository {
       .run(status, at, at, id);
   }
 
-  markRetry(id: number, nextAt: number, status: number | null, error: string): void {
+  async markRetry(id: number, nextAt: number, status: number | null, error: string): Promise<void> {
+    this.claims.delete(id);
     this.db
       .prepare(
         `UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_status = ?, last_error = ?, updated_at = ? WHERE id = ?`,
       )
-      .run(nextAt, status, error.slice(0, 500), this.now(), id);
+      .run(nextAt, status, error.slice(0, MAX_DELIVERY_ERROR), this.now(), id);
   }
 
-  markDead(id: number, status: number | null, error: string): void {
+  async markDead(id: number, status: number | null, error: string): Promise<void> {
+    this.claims.delete(id);
     this.db
       .prepare(
         `UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_status = ?, last_error = ?, updated_at = ? WHERE id = ?`,
       )
-      .run(status, error.slice(0, 500), this.now(), id);
+      .run(status, error.slice(0, MAX_DELIVERY_ERROR), this.now(), id);
   }
 
-  list(state: DeliveryState | undefined, limit: number): Delivery[] {
+  async release(id: number): Promise<void> {
+    this.claims.delete(id);
+  }
+
+  async list(state: DeliveryState | undefined, limit: number): Promise<Delivery[]> {
     const rows = state
       ? this.db.prepare(`${DELIVERY_SELECT} WHERE d.state = ? ORDER BY d.id DESC LIMIT ?`).all(state, limit)
       : this.db.prepare(`${DELIVERY_SELECT} ORDER BY d.id DESC LIMIT ?`).all(limit);
     return (rows as DeliveryRow[]).map(toDelivery);
   }
 
-  get(id: number): Delivery | undefined {
+  async get(id: number): Promise<Delivery | undefined> {
     const row = this.db.prepare(`${DELIVERY_SELECT} WHERE d.id = ?`).get(id) as DeliveryRow | undefined;
     return row ? toDelivery(row) : undefined;
   }
 
-  replay(id: number): boolean {
+  async replay(id: number): Promise<boolean> {
     const at = this.now();
     return (
       this.db
@@ -182,7 +186,12 @@ export class OutboxRepository {
     );
   }
 
-  eventsSince(channelId: string, afterSeq: number, types: readonly string[], limit = 500): StoredEvent[] {
+  async eventsSince(
+    channelId: string,
+    afterSeq: number,
+    types: readonly string[],
+    limit = 500,
+  ): Promise<StoredEvent[]> {
     const marks = types.map(() => '?').join(',');
     return (
       this.db
@@ -207,7 +216,7 @@ export class OutboxRepository {
     }));
   }
 
-  stats(): { depth: number; oldestPendingAgeMs: number | null; dead: number } {
+  async stats(): Promise<OutboxStats> {
     const pending = this.db
       .prepare(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE state = 'pending'`)
       .get() as {
@@ -223,7 +232,7 @@ export class OutboxRepository {
   }
 
   /** Drops events older than `maxAgeMs` that have no pending delivery (keeps the database small). */
-  prune(maxAgeMs: number): number {
+  async prune(maxAgeMs: number): Promise<number> {
     const before = this.now() - maxAgeMs;
     return this.db
       .prepare(

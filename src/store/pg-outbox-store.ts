@@ -1,0 +1,229 @@
+import {
+  type Delivery,
+  type DeliveryState,
+  MAX_DELIVERY_ERROR,
+  type OutboxStats,
+  type OutboxStore,
+  type StoredEvent,
+} from './outbox-store';
+import type { PgPool } from './postgres';
+
+/** BIGINT and BIGSERIAL columns come back from `pg` as strings. */
+type Bigint = string | number;
+
+interface DeliveryRow {
+  id: Bigint;
+  event_seq: Bigint;
+  event_id: string;
+  type: string;
+  subscription_id: Bigint;
+  channel_id: string;
+  state: DeliveryState;
+  attempts: number;
+  next_attempt_at: Bigint;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: Bigint;
+  delivered_at: Bigint | null;
+}
+
+const toDelivery = (r: DeliveryRow): Delivery => ({
+  id: Number(r.id),
+  eventSeq: Number(r.event_seq),
+  eventId: r.event_id,
+  eventType: r.type,
+  subscriptionId: Number(r.subscription_id),
+  channelId: r.channel_id,
+  state: r.state,
+  attempts: r.attempts,
+  nextAttemptAt: Number(r.next_attempt_at),
+  lastStatus: r.last_status,
+  lastError: r.last_error,
+  createdAt: Number(r.created_at),
+  deliveredAt: r.delivered_at === null ? null : Number(r.delivered_at),
+});
+
+const DELIVERY_COLUMNS = `d.id, d.event_seq, e.event_id, e.type, d.subscription_id, d.channel_id, d.state, d.attempts,
+  d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.delivered_at`;
+const DELIVERY_SELECT = `SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq`;
+
+/** The oldest pending delivery of each (subscription, channel) pair whose subscription is not paused. */
+const HEADS = `SELECT h.id FROM (
+    SELECT DISTINCT ON (subscription_id, channel_id) id, subscription_id FROM deliveries
+    WHERE state = 'pending' ORDER BY subscription_id, channel_id, id
+  ) h JOIN subscriptions s ON s.id = h.subscription_id AND NOT s.paused`;
+
+/**
+ * The outbox on PostgreSQL, shared by every gateway instance (see OutboxStore). A claim is one statement: the due,
+ * unclaimed pair heads are locked with `FOR UPDATE SKIP LOCKED` (so two instances claiming at once never take the same
+ * row, and neither waits for the other) and marked as the caller's until its lease ends. A pair's next delivery is not
+ * a head while the claimed one is pending, so no one can overtake it: order per pair holds across instances. Under
+ * READ COMMITTED a row another instance changed after this statement's snapshot is re-checked against the
+ * conditions on `deliveries` when it is locked, which is why they are written on `d` and not only on the heads.
+ */
+export class PgOutboxStore implements OutboxStore {
+  constructor(
+    private readonly pool: PgPool,
+    private readonly now: () => number,
+  ) {}
+
+  async append(
+    channelId: string,
+    type: string,
+    eventId: string,
+    body: string,
+    subscriptionIds: readonly number[],
+  ): Promise<{ seq: number; deliveries: number }> {
+    // One statement, so the event and its deliveries commit together.
+    const { rows } = await this.pool.query<{ seq: Bigint; n: Bigint }>(
+      `WITH e AS (
+         INSERT INTO events (event_id, channel_id, type, body, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq
+       ), d AS (
+         INSERT INTO deliveries (event_seq, subscription_id, channel_id, state, attempts, next_attempt_at, created_at,
+           updated_at)
+         SELECT e.seq, s.id, $2, 'pending', 0, $5, $5, $5 FROM e, unnest($6::bigint[]) AS s(id)
+         RETURNING 1
+       )
+       SELECT e.seq, (SELECT count(*) FROM d) AS n FROM e`,
+      [eventId, channelId, type, body, this.now(), subscriptionIds],
+    );
+    return { seq: Number(rows[0].seq), deliveries: Number(rows[0].n) };
+  }
+
+  async claimDue(worker: string, limit: number, leaseMs: number): Promise<Delivery[]> {
+    const at = this.now();
+    const { rows } = await this.pool.query<DeliveryRow>(
+      `WITH picked AS (
+         SELECT d.id FROM deliveries d JOIN (${HEADS}) h ON h.id = d.id
+         WHERE d.state = 'pending' AND d.next_attempt_at <= $1
+           AND (d.claimed_until IS NULL OR d.claimed_until <= $1 OR d.claimed_by = $2)
+         ORDER BY d.id LIMIT $3
+         FOR UPDATE OF d SKIP LOCKED
+       )
+       UPDATE deliveries d SET claimed_by = $2, claimed_until = $4
+       FROM picked, events e WHERE d.id = picked.id AND e.seq = d.event_seq
+       RETURNING ${DELIVERY_COLUMNS}`,
+      [at, worker, limit, at + leaseMs],
+    );
+    return rows.map(toDelivery).sort((a, b) => a.id - b.id);
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    const { rows } = await this.pool.query<{ at: Bigint | null }>(
+      `SELECT min(GREATEST(d.next_attempt_at, COALESCE(d.claimed_until, 0))) AS at
+       FROM deliveries d JOIN (${HEADS}) h ON h.id = d.id`,
+    );
+    return rows[0].at === null ? null : Number(rows[0].at);
+  }
+
+  async eventBody(seq: number): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ body: string }>('SELECT body FROM events WHERE seq = $1', [seq]);
+    return rows[0]?.body;
+  }
+
+  async markDelivered(id: number, status: number): Promise<void> {
+    const at = this.now();
+    await this.pool.query(
+      `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = $1, last_error = NULL,
+         delivered_at = $2, updated_at = $2, claimed_by = NULL, claimed_until = NULL WHERE id = $3`,
+      [status, at, id],
+    );
+  }
+
+  async markRetry(id: number, nextAt: number, status: number | null, error: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_status = $2, last_error = $3,
+         updated_at = $4, claimed_by = NULL, claimed_until = NULL WHERE id = $5`,
+      [nextAt, status, error.slice(0, MAX_DELIVERY_ERROR), this.now(), id],
+    );
+  }
+
+  async markDead(id: number, status: number | null, error: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_status = $1, last_error = $2,
+         updated_at = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $4`,
+      [status, error.slice(0, MAX_DELIVERY_ERROR), this.now(), id],
+    );
+  }
+
+  async release(id: number): Promise<void> {
+    await this.pool.query('UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE id = $1', [id]);
+  }
+
+  async list(state: DeliveryState | undefined, limit: number): Promise<Delivery[]> {
+    const { rows } = state
+      ? await this.pool.query<DeliveryRow>(`${DELIVERY_SELECT} WHERE d.state = $1 ORDER BY d.id DESC LIMIT $2`, [
+          state,
+          limit,
+        ])
+      : await this.pool.query<DeliveryRow>(`${DELIVERY_SELECT} ORDER BY d.id DESC LIMIT $1`, [limit]);
+    return rows.map(toDelivery);
+  }
+
+  async get(id: number): Promise<Delivery | undefined> {
+    const { rows } = await this.pool.query<DeliveryRow>(`${DELIVERY_SELECT} WHERE d.id = $1`, [id]);
+    return rows[0] ? toDelivery(rows[0]) : undefined;
+  }
+
+  async replay(id: number): Promise<boolean> {
+    const at = this.now();
+    const result = await this.pool.query(
+      `UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, last_error = NULL, updated_at = $1,
+         claimed_by = NULL, claimed_until = NULL WHERE id = $2`,
+      [at, id],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async eventsSince(
+    channelId: string,
+    afterSeq: number,
+    types: readonly string[],
+    limit = 500,
+  ): Promise<StoredEvent[]> {
+    const { rows } = await this.pool.query<{
+      seq: Bigint;
+      event_id: string;
+      channel_id: string;
+      type: string;
+      body: string;
+      created_at: Bigint;
+    }>(
+      `SELECT seq, event_id, channel_id, type, body, created_at FROM events
+       WHERE channel_id = $1 AND seq > $2 AND type = ANY($3) ORDER BY seq LIMIT $4`,
+      [channelId, afterSeq, types, limit],
+    );
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      eventId: r.event_id,
+      channelId: r.channel_id,
+      type: r.type,
+      body: r.body,
+      createdAt: Number(r.created_at),
+    }));
+  }
+
+  async stats(): Promise<OutboxStats> {
+    const { rows } = await this.pool.query<{ n: Bigint; oldest: Bigint | null; dead: Bigint }>(
+      `SELECT count(*) FILTER (WHERE state = 'pending') AS n,
+              min(created_at) FILTER (WHERE state = 'pending') AS oldest,
+              count(*) FILTER (WHERE state = 'dead') AS dead
+       FROM deliveries WHERE state IN ('pending', 'dead')`,
+    );
+    const r = rows[0];
+    return {
+      depth: Number(r.n),
+      oldestPendingAgeMs: r.oldest === null ? null : this.now() - Number(r.oldest),
+      dead: Number(r.dead),
+    };
+  }
+
+  async prune(maxAgeMs: number): Promise<number> {
+    const result = await this.pool.query(
+      `DELETE FROM events WHERE created_at < $1
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq AND d.state = 'pending')`,
+      [this.now() - maxAgeMs],
+    );
+    return result.rowCount ?? 0;
+  }
+}
