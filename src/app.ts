@@ -37,7 +37,7 @@ export interface AppDeps {
   pipeline?: EngineEventIngest & { stats(): Promise<OutboxStats> };
   /** The engines (their adapters and circuits), for /api/health and /api/engines. */
   fleet: EngineFleet;
-  registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => void;
+  registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => Promise<unknown>;
   webhookUrlOf?: (channelId: string) => string | null;
   /** More routers mounted under /api behind auth (messages, media, webhooks, events). */
   apiRouters?: Router[];

@@ -219,7 +219,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     pipeline,
     lifecycle,
     async start() {
-      pipeline.start();
+      await pipeline.start();
       for (const monitor of monitors) monitor.start();
       await channels.startBackground();
     },

@@ -186,7 +186,7 @@ export class ChannelService {
    */
   async create(
     rawId: string,
-    options: { waitMs: number; requestId?: string; onClaimed?: (id: string) => void },
+    options: { waitMs: number; requestId?: string; onClaimed?: (id: string) => Promise<unknown> | void },
   ): Promise<CreateOutcome> {
     const existing = this.deps.repo.findByAlias(rawId);
     const id = existing?.id ?? this.validateNewId(rawId);
@@ -211,7 +211,7 @@ export class ChannelService {
       if (fresh === sup) throw new GatewayError('SHUTTING_DOWN');
       sup = fresh;
     }
-    options.onClaimed?.(id);
+    await options.onClaimed?.(id);
     const started = this.now();
     const starting = sup.start('create', options.requestId, { explicit: true });
     // A create waits for the start-session answer (bounded): an engine that refuses us must fail the create.

@@ -7,6 +7,8 @@ import type { Db } from '../store/database';
 import { gatewayEnvelope, toHubEnvelope } from './envelope';
 import type { OutboxStats, OutboxStore, StoredEvent } from '../store/outbox-store';
 import { SqliteOutboxStore } from '../store/sqlite-outbox-store';
+import { SqliteSubscriptionStore } from '../store/sqlite-subscription-store';
+import type { SubscriptionStore } from '../store/subscription-store';
 import { SubscriptionRepository, type SubscriptionInput } from './subscription-repository';
 import { checkWebhookUrl, forbiddenAddressReason } from './webhook-target-policy';
 import { type DeliveryOutcome, URL_REFUSED, WebhookWorker } from './webhook-worker';
@@ -22,6 +24,8 @@ export interface EventPipelineDeps {
   db: Db;
   /** Where events and deliveries are kept. @default the SQLite outbox in `db` */
   outbox?: OutboxStore;
+  /** Where subscriptions are kept (read once at start, then from memory). @default the SQLite table in `db` */
+  subscriptionStore?: SubscriptionStore;
   /** This gateway instance: whose claims on deliveries its worker's are. @default a random id per process */
   instanceId?: string;
   config: Config;
@@ -45,13 +49,19 @@ export class EventPipeline {
   private readonly now: () => number;
   private pruneTimer: NodeJS.Timeout | null = null;
   /** Appends run one after another, so events keep the order they were published in (see append). */
-  private appending: Promise<unknown> = Promise.resolve();
+  private appending: Promise<unknown>;
+  /** The subscriptions are read and WEBHOOK_URL applied: events match against them only after this. */
+  readonly ready: Promise<void>;
 
   constructor(private readonly deps: EventPipelineDeps) {
     this.now = deps.now ?? Date.now;
-    this.subscriptions = new SubscriptionRepository(deps.db, this.now, {
-      allowedHosts: deps.config.webhooks.allowedHosts,
-    });
+    const policy = { allowedHosts: deps.config.webhooks.allowedHosts };
+    if (deps.subscriptionStore) {
+      this.subscriptions = new SubscriptionRepository(deps.subscriptionStore, this.now, policy);
+    } else {
+      const store = new SqliteSubscriptionStore(deps.db);
+      this.subscriptions = new SubscriptionRepository(store, this.now, policy, store.allNow());
+    }
     this.outbox = deps.outbox ?? new SqliteOutboxStore(deps.db, this.now);
     this.client = deps.client ?? createHttpWebhookClient({ refuseAddress: forbiddenAddressReason });
     this.worker = new WebhookWorker({
@@ -65,15 +75,28 @@ export class EventPipeline {
       random: deps.random,
       onOutcome: deps.onOutcome,
     });
+    this.ready = this.prepare();
+    this.appending = this.ready;
+  }
+
+  /** Reads the subscriptions (unless the store gave them at once), applies WEBHOOK_URL, pauses what the rules refuse. */
+  private async prepare(): Promise<void> {
+    const { config, logger } = this.deps;
     try {
-      this.subscriptions.seedFromEnv(deps.config.webhooks.defaultUrl, deps.config.webhooks.defaultSecret);
+      if (this.deps.subscriptionStore) await this.subscriptions.reload();
+      try {
+        await this.subscriptions.seedFromEnv(config.webhooks.defaultUrl, config.webhooks.defaultSecret);
+      } catch (error) {
+        // A WEBHOOK_URL the target rules refuse (e.g. outside WEBHOOK_ALLOWED_HOSTS) must not stop the channels.
+        logger.error('WEBHOOK_URL is refused by the webhook target rules; no default subscription was registered', {
+          reason: error instanceof Error ? error.message : String(error),
+        });
+      }
+      await this.pauseRefusedSubscriptions();
     } catch (error) {
-      // A WEBHOOK_URL the target rules refuse (e.g. outside WEBHOOK_ALLOWED_HOSTS) must not stop the channels.
-      deps.logger.error('WEBHOOK_URL is refused by the webhook target rules; no default subscription was registered', {
-        reason: error instanceof Error ? error.message : String(error),
-      });
+      logger.error('webhook subscriptions could not be read', { error: String(error) });
+      throw error;
     }
-    this.pauseRefusedSubscriptions();
   }
 
   /** Engine event → Hub envelope → committed; resolves once it is (the intake answers the engine only then). */
@@ -101,8 +124,12 @@ export class EventPipeline {
     await this.appending.catch(() => undefined);
   }
 
-  registerChannelWebhook(channelId: string, input: SubscriptionInput, source: 'api' | 'create' = 'create'): void {
-    this.subscriptions.setForChannel(channelId, input, source);
+  registerChannelWebhook(
+    channelId: string,
+    input: SubscriptionInput,
+    source: 'api' | 'create' = 'create',
+  ): Promise<unknown> {
+    return this.subscriptions.setForChannel(channelId, input, source);
   }
 
   subscribe(listener: EventListener): () => void {
@@ -114,7 +141,8 @@ export class EventPipeline {
     return this.outbox.stats();
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    await this.ready;
     this.worker.start();
     this.pruneTimer = setInterval(() => {
       this.outbox.prune(Math.max(this.deps.config.webhooks.maxAgeMs, 7 * 24 * 3600_000)).then(
@@ -140,17 +168,17 @@ export class EventPipeline {
    * paused at start-up, deliveries kept, so GET /api/webhooks says so before anything is attempted; one paused that
    * way whose URL the rules allow again (the list was fixed) resumes.
    */
-  private pauseRefusedSubscriptions(): void {
+  private async pauseRefusedSubscriptions(): Promise<void> {
     for (const sub of this.subscriptions.list()) {
       const refusedEarlier = sub.paused && (sub.pausedReason ?? '').startsWith(URL_REFUSED);
       if (sub.paused && !refusedEarlier) continue;
       try {
         checkWebhookUrl(sub.url, this.subscriptions.policy);
-        if (refusedEarlier) this.subscriptions.resume(sub.id);
+        if (refusedEarlier) await this.subscriptions.resume(sub.id);
       } catch (error) {
         if (refusedEarlier) continue;
         const reason = error instanceof Error ? error.message : String(error);
-        this.subscriptions.pause(sub.id, `${URL_REFUSED} ${reason}`);
+        await this.subscriptions.pause(sub.id, `${URL_REFUSED} ${reason}`);
         this.deps.logger.error('webhook subscription paused: its URL is refused by the webhook target rules', {
           subscriptionId: sub.id,
           url: sub.url,

@@ -160,7 +160,7 @@ export class WebhookWorker {
     if (refusal) {
       // Stored before the rules (or WEBHOOK_ALLOWED_HOSTS) said otherwise: the subscription itself is wrong, so it
       // waits, its deliveries kept, until it is registered again with a URL the rules allow.
-      subscriptions.pause(sub.id, `${URL_REFUSED} ${refusal}`);
+      await subscriptions.pause(sub.id, `${URL_REFUSED} ${refusal}`);
       await outbox.release(delivery.id);
       this.deps.onOutcome?.('paused');
       logger.error('webhook subscription paused: its URL is refused by the webhook target rules; register it again', {
@@ -226,7 +226,7 @@ export class WebhookWorker {
         this.deps.onOutcome?.('dead');
         if (res.status === 403) {
           // A wrong secret does not fix itself: pause instead of storming the receiver, and say so loudly.
-          subscriptions.pause(
+          await subscriptions.pause(
             sub.id,
             `receiver answered 403 (secret rejected) at ${new Date(this.deps.now()).toISOString()}`,
           );

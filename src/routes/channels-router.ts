@@ -15,7 +15,7 @@ export interface ChannelsRouterDeps {
   channels: ChannelService;
   config: Config;
   /** Registers a per-channel webhook subscription given in a create body (`webhookUrl` or `webhook:{…}`). */
-  registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => void;
+  registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => Promise<unknown>;
   /**
    * Throws what registering `webhook` would throw (a refused URL, an unknown event), so a bad webhook is refused
    * before anything starts in the engine. Required with `registerChannelWebhook`.

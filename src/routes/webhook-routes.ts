@@ -14,7 +14,7 @@ import {
 
 // Named through the pipeline (the use-case), not the repository module that stores them.
 type Subscription = ReturnType<EventPipeline['subscriptions']['list']>[number];
-type DeliveryCounts = ReturnType<EventPipeline['subscriptions']['deliveryCounts']>;
+type DeliveryCounts = Awaited<ReturnType<EventPipeline['subscriptions']['deliveryCounts']>>;
 
 /**
  * Secrets are never echoed back: not the subscription's secret, nor credentials or tokens in its URL's query string
@@ -41,26 +41,27 @@ export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChan
   const { subscriptions } = pipeline;
 
   // Changed in place: the same id keeps its pending and dead deliveries, which go out with the new URL and secret.
-  router.post('/webhooks', (req, res) => {
+  router.post('/webhooks', async (req, res) => {
     const body = webhookInput.parse(req.body ?? {});
-    const sub = subscriptions.setGlobal(body, 'api');
+    const sub = await subscriptions.setGlobal(body, 'api');
     pipeline.worker.wake();
-    res
-      .status(201)
-      .json({ success: true, webhook: view(sub, subscriptions.deliveryCounts(sub.id)), message: 'Webhook registered' });
-  });
-
-  router.get('/webhooks', (_req, res) => {
-    res.json({
+    res.status(201).json({
       success: true,
-      webhooks: subscriptions.list().map((sub) => view(sub, subscriptions.deliveryCounts(sub.id))),
+      webhook: view(sub, await subscriptions.deliveryCounts(sub.id)),
+      message: 'Webhook registered',
     });
   });
 
+  router.get('/webhooks', async (_req, res) => {
+    const subs = subscriptions.list();
+    const counts = await Promise.all(subs.map((sub) => subscriptions.deliveryCounts(sub.id)));
+    res.json({ success: true, webhooks: subs.map((sub, i) => view(sub, counts[i])) });
+  });
+
   // The one way a subscription goes away, with its deliveries (pending ones included): the answer says how many.
-  router.delete('/webhooks/:id', (req, res) => {
+  router.delete('/webhooks/:id', async (req, res) => {
     const id = Number(webhookIdParams.parse(req.params).id);
-    const removed = Number.isInteger(id) ? subscriptions.delete(id) : undefined;
+    const removed = Number.isInteger(id) ? await subscriptions.delete(id) : undefined;
     if (!removed) throw new GatewayError('WEBHOOK_NOT_FOUND');
     const { pending, dead } = removed.dropped;
     res.json({
@@ -71,15 +72,15 @@ export function createWebhookRoutes(deps: { pipeline: EventPipeline; resolveChan
     });
   });
 
-  router.post('/channels/:id/webhook', (req, res) => {
+  router.post('/channels/:id/webhook', async (req, res) => {
     const channel = deps.resolveChannel(channelIdParams.parse(req.params).id);
     const body = webhookInput.parse(req.body ?? {});
-    const sub = subscriptions.setForChannel(channel, body, 'api');
+    const sub = await subscriptions.setForChannel(channel, body, 'api');
     pipeline.worker.wake();
     res.status(201).json({
       success: true,
       channel,
-      webhook: view(sub, subscriptions.deliveryCounts(sub.id)),
+      webhook: view(sub, await subscriptions.deliveryCounts(sub.id)),
       webhook_url: redactUrls(sub.url),
     });
   });

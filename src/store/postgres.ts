@@ -137,3 +137,19 @@ export async function migratePostgres(pool: PgPool): Promise<number> {
     client.release();
   }
 }
+
+/** Runs `fn` in one transaction on one connection of the pool: committed when it resolves, rolled back when it throws. */
+export async function inTransaction<T>(pool: PgPool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

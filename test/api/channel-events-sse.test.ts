@@ -32,8 +32,8 @@ describe('GET /api/channels/:id/events (SSE)', () => {
 
   test('When a client reconnects with Last-Event-ID, then it gets exactly the events after that id, then live ones', async () => {
     // A subscriber wants QR updates, so they are stored (and can be replayed).
-    gw.pipeline.registerChannelWebhook('sse1', { url: 'http://hub.test/hook', events: ['qr.update'] });
-    gw.pipeline.registerChannelWebhook('other', { url: 'http://hub.test/hook', events: ['qr.update'] });
+    await gw.pipeline.registerChannelWebhook('sse1', { url: 'http://hub.test/hook', events: ['qr.update'] });
+    await gw.pipeline.registerChannelWebhook('other', { url: 'http://hub.test/hook', events: ['qr.update'] });
     gw.pipeline.publish('sse1', 'qr.update', { channel: 'sse1', qr: 'data:image/png;base64,AAA', attempt: 1 });
     gw.pipeline.publish('sse1', 'qr.update', { channel: 'sse1', qr: 'data:image/png;base64,BBB', attempt: 2 });
     gw.pipeline.publish('other', 'qr.update', { channel: 'other', attempt: 9 });

@@ -52,7 +52,7 @@ describe('webhook delivery (durable outbox → receiver)', () => {
     });
 
   test('When an event is delivered, then it carries both secret headers, the event id and a verifiable HMAC signature', async () => {
-    pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, secret: 'W' });
+    await pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, secret: 'W' });
     await message('hello');
     await pipeline.worker.runOnce();
     expect(receiver.received).toHaveLength(1);
@@ -66,7 +66,7 @@ describe('webhook delivery (durable outbox → receiver)', () => {
   });
 
   test('When the receiver answers 403, then the delivery is dead, the subscription is paused and nothing is retried', async () => {
-    pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, secret: 'wrong' });
+    await pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, secret: 'wrong' });
     receiver.setDown(403);
     await message('one');
     await message('two');
@@ -82,7 +82,7 @@ describe('webhook delivery (durable outbox → receiver)', () => {
   });
 
   test('When the receiver answers 400, then the delivery is dead-lettered at once', async () => {
-    pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
+    await pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
     receiver.setDown(400);
     await message('bad');
     await pipeline.worker.runOnce();
@@ -90,7 +90,7 @@ describe('webhook delivery (durable outbox → receiver)', () => {
   });
 
   test('When the receiver answers 500 and then recovers, then the event is retried with backoff and delivered once', async () => {
-    pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
+    await pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
     receiver.setDown(500);
     await message('retry-me');
     await pipeline.worker.runOnce();
@@ -105,7 +105,7 @@ describe('webhook delivery (durable outbox → receiver)', () => {
   });
 
   test('When the receiver keeps failing, then the delivery is dead after the maximum attempts and a replay delivers it', async () => {
-    pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
+    await pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
     receiver.setDown(0);
     await message('doomed');
     for (let i = 0; i < 3; i++) {
@@ -121,7 +121,7 @@ describe('webhook delivery (durable outbox → receiver)', () => {
   });
 
   test('When the first event of a channel fails, then later ones wait behind it and all arrive in order', async () => {
-    pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
+    await pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
     receiver.setDown(503);
     for (const t of ['a', 'b', 'c']) await message(t);
     await pipeline.worker.runOnce();
@@ -132,22 +132,25 @@ describe('webhook delivery (durable outbox → receiver)', () => {
     expect(receiver.received.map((r) => r.body.message.text)).toEqual(['a', 'b', 'c']);
   });
 
-  test('When a webhook URL is not http(s), then it is rejected with WEBHOOK_URL_REJECTED', () => {
-    expect(() => pipeline.subscriptions.setGlobal({ url: 'ftp://hub.example/x' })).toThrow(
-      expect.objectContaining({ code: 'WEBHOOK_URL_REJECTED' }),
-    );
+  test('When a webhook URL is not http(s), then it is rejected with WEBHOOK_URL_REJECTED', async () => {
+    await expect(pipeline.subscriptions.setGlobal({ url: 'ftp://hub.example/x' })).rejects.toMatchObject({
+      code: 'WEBHOOK_URL_REJECTED',
+    });
+    expect(pipeline.subscriptions.list()).toEqual([]);
   });
 
-  test('When WEBHOOK_URL is configured and the API registers another URL, then the API registration wins across restarts', () => {
+  test('When WEBHOOK_URL is configured and the API registers another URL, then the API registration wins across restarts', async () => {
     const first = build({ WEBHOOK_URL: `${receiver.url}/env`, WEBHOOK_SECRET: 'E' });
+    await first.ready;
     expect(first.subscriptions.list().map((s) => [s.url, s.source])).toEqual([[`${receiver.url}/env`, 'env']]);
-    first.subscriptions.setGlobal({ url: `${receiver.url}/api`, secret: 'A' });
+    await first.subscriptions.setGlobal({ url: `${receiver.url}/api`, secret: 'A' });
     const second = build({ WEBHOOK_URL: `${receiver.url}/env`, WEBHOOK_SECRET: 'E' });
+    await second.ready;
     expect(second.subscriptions.list().map((s) => [s.url, s.source])).toEqual([[`${receiver.url}/api`, 'api']]);
   });
 
   test('When nobody subscribed to qr.update, then the default subscription does not receive it and it is not stored', async () => {
-    pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
+    await pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub` });
     const live: string[] = [];
     pipeline.subscribe((e) => live.push(`${e.type} ${e.seq}`));
     pipeline.publish('c1', 'qr.update', { channel: 'c1', qr: 'data:image/png;base64,AAAA', attempt: 1 });
@@ -160,7 +163,7 @@ describe('webhook delivery (durable outbox → receiver)', () => {
   });
 
   test('When a subscriber asks for qr.update, then it is stored and delivered', async () => {
-    pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, events: ['qr.update'] });
+    await pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, events: ['qr.update'] });
     pipeline.publish('c1', 'qr.update', { channel: 'c1', qr: 'data:image/png;base64,AAAA', attempt: 1 });
     await pipeline.settled();
     await pipeline.worker.runOnce();

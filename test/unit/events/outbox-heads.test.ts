@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { SubscriptionRepository } from '../../../src/events/subscription-repository';
 import { openDatabase } from '../../../src/store/database';
 import { SqliteOutboxStore } from '../../../src/store/sqlite-outbox-store';
+import { SqliteSubscriptionStore } from '../../../src/store/sqlite-subscription-store';
 
 /**
  * The SQLite outbox's claimDue() finds each (subscription, channel) pair's oldest pending delivery with a skip scan (issue 13);
@@ -40,11 +41,11 @@ test('When deliveries come and go on many pairs, then claimDue() answers exactly
       try {
         let now = 1_000;
         const clock = () => now;
-        const subs = new SubscriptionRepository(db, clock);
+        const subs = new SubscriptionRepository(new SqliteSubscriptionStore(db), clock);
         const ids = [
-          subs.setGlobal({ url: 'http://hub.test/a' }).id,
-          subs.setForChannel('c1', { url: 'http://hub.test/b' }).id,
-          subs.setForChannel('c3', { url: 'http://hub.test/c' }).id,
+          (await subs.setGlobal({ url: 'http://hub.test/a' })).id,
+          (await subs.setForChannel('c1', { url: 'http://hub.test/b' })).id,
+          (await subs.setForChannel('c3', { url: 'http://hub.test/c' })).id,
         ];
         const outbox = new SqliteOutboxStore(db, clock);
         let n = 0;
@@ -57,8 +58,8 @@ test('When deliveries come and go on many pairs, then claimDue() answers exactly
             const channel = `c${o.channel}`;
             const to = subs.match(channel, 'message').map((sub) => sub.id);
             await outbox.append(channel, 'message', `e${n++}`, '{}', to);
-          } else if (o.kind === 'pause') subs.pause(ids[o.sub], 'test');
-          else if (o.kind === 'resume') subs.resume(ids[o.sub]);
+          } else if (o.kind === 'pause') await subs.pause(ids[o.sub], 'test');
+          else if (o.kind === 'resume') await subs.resume(ids[o.sub]);
           else if (pending.length && 'pick' in o) {
             const id = pending[o.pick % pending.length].id;
             if (o.kind === 'deliver') await outbox.markDelivered(id, 200);

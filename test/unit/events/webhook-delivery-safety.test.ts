@@ -86,7 +86,7 @@ describe('webhook delivery: outbound safety', () => {
 
   test('When the host name resolves to a cloud metadata address, then nothing is sent and the delivery is dead-lettered at once with the reason', async () => {
     const p = build(resolveTo('169.254.169.254'));
-    p.subscriptions.setGlobal({ url: `http://hub.test:${receiver.port}/hub`, secret: 'W' });
+    await p.subscriptions.setGlobal({ url: `http://hub.test:${receiver.port}/hub`, secret: 'W' });
     await message(p, 'one');
 
     await p.worker.runOnce();
@@ -102,7 +102,7 @@ describe('webhook delivery: outbound safety', () => {
 
   test('When the host name resolves to a link-local IPv6 address, then the delivery is dead-lettered, not retried', async () => {
     const p = build(resolveTo('fe80::1'));
-    p.subscriptions.setGlobal({ url: `http://hub.test:${receiver.port}/hub` });
+    await p.subscriptions.setGlobal({ url: `http://hub.test:${receiver.port}/hub` });
     await message(p, 'one');
     await p.worker.runOnce();
     expect((await p.outbox.list('dead', 10))[0].lastError).toMatch(/link-local/);
@@ -110,7 +110,7 @@ describe('webhook delivery: outbound safety', () => {
 
   test('When the same host name resolves to loopback, then the event is delivered through the same lookup', async () => {
     const p = build(resolveTo('127.0.0.1'));
-    p.subscriptions.setGlobal({ url: `http://hub.test:${receiver.port}/hub` });
+    await p.subscriptions.setGlobal({ url: `http://hub.test:${receiver.port}/hub` });
     await message(p, 'one');
     await p.worker.runOnce();
     expect(receiver.received.map((r) => r.body.message.text)).toEqual(['one']);
@@ -125,7 +125,7 @@ describe('webhook delivery: outbound safety', () => {
     });
     try {
       const p = build();
-      p.subscriptions.setGlobal({ url: `${redirecting.url}/hub`, secret: 'W' });
+      await p.subscriptions.setGlobal({ url: `${redirecting.url}/hub`, secret: 'W' });
       await message(p, 'one');
       await p.worker.runOnce();
       const [dead] = await p.outbox.list('dead', 10);
@@ -139,7 +139,7 @@ describe('webhook delivery: outbound safety', () => {
   });
 
   test('When a subscription stored earlier points at a metadata address, then it is paused before anything is sent and its deliveries wait', async () => {
-    const sub = build().subscriptions.setGlobal({ url: `${receiver.url}/hub` });
+    const sub = await build().subscriptions.setGlobal({ url: `${receiver.url}/hub` });
     // A row written before the rules existed (or edited by hand while the gateway was stopped), read at start-up.
     db.prepare('UPDATE subscriptions SET url = ? WHERE id = ?').run('http://169.254.169.254/latest', sub.id);
     const p = build();
