@@ -1,60 +1,22 @@
 import crypto from 'node:crypto';
 import type { TokenStore } from '../adapters/engine-adapter';
 import type { ErrorInfo } from '../errors';
+import type {
+  ChannelRecord,
+  ChannelStatus,
+  ChannelStore,
+  StoredChannel,
+  StoredRegistry,
+  Tombstone,
+} from './channel-store';
 import type { Db } from './database';
+import { SqliteChannelStore } from './sqlite-channel-store';
 
-/** Channel status as the Hub reads it: lowercase, only `connected` counts as connected (hub-contract.md §2.1). */
-export type ChannelStatus = 'connected' | 'qr_required' | 'starting' | 'disconnected' | 'failed';
-
-export interface ChannelRecord {
-  id: string;
-  lookupKey: string;
-  intakeToken: string;
-  status: ChannelStatus;
-  engineStatus: string | null;
-  lastError: ErrorInfo | null;
-  statusSince: number;
-  adopted: boolean;
-  /** The engine the channel lives on (its login is in that engine's Chromium profile); null = the first engine. */
-  engineId: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
-
-interface ChannelRow {
-  id: string;
-  lookup_key: string;
-  engine_token: string | null;
-  intake_token: string;
-  status: ChannelStatus;
-  engine_status: string | null;
-  last_error: string | null;
-  status_since: number;
-  adopted: number;
-  engine_id: string | null;
-  created_at: number;
-  updated_at: number;
-}
+export type { ChannelRecord, ChannelStatus };
 
 /** `Pixel12 Digital`, `PIXEL12DIGITAL` and `pixel12digital` are one channel (hub-contract.md §1.7). */
 export function channelLookupKey(id: string): string {
   return id.replace(/\s+/g, '').toLowerCase();
-}
-
-function toRecord(row: ChannelRow): ChannelRecord {
-  return {
-    id: row.id,
-    lookupKey: row.lookup_key,
-    intakeToken: row.intake_token,
-    status: row.status,
-    engineStatus: row.engine_status,
-    lastError: row.last_error ? (JSON.parse(row.last_error) as ErrorInfo) : null,
-    statusSince: row.status_since,
-    adopted: row.adopted === 1,
-    engineId: row.engine_id,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
 }
 
 export interface ChannelStatePatch {
@@ -64,39 +26,70 @@ export interface ChannelStatePatch {
 }
 
 /**
- * The channels table, with every row also held in memory: this process is the table's only writer (one gateway per
- * DATA_DIR), so reads (a list at 1 000 channels, a supervisor reading its record on every step, a /metrics scrape)
- * never touch SQLite, and every write goes to SQLite first and then to memory. Records handed out are frozen: a
- * caller that wants a change calls `update`.
+ * The channel registry, every row held in memory: this process is its only writer, so reads (a list at 1 000
+ * channels, a supervisor reading its record on every step, a /metrics scrape) never touch the store. Every write
+ * changes memory and hands the whole row to the ChannelStore at once: the SQLite store commits it before the method
+ * returns (as before, a `kill -9` right after a create finds the channel); a store that answers later (PostgreSQL)
+ * applies the writes in order, and `flush()` waits for them. Records handed out are frozen: a caller that wants a
+ * change calls `update`. Engine tokens are kept apart from the records, which are shown, logged and serialized.
  */
 export class ChannelRepository {
+  private readonly store: ChannelStore;
   /** Tokens for engine sessions that are not (yet) channels, e.g. during adoption or a delete of a stranger. */
   private readonly looseTokens = new Map<string, string>();
-  /** id → record, in list order (created_at, id); loaded on first use. */
-  private byId: Map<string, ChannelRecord> | null = null;
+  /** Channel id → its engine token. */
+  private readonly tokens = new Map<string, string>();
+  /** id → record, in list order (created_at, id). */
+  private readonly byId = new Map<string, ChannelRecord>();
   private readonly byKey = new Map<string, ChannelRecord>();
+  /** lookup key → tombstone. */
+  private readonly tombstones = new Map<string, Tombstone>();
   /** The list in its order, rebuilt only after a create or a removal. */
   private ordered: ChannelRecord[] | null = null;
+  private readonly now: () => number;
 
-  constructor(
-    private readonly db: Db,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  private records(): Map<string, ChannelRecord> {
-    if (!this.byId) {
-      this.byId = new Map();
-      const rows = this.db.prepare('SELECT * FROM channels ORDER BY created_at, id').all() as ChannelRow[];
-      for (const row of rows) this.remember(toRecord(row));
+  /**
+   * On a SQLite database (or its store) the registry is read at once; on any other store call `load()` before use.
+   */
+  constructor(source: Db | ChannelStore, now: () => number = Date.now) {
+    this.now = now;
+    if (source instanceof SqliteChannelStore || !isChannelStore(source)) {
+      const sqlite = source instanceof SqliteChannelStore ? source : new SqliteChannelStore(source);
+      this.store = sqlite;
+      this.apply(sqlite.loadNow());
+    } else {
+      this.store = source;
     }
-    return this.byId;
+  }
+
+  /** Reads the whole registry from the store (a store that cannot answer at once: before the gateway serves). */
+  async load(): Promise<void> {
+    this.apply(await this.store.load());
+  }
+
+  /** Resolves when every write so far is in the store. */
+  flush(): Promise<void> {
+    return this.store.flush();
+  }
+
+  private apply(registry: StoredRegistry): void {
+    this.byId.clear();
+    this.byKey.clear();
+    this.tokens.clear();
+    this.tombstones.clear();
+    this.ordered = null;
+    for (const { engineToken, ...record } of registry.channels) {
+      this.remember(record);
+      if (engineToken) this.tokens.set(record.id, engineToken);
+    }
+    for (const t of registry.tombstones) this.tombstones.set(t.lookupKey, t);
   }
 
   private remember(record: ChannelRecord): ChannelRecord {
     const frozen = Object.freeze(record);
-    const previous = this.byId!.get(frozen.id);
+    const previous = this.byId.get(frozen.id);
     if (!previous) this.ordered = null;
-    this.byId!.set(frozen.id, frozen);
+    this.byId.set(frozen.id, frozen);
     this.byKey.set(frozen.lookupKey, frozen);
     if (previous && this.ordered) {
       const i = this.ordered.indexOf(previous);
@@ -106,27 +99,29 @@ export class ChannelRepository {
   }
 
   private forget(id: string): void {
-    const record = this.records().get(id);
+    const record = this.byId.get(id);
     if (!record) return;
-    this.byId!.delete(id);
+    this.byId.delete(id);
     this.byKey.delete(record.lookupKey);
+    this.tokens.delete(id);
     this.ordered = null;
   }
 
-  /** Re-reads one row after a write (the database fills defaults and keeps the truth). */
-  private reload(id: string): ChannelRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM channels WHERE id = ?').get(id) as ChannelRow | undefined;
-    if (!row) {
-      this.forget(id);
-      return undefined;
-    }
-    return this.remember(toRecord(row));
+  /** The record and its token as one row, for the store. */
+  private stored(record: ChannelRecord): StoredChannel {
+    return { ...record, engineToken: this.tokens.get(record.id) ?? null };
+  }
+
+  /** Memory first, then the store (which has committed it on return, or queued it in order). */
+  private write(record: ChannelRecord, options?: { clearTombstone?: boolean }): ChannelRecord {
+    const frozen = this.remember(record);
+    void this.store.put(this.stored(frozen), options);
+    return frozen;
   }
 
   list(): ChannelRecord[] {
-    const records = this.records();
     if (!this.ordered) {
-      this.ordered = [...records.values()].sort((a, b) =>
+      this.ordered = [...this.byId.values()].sort((a, b) =>
         a.createdAt !== b.createdAt ? a.createdAt - b.createdAt : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
       );
     }
@@ -134,15 +129,14 @@ export class ChannelRepository {
   }
 
   count(): number {
-    return this.records().size;
+    return this.byId.size;
   }
 
   get(id: string): ChannelRecord | undefined {
-    return this.records().get(id);
+    return this.byId.get(id);
   }
 
   findByAlias(idOrAlias: string): ChannelRecord | undefined {
-    this.records();
     return this.byKey.get(channelLookupKey(idOrAlias));
   }
 
@@ -152,29 +146,31 @@ export class ChannelRepository {
   ): ChannelRecord {
     const at = this.now();
     const key = channelLookupKey(id);
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          `INSERT INTO channels (id, lookup_key, engine_token, intake_token, status, status_since, adopted, engine_id, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          id,
-          key,
-          this.looseTokens.get(id) ?? null,
-          crypto.randomBytes(24).toString('base64url'),
-          options.status ?? 'disconnected',
-          at,
-          options.adopted ? 1 : 0,
-          options.engineId ?? null,
-          at,
-          at,
-        );
-      this.db.prepare('DELETE FROM tombstones WHERE lookup_key = ?').run(key);
-    })();
+    const taken = this.byId.get(id) ?? this.byKey.get(key);
+    if (taken) throw new Error(`channel ${id} exists already (as ${taken.id})`);
+    const record: ChannelRecord = {
+      id,
+      lookupKey: key,
+      intakeToken: crypto.randomBytes(24).toString('base64url'),
+      status: options.status ?? 'disconnected',
+      engineStatus: null,
+      lastError: null,
+      statusSince: at,
+      adopted: options.adopted === true,
+      engineId: options.engineId ?? null,
+      createdAt: at,
+      updatedAt: at,
+    };
+    const loose = this.looseTokens.get(id);
+    if (loose) this.tokens.set(id, loose);
     this.looseTokens.delete(id);
-    this.records();
-    return this.reload(id)!;
+    this.tombstones.delete(key);
+    try {
+      return this.write(record, { clearTombstone: true });
+    } catch (error) {
+      this.forget(id);
+      throw error;
+    }
   }
 
   update(id: string, patch: ChannelStatePatch): ChannelRecord | undefined {
@@ -191,18 +187,12 @@ export class ChannelRepository {
       errorJson === (current.lastError ? JSON.stringify(current.lastError) : null);
     if (unchanged) return current;
     const at = this.now();
-    const statusSince = status !== current.status ? at : current.statusSince;
-    this.db
-      .prepare(
-        `UPDATE channels SET status = ?, engine_status = ?, last_error = ?, status_since = ?, updated_at = ? WHERE id = ?`,
-      )
-      .run(status, engineStatus, errorJson, statusSince, at, id);
-    return this.remember({
+    return this.write({
       ...current,
       status,
       engineStatus,
       lastError: errorJson ? (JSON.parse(errorJson) as ErrorInfo) : null,
-      statusSince,
+      statusSince: status !== current.status ? at : current.statusSince,
       updatedAt: at,
     });
   }
@@ -212,21 +202,15 @@ export class ChannelRepository {
    * first configured engine, where they run: reordering WPPCONNECT_ENGINES later does not move them. Returns how many.
    */
   claimUnplaced(engineId: string): number {
-    const changed = this.db.prepare('UPDATE channels SET engine_id = ? WHERE engine_id IS NULL').run(engineId).changes;
-    if (changed > 0) {
-      this.byId = null;
-      this.byKey.clear();
-      this.ordered = null;
-    }
-    return changed;
+    const unplaced = [...this.byId.values()].filter((r) => r.engineId === null);
+    for (const record of unplaced) this.write({ ...record, engineId });
+    return unplaced.length;
   }
 
   /** The engine now runs the session with a start-session body we sent (our webhook): no longer "adopted". */
   clearAdopted(id: string): void {
-    const info = this.db
-      .prepare('UPDATE channels SET adopted = 0, updated_at = ? WHERE id = ? AND adopted = 1')
-      .run(this.now(), id);
-    if (info.changes > 0) this.reload(id);
+    const current = this.get(id);
+    if (current?.adopted) this.write({ ...current, adopted: false, updatedAt: this.now() });
   }
 
   /**
@@ -234,46 +218,41 @@ export class ChannelRepository {
    * (`pendingDeletes`) instead of the channel being restarted.
    */
   markDeleting(id: string): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO tombstones (lookup_key, session, deleted_at) VALUES (?, ?, ?)')
-      .run(channelLookupKey(id), id, this.now());
+    const tombstone = { lookupKey: channelLookupKey(id), session: id, deletedAt: this.now() };
+    this.tombstones.set(tombstone.lookupKey, tombstone);
+    void this.store.putTombstone(tombstone);
   }
 
   /** A delete that failed before it removed anything (e.g. the engine was unreachable): the channel stays as it was. */
   unmarkDeleting(id: string): void {
-    this.db.prepare('DELETE FROM tombstones WHERE lookup_key = ?').run(channelLookupKey(id));
+    const key = channelLookupKey(id);
+    this.tombstones.delete(key);
+    void this.store.dropTombstone(key);
   }
 
   /** Channels whose delete began and did not finish (a crash between the tombstone and the row's removal). */
   pendingDeletes(): ChannelRecord[] {
-    return (
-      this.db
-        .prepare('SELECT c.* FROM channels c JOIN tombstones t ON t.lookup_key = c.lookup_key')
-        .all() as ChannelRow[]
-    ).map(toRecord);
+    return this.list().filter((r) => this.tombstones.has(r.lookupKey));
   }
 
   /** Removes the channel and its engine token, and remembers the deletion so adoption does not bring it back. */
   delete(id: string): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM channels WHERE id = ?').run(id);
-      this.db
-        .prepare('INSERT OR REPLACE INTO tombstones (lookup_key, session, deleted_at) VALUES (?, ?, ?)')
-        .run(channelLookupKey(id), id, this.now());
-    })();
-    this.looseTokens.delete(id);
+    const tombstone = { lookupKey: channelLookupKey(id), session: id, deletedAt: this.now() };
     this.forget(id);
+    this.looseTokens.delete(id);
+    this.tombstones.set(tombstone.lookupKey, tombstone);
+    void this.store.remove(id, tombstone);
   }
 
   /** Removes a channel that never came to exist in the engine (its create was refused): no tombstone. */
   discard(id: string): void {
-    this.db.prepare('DELETE FROM channels WHERE id = ?').run(id);
-    this.looseTokens.delete(id);
     this.forget(id);
+    this.looseTokens.delete(id);
+    void this.store.remove(id, null);
   }
 
   isTombstoned(session: string): boolean {
-    return !!this.db.prepare('SELECT 1 FROM tombstones WHERE lookup_key = ?').get(channelLookupKey(session));
+    return this.tombstones.has(channelLookupKey(session));
   }
 
   findByIntakeToken(id: string, token: string): ChannelRecord | undefined {
@@ -287,19 +266,25 @@ export class ChannelRepository {
   /** The adapter's token store: persisted on the channel row, in memory for sessions that are not channels. */
   tokenStore(): TokenStore {
     return {
-      get: (session) => {
-        const row = this.db.prepare('SELECT engine_token FROM channels WHERE id = ?').get(session) as
-          { engine_token: string | null } | undefined;
-        return row?.engine_token ?? this.looseTokens.get(session);
-      },
+      get: (session) => this.tokens.get(session) ?? this.looseTokens.get(session),
       set: (session, token) => {
-        const info = this.db.prepare('UPDATE channels SET engine_token = ? WHERE id = ?').run(token, session);
-        if (info.changes === 0) this.looseTokens.set(session, token);
+        const record = this.get(session);
+        if (!record) {
+          this.looseTokens.set(session, token);
+          return;
+        }
+        this.tokens.set(session, token);
+        void this.store.put(this.stored(record));
       },
       delete: (session) => {
-        this.db.prepare('UPDATE channels SET engine_token = NULL WHERE id = ?').run(session);
         this.looseTokens.delete(session);
+        const record = this.get(session);
+        if (record && this.tokens.delete(session)) void this.store.put(this.stored(record));
       },
     };
   }
+}
+
+function isChannelStore(source: Db | ChannelStore): source is ChannelStore {
+  return typeof (source as ChannelStore).flush === 'function' && typeof (source as ChannelStore).put === 'function';
 }

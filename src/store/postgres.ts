@@ -81,6 +81,29 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE INDEX deliveries_state ON deliveries (state, id);
   CREATE INDEX deliveries_event ON deliveries (event_seq);
   `,
+  // 5: the channel registry (src/store/channel-store.ts) and the tombstones of channels deleted through a gateway; the
+  // same columns as SQLite's (engine_id included). Times in ms epoch.
+  `
+  CREATE TABLE channels (
+    id            TEXT PRIMARY KEY,
+    lookup_key    TEXT NOT NULL UNIQUE,
+    engine_token  TEXT,
+    intake_token  TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    engine_status TEXT,
+    last_error    TEXT,
+    status_since  BIGINT NOT NULL,
+    adopted       BOOLEAN NOT NULL DEFAULT false,
+    engine_id     TEXT,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+  );
+  CREATE TABLE tombstones (
+    lookup_key  TEXT PRIMARY KEY,
+    session     TEXT NOT NULL,
+    deleted_at  BIGINT NOT NULL
+  );
+  `,
 ];
 
 /** Any constant: the key of the advisory lock that serializes migrations across instances. */

@@ -64,7 +64,8 @@ describe('ChannelRepository', () => {
     expect(seen.runs).toEqual([]);
     expect(same?.statusSince).toBe(1_000);
     repo.update('c1', { engineStatus: 'CONNECTED', status: 'connected' });
-    expect(seen.runs).toEqual(['UPDATE']);
+    // One statement: the row written whole (an upsert, as every store write is).
+    expect(seen.runs).toEqual(['INSERT']);
     expect(repo.get('c1')).toMatchObject({ status: 'connected', engineStatus: 'CONNECTED', statusSince: 6_000 });
   });
 
