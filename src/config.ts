@@ -17,6 +17,13 @@ const httpUrl = z
   .url()
   .refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL')
   .transform((u) => u.replace(/\/+$/, ''));
+function isPostgresUrl(value: string): boolean {
+  try {
+    return /^postgres(ql)?:$/i.test(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 const bytes = (def: string) =>
   z
@@ -48,6 +55,8 @@ const envSchema = z.object({
   WPPCONNECT_ENGINES: optional(z.string().min(1)),
   GATEWAY_PUBLIC_URL: optional(httpUrl),
   DATA_DIR: z.string().min(1).default('./data'),
+  // The message never echoes the value: it may carry a password.
+  DATABASE_URL: optional(z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL')),
   WEBHOOK_URL: optional(httpUrl),
   WEBHOOK_SECRET: optional(z.string()),
   /** Comma-separated host names webhooks may go to (`*.example.com` = any subdomain); unset = any host. */
@@ -248,6 +257,8 @@ export interface Config {
     allowedHosts: readonly string[];
   };
   dataDir: string;
+  /** PostgreSQL instead of the SQLite file in `dataDir` for the registry, subscriptions, outbox and idempotency. */
+  database: { url: string | null };
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   shutdownDrainMs: number;
 }
@@ -377,6 +388,7 @@ export function loadConfig(env: Env): Config {
       allowedHosts: e.WEBHOOK_ALLOWED_HOSTS,
     },
     dataDir: e.DATA_DIR,
+    database: { url: e.DATABASE_URL ?? null },
     logLevel: e.LOG_LEVEL,
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
   };

@@ -59,6 +59,12 @@ export const ERROR_CATALOG = {
     message: 'No engine can take a new channel: every configured engine is full or unhealthy',
     hint: "See GET /api/engines: raise an engine's capacity, bring an unhealthy engine back, or add an engine to WPPCONNECT_ENGINES.",
   },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    message: "The gateway's database (PostgreSQL) cannot be reached",
+    hint: 'Check that PostgreSQL runs and that DATABASE_URL points at it. Channel state is kept in memory and written when it is back; nothing that needs the database was done.',
+  },
   ENGINE_TIMEOUT: {
     status: 504,
     retryable: true,

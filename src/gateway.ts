@@ -25,6 +25,11 @@ import { ChannelRepository } from './store/channel-repository';
 import { createUiRouter } from './ui/ui-router';
 import { UiSessions } from './ui/ui-session';
 import { type Db, openDatabase } from './store/database';
+import { PgChannelStore } from './store/pg-channel-store';
+import { PgIdempotencyStore } from './store/pg-idempotency-store';
+import { PgOutboxStore } from './store/pg-outbox-store';
+import { PgSubscriptionStore } from './store/pg-subscription-store';
+import { createPostgresPool, migratePostgres, type PgPool } from './store/postgres';
 
 export const GATEWAY_VERSION = '0.1.0';
 
@@ -39,13 +44,19 @@ export interface GatewayOptions {
 
 export interface Gateway {
   app: Express;
-  db: Db;
+  /** The SQLite database in DATA_DIR; null with DATABASE_URL (everything is in PostgreSQL then). */
+  db: Db | null;
   engine: EngineAdapter;
   fleet: EngineFleet;
   channels: ChannelService;
   repo: ChannelRepository;
   pipeline: EventPipeline;
   lifecycle: Lifecycle;
+  /**
+   * Reads the stored state before the gateway serves: at once on SQLite; on PostgreSQL, migrations, then the channel
+   * registry and the subscriptions (a request before this would see no channels).
+   */
+  open(): Promise<void>;
   /** Background work: adoption, supervisors, the outbox worker. */
   start(): Promise<void>;
   /** Stop background work and close the database. */
@@ -56,8 +67,24 @@ export interface Gateway {
 export function buildGateway(options: GatewayOptions): Gateway {
   const { config, logger, context } = options;
   const now = options.now ?? Date.now;
-  const db = openDatabase(config.dataDir);
-  const repo = new ChannelRepository(db, now);
+  // DATABASE_URL: every store on PostgreSQL (issue 14); otherwise the SQLite file in DATA_DIR, as always.
+  const pool: PgPool | null = config.database.url ? createPostgresPool(config.database.url) : null;
+  const db = pool ? null : openDatabase(config.dataDir);
+  const storeLogger = logger.child({ component: 'store' });
+  const repo = pool
+    ? new ChannelRepository(
+        new PgChannelStore(pool, {
+          onWriteError: (error, willRetry) =>
+            storeLogger[willRetry ? 'warn' : 'error'](
+              willRetry
+                ? 'channel state not written to PostgreSQL yet; retrying (the gateway answers from memory meanwhile)'
+                : 'channel state refused by PostgreSQL and dropped',
+              { error: String(error) },
+            ),
+        }),
+        now,
+      )
+    : new ChannelRepository(db!, now);
   const several = config.engines.length > 1;
   const monitors: EngineMonitor[] = [];
   // One adapter, circuit, probe and same-host diagnosis per engine (issue 14); the one-engine shorthand is a fleet of one.
@@ -106,12 +133,15 @@ export function buildGateway(options: GatewayOptions): Gateway {
     };
   });
   const fleet = new EngineFleet(members, repo);
-  const placed = repo.claimUnplaced(fleet.first.id);
-  if (placed > 0 && several)
-    logger.info('channels stored before several engines were configured live on the first engine', {
-      engine: fleet.first.id,
-      channels: placed,
-    });
+  const claimUnplaced = () => {
+    const placed = repo.claimUnplaced(fleet.first.id);
+    if (placed > 0 && several)
+      logger.info('channels stored before several engines were configured live on the first engine', {
+        engine: fleet.first.id,
+        channels: placed,
+      });
+  };
+  if (!pool) claimUnplaced();
   const engine = fleet.adapter();
   // Sources are read at scrape time, after everything below exists.
   // One limit for background engine work across every channel (polls, probes, restarts, reconcile): issue 13.
@@ -128,7 +158,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
     }),
   });
   const pipeline = new EventPipeline({
-    db,
+    ...(pool
+      ? { outbox: new PgOutboxStore(pool, now), subscriptionStore: new PgSubscriptionStore(pool) }
+      : { db: db! }),
     config,
     logger: logger.child({ component: 'events' }),
     now,
@@ -160,7 +192,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const messages = createMessageService({
     engine,
     channels,
-    idempotency: createIdempotency({ db, windowMs: config.messages.idempotencyWindowMs, now, logger }),
+    idempotency: createIdempotency({
+      ...(pool ? { store: new PgIdempotencyStore(pool) } : { db: db! }),
+      windowMs: config.messages.idempotencyWindowMs,
+      now,
+      logger,
+    }),
     config,
     logger: logger.child({ component: 'messages' }),
     now,
@@ -218,6 +255,13 @@ export function buildGateway(options: GatewayOptions): Gateway {
     repo,
     pipeline,
     lifecycle,
+    async open() {
+      if (!pool) return;
+      await migratePostgres(pool);
+      await repo.load();
+      claimUnplaced();
+      await pipeline.open();
+    },
     async start() {
       await pipeline.start();
       for (const monitor of monitors) monitor.start();
@@ -227,7 +271,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
       for (const monitor of monitors) monitor.stop();
       channels.stop();
       await pipeline.stop();
-      db.close();
+      // Channel writes still queued for PostgreSQL get a moment to land; a store that is down does not hold the exit.
+      const flushed = await Promise.race([
+        repo.flush().then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 5_000).unref()),
+      ]);
+      if (!flushed) storeLogger.error('stopping with channel state not yet written to PostgreSQL');
+      db?.close();
+      await pool?.end();
     },
   };
 }

@@ -21,10 +21,26 @@ async function main(): Promise<void> {
   const context = createRequestContext();
   const logger = createWinstonLogger({
     level: config.logLevel,
-    secrets: [config.auth.secret, config.engine.secretKey, config.webhooks.defaultSecret ?? ''].filter(Boolean),
+    secrets: [
+      config.auth.secret,
+      config.engine.secretKey,
+      config.webhooks.defaultSecret ?? '',
+      ...config.engines.map((e) => e.secretKey),
+      databasePassword(config.database.url),
+    ].filter(Boolean),
     context,
   });
   const gateway = buildGateway({ config, logger, context });
+  try {
+    // With DATABASE_URL the stored state is read before the first request (a request before it would see none).
+    await gateway.open();
+  } catch (error) {
+    process.stderr.write(
+      `The gateway could not open its store (DATABASE_URL): ${storeProblem(error)}. Check that PostgreSQL runs and accepts this user, then start again.\n`,
+    );
+    await gateway.stop().catch(() => undefined);
+    process.exit(69);
+  }
   const server = gateway.app.listen(config.server.port, config.server.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
@@ -66,6 +82,25 @@ async function main(): Promise<void> {
   };
   process.on('uncaughtException', crash('uncaughtException'));
   process.on('unhandledRejection', crash('unhandledRejection'));
+}
+
+/** The password in DATABASE_URL, so no log line can carry it. */
+function databasePassword(url: string | null): string {
+  if (!url) return '';
+  try {
+    return decodeURIComponent(new URL(url).password);
+  } catch {
+    return '';
+  }
+}
+
+/** What went wrong, without the URL (pg's messages name host and user, never the password). */
+function storeProblem(error: unknown): string {
+  const e = error as { code?: unknown; message?: unknown; cause?: unknown };
+  const own = [typeof e.code === 'string' ? e.code : '', typeof e.message === 'string' ? e.message : String(error)]
+    .filter(Boolean)
+    .join(' ');
+  return e.cause === undefined ? own : `${own} (${storeProblem(e.cause)})`;
 }
 
 void main();

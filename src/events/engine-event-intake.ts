@@ -29,9 +29,17 @@ export function createEngineEventIntake(deps: EngineEventIntakeDeps): EngineEven
     const record = deps.repo.findByIntakeToken(channel, token);
     if (!record) return false;
     const event = await deps.engine.parseEvent(body);
-    // Durable first: the event is committed before we answer, so nothing is lost if we die right after.
-    await deps.pipeline?.ingestEngineEvent(record.id, event);
+    // Durable first: the event is committed before we answer, so nothing is lost if we die right after. A store that
+    // fails (PostgreSQL away) fails the answer, so the engine is never told it was kept; the channel still learns
+    // what the event says (a status is true whether or not it could be relayed).
+    let notStored: unknown;
+    try {
+      await deps.pipeline?.ingestEngineEvent(record.id, event);
+    } catch (error) {
+      notStored = error;
+    }
     await deps.channels.onEngineEvent(record.id, event, requestId);
+    if (notStored !== undefined) throw notStored;
     if (event.kind === 'status' || event.kind === 'qr' || event.kind === 'session-closed') {
       deps.logger.info('engine event', {
         channel: record.id,

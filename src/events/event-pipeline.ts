@@ -21,7 +21,8 @@ export type LiveEvent = Omit<StoredEvent, 'seq'> & { seq: number | null };
 export type EventListener = (event: LiveEvent) => void;
 
 export interface EventPipelineDeps {
-  db: Db;
+  /** The SQLite database of the default stores; not needed when both `outbox` and `subscriptionStore` are given. */
+  db?: Db;
   /** Where events and deliveries are kept. @default the SQLite outbox in `db` */
   outbox?: OutboxStore;
   /** Where subscriptions are kept (read once at start, then from memory). @default the SQLite table in `db` */
@@ -49,9 +50,8 @@ export class EventPipeline {
   private readonly now: () => number;
   private pruneTimer: NodeJS.Timeout | null = null;
   /** Appends run one after another, so events keep the order they were published in (see append). */
-  private appending: Promise<unknown>;
-  /** The subscriptions are read and WEBHOOK_URL applied: events match against them only after this. */
-  readonly ready: Promise<void>;
+  private appending: Promise<unknown> = Promise.resolve();
+  private opened: Promise<void> | null = null;
 
   constructor(private readonly deps: EventPipelineDeps) {
     this.now = deps.now ?? Date.now;
@@ -59,10 +59,10 @@ export class EventPipeline {
     if (deps.subscriptionStore) {
       this.subscriptions = new SubscriptionRepository(deps.subscriptionStore, this.now, policy);
     } else {
-      const store = new SqliteSubscriptionStore(deps.db);
+      const store = new SqliteSubscriptionStore(requireDb(deps));
       this.subscriptions = new SubscriptionRepository(store, this.now, policy, store.allNow());
     }
-    this.outbox = deps.outbox ?? new SqliteOutboxStore(deps.db, this.now);
+    this.outbox = deps.outbox ?? new SqliteOutboxStore(requireDb(deps), this.now);
     this.client = deps.client ?? createHttpWebhookClient({ refuseAddress: forbiddenAddressReason });
     this.worker = new WebhookWorker({
       outbox: this.outbox,
@@ -75,8 +75,22 @@ export class EventPipeline {
       random: deps.random,
       onOutcome: deps.onOutcome,
     });
-    this.ready = this.prepare();
-    this.appending = this.ready;
+    // The SQLite stores answer at once: ready from the start. Others (PostgreSQL) are read by open(), which the
+    // gateway calls once their tables exist.
+    if (!deps.subscriptionStore) this.open().catch(() => undefined);
+  }
+
+  /**
+   * Reads the subscriptions, applies WEBHOOK_URL and pauses what the rules refuse, once; events match against the
+   * subscriptions only after this (appends wait for it).
+   */
+  open(): Promise<void> {
+    return (this.opened ??= this.prepare());
+  }
+
+  /** The same as open(): resolves once the subscriptions are read. */
+  get ready(): Promise<void> {
+    return this.open();
   }
 
   /** Reads the subscriptions (unless the store gave them at once), applies WEBHOOK_URL, pauses what the rules refuse. */
@@ -199,11 +213,12 @@ export class EventPipeline {
     // A QR rotates every ~20 s per channel waiting for a scan; stored with no subscriber to deliver it to, 1 000
     // channels wrote ~300 MB an hour of images nobody would read (issue 13). Live streams still get it (without an
     // SSE id: a reconnecting client asks GET /qr for the current one rather than replaying stale images).
-    const subscriptionIds = this.subscriptions.match(channelId, type).map((s) => s.id);
-    const store = type !== 'qr.update' || subscriptionIds.length > 0;
     const done = this.appending
       .catch(() => undefined)
+      .then(() => this.open())
       .then(async () => {
+        const subscriptionIds = this.subscriptions.match(channelId, type).map((s) => s.id);
+        const store = type !== 'qr.update' || subscriptionIds.length > 0;
         const seq = store ? (await this.outbox.append(channelId, type, eventId, json, subscriptionIds)).seq : null;
         if (store) this.worker.wake();
         const stored: LiveEvent = { seq, eventId, channelId, type, body: json, createdAt: this.now() };
@@ -218,4 +233,9 @@ export class EventPipeline {
     this.appending = done;
     return done;
   }
+}
+
+function requireDb(deps: EventPipelineDeps): Db {
+  if (!deps.db) throw new Error('EventPipeline: a SQLite database, or both stores, must be given');
+  return deps.db;
 }

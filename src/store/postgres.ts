@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { GatewayError } from '../errors';
 
 export type PgPool = pg.Pool;
 
@@ -116,8 +117,8 @@ export interface PostgresOptions {
   connectTimeoutMs?: number;
 }
 
-/** A pool on `url` with every migration applied. The URL (it may carry a password) is never logged here. */
-export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<PgPool> {
+/** A pool on `url`, not connected yet (the first query connects). The URL (it may carry a password) is never logged. */
+export function createPostgresPool(url: string, options: PostgresOptions = {}): PgPool {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
@@ -125,6 +126,43 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
   });
   // An idle connection that dies (PostgreSQL restarted) must not crash the process: the next query reconnects.
   pool.on('error', () => undefined);
+  // PostgreSQL being away is a 503 STORE_UNAVAILABLE for whoever asked, not an unexpected error (a 500).
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  pool.query = ((...args: unknown[]) => {
+    const result = query(...args);
+    return result instanceof Promise ? result.catch((error: unknown) => Promise.reject(storeError(error))) : result;
+  }) as typeof pool.query;
+  const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+  pool.connect = ((...args: unknown[]) => {
+    const result = connect(...args);
+    return result instanceof Promise ? result.catch((error: unknown) => Promise.reject(storeError(error))) : result;
+  }) as typeof pool.connect;
+  return pool;
+}
+
+/** Errors that say PostgreSQL cannot be reached or went away (not what a statement did wrong). */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
+
+/** A connection-class failure as STORE_UNAVAILABLE (the cause kept for logs); anything else as it was. */
+export function storeError(error: unknown): unknown {
+  if (error instanceof GatewayError) return error;
+  const code = String((error as { code?: unknown })?.code ?? '');
+  const message = error instanceof Error ? error.message : String(error);
+  const unreachable =
+    UNREACHABLE_CODES.has(code) ||
+    code.startsWith('08') || // connection exception
+    code === '57P01' || // admin shutdown
+    code === '57P02' || // crash shutdown
+    code === '57P03' || // cannot connect now (starting up)
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+      message,
+    );
+  return unreachable ? new GatewayError('STORE_UNAVAILABLE', { cause: error, retryAfterSeconds: 5 }) : error;
+}
+
+/** A pool on `url` with every migration applied. */
+export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<PgPool> {
+  const pool = createPostgresPool(url, options);
   try {
     await migratePostgres(pool);
   } catch (error) {
@@ -171,7 +209,7 @@ export async function inTransaction<T>(pool: PgPool, fn: (client: pg.PoolClient)
     return result;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
+    throw storeError(error);
   } finally {
     client.release();
   }

@@ -163,7 +163,7 @@ function expectShortError(body: Record<string, unknown>, code: string): void {
 
 /** Every stored idempotency answer; none may be a 2xx, and none may carry a null message id. */
 function storedAnswers(gw: TestGateway): { status: number; outcome: Record<string, unknown> }[] {
-  const rows = gw.db.prepare('SELECT status, response FROM idempotency').all() as {
+  const rows = gw.db!.prepare('SELECT status, response FROM idempotency').all() as {
     status: number;
     response: string;
   }[];

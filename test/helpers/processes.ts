@@ -65,15 +65,28 @@ export async function startGatewayProcess(
   proc.stderr?.on('data', (d) => (out += d.toString()));
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  await waitFor(
-    async () => {
-      if (proc.exitCode !== null) throw new Error(`gateway exited ${proc.exitCode}: ${out.slice(-2000)}`);
-      const res = await fetch(`${url}/health`).catch(() => undefined);
-      return res?.ok;
-    },
-    15_000,
-    'the gateway /health',
-  );
+  // A gateway that exits while starting (a bad configuration, a store it cannot open) fails the start at once
+  // ('close': its output is complete then).
+  const fail = (reject: (error: Error) => void) => () =>
+    reject(new Error(`gateway exited ${proc.exitCode}: ${out.slice(-2000)}`));
+  let failed: (() => void) | undefined;
+  const early = new Promise<never>((_, reject) => proc.once('close', (failed = fail(reject))));
+  early.catch(() => undefined); // raced below; a later exit (a normal stop) must not be an unhandled rejection
+  try {
+    await Promise.race([
+      early,
+      waitFor(
+        async () => {
+          const res = await fetch(`${url}/health`).catch(() => undefined);
+          return res?.ok;
+        },
+        15_000,
+        'the gateway /health',
+      ),
+    ]);
+  } finally {
+    proc.off('close', failed!);
+  }
   return {
     url,
     port,

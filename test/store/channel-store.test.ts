@@ -1,9 +1,9 @@
-import net from 'node:net';
 import { ChannelRepository } from '../../src/store/channel-repository';
 import { PgChannelStore } from '../../src/store/pg-channel-store';
 import { openPostgres } from '../../src/store/postgres';
 import { SqliteChannelStore } from '../../src/store/sqlite-channel-store';
 import { type ChannelFixture, channelStoreContract } from './channel-store.contract';
+import { relayTo } from '../helpers/postgres';
 import { postgresHarness, sqliteHarness, usePostgres } from './harness';
 
 /** The channel store contract on SQLite and on a real PostgreSQL (issue 14); PostgreSQL going away and coming back. */
@@ -27,34 +27,6 @@ channelStoreContract(
     reopen: () => new PgChannelStore(pool),
   })),
 );
-
-/** A TCP relay to PostgreSQL that can be cut (every connection dropped, new ones refused) and restored. */
-async function relayTo(port: number) {
-  const sockets = new Set<net.Socket>();
-  let up = true;
-  const relay = net.createServer((client) => {
-    if (!up) return client.destroy();
-    const upstream = net.connect(port, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (relay.address() as net.AddressInfo).port,
-    cut() {
-      up = false;
-      for (const s of sockets) s.destroy();
-    },
-    restore() {
-      up = true;
-    },
-    close: () => new Promise<void>((resolve) => relay.close(() => resolve())),
-  };
-}
 
 describe('the channel registry on PostgreSQL when PostgreSQL goes away', () => {
   test('When PostgreSQL is unreachable for a while, then writes wait in order, the gateway keeps answering from memory, and everything lands when it is back', async () => {

@@ -22,6 +22,18 @@ describe('loadConfig', () => {
     expect(config.server.messageBodyLimit).toBeGreaterThanOrEqual(64 * 1024 * 1024);
   });
 
+  test('When DATABASE_URL is set, then a postgres URL is taken as given, and anything else stops start-up without echoing it', () => {
+    expect(loadConfig(base).database.url).toBeNull();
+    expect(loadConfig({ ...base, DATABASE_URL: '' }).database.url).toBeNull();
+    const url = 'postgresql://gw:p%40ss@db.internal:5432/gateway';
+    expect(loadConfig({ ...base, DATABASE_URL: url }).database.url).toBe(url);
+
+    const refused = () => loadConfig({ ...base, DATABASE_URL: 'mysql://gw:TopSecretPw@db/gateway' });
+
+    expect(refused).toThrow('DATABASE_URL: must be a postgres:// or postgresql:// URL');
+    expect(refused).not.toThrow(/TopSecretPw/);
+  });
+
   test('When WPP_GATEWAY_SECRET is set instead of GATEWAY_SECRET, then it is accepted as the alias', () => {
     const config = loadConfig({ WPP_GATEWAY_SECRET: 'b'.repeat(64), WPPCONNECT_SECRET_KEY: 'x' });
     expect(config.auth.secret).toBe('b'.repeat(64));
