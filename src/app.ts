@@ -14,7 +14,7 @@ import { type ChannelWebhookRequest, createChannelsRouter } from './routes/chann
 import { createEngineEventIntake, type EngineEventIngest } from './events/engine-event-intake';
 import { validateSubscription } from './events/subscription-repository';
 import { createEngineEventsRouter } from './routes/engine-events-router';
-import { createApiHealthRouter, createPublicHealthRouter } from './routes/health-router';
+import { createApiHealthRouter, createPublicHealthRouter, type StoreHealth } from './routes/health-router';
 import type { ChannelRepository } from './store/channel-repository';
 import type { EngineFleet } from './channels/engine-fleet';
 import type { CookieSessions } from './middleware/auth-middleware';
@@ -35,6 +35,8 @@ export interface AppDeps {
   startedAt: number;
   lifecycle: Lifecycle;
   pipeline?: EngineEventIngest & { stats(): Promise<OutboxStats> };
+  /** Where state is kept and whether it answers (GET /api/health). */
+  storeHealth?: () => Promise<StoreHealth>;
   /** The engines (their adapters and circuits), for /api/health and /api/engines. */
   fleet: EngineFleet;
   registerChannelWebhook?: (channelId: string, webhook: ChannelWebhookRequest) => Promise<unknown>;
@@ -115,6 +117,7 @@ export function createApp(deps: AppDeps): Express {
       version: deps.version,
       startedAt: deps.startedAt,
       outboxStats: deps.pipeline ? () => deps.pipeline!.stats() : undefined,
+      store: deps.storeHealth,
     }),
   );
   api.use(

@@ -23,6 +23,8 @@ import type { Config } from './config';
 import { type Logger, type RequestContext, redactUrls } from './logger';
 import { ChannelRepository } from './store/channel-repository';
 import { createUiRouter } from './ui/ui-router';
+import type { StoreHealth } from './routes/health-router';
+import { isGatewayError } from './errors';
 import { UiSessions } from './ui/ui-session';
 import { type Db, openDatabase } from './store/database';
 import { PgChannelStore } from './store/pg-channel-store';
@@ -71,20 +73,18 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const pool: PgPool | null = config.database.url ? createPostgresPool(config.database.url) : null;
   const db = pool ? null : openDatabase(config.dataDir);
   const storeLogger = logger.child({ component: 'store' });
-  const repo = pool
-    ? new ChannelRepository(
-        new PgChannelStore(pool, {
-          onWriteError: (error, willRetry) =>
-            storeLogger[willRetry ? 'warn' : 'error'](
-              willRetry
-                ? 'channel state not written to PostgreSQL yet; retrying (the gateway answers from memory meanwhile)'
-                : 'channel state refused by PostgreSQL and dropped',
-              { error: String(error) },
-            ),
-        }),
-        now,
-      )
-    : new ChannelRepository(db!, now);
+  const channelStore = pool
+    ? new PgChannelStore(pool, {
+        onWriteError: (error, willRetry) =>
+          storeLogger[willRetry ? 'warn' : 'error'](
+            willRetry
+              ? 'channel state not written to PostgreSQL yet; retrying (the gateway answers from memory meanwhile)'
+              : 'channel state refused by PostgreSQL and dropped',
+            { error: String(error) },
+          ),
+      })
+    : null;
+  const repo = channelStore ? new ChannelRepository(channelStore, now) : new ChannelRepository(db!, now);
   const several = config.engines.length > 1;
   const monitors: EngineMonitor[] = [];
   // One adapter, circuit, probe and same-host diagnosis per engine (issue 14); the one-engine shorthand is a fleet of one.
@@ -203,6 +203,24 @@ export function buildGateway(options: GatewayOptions): Gateway {
     now,
   });
   const lifecycle: Lifecycle = { draining: false };
+  // One probe of PostgreSQL at a time, shared by the health requests that arrive meanwhile (as for the engines).
+  let storeProbe: Promise<StoreHealth> | null = null;
+  const storeHealth = async (): Promise<StoreHealth> => {
+    if (!pool) return { kind: 'sqlite', reachable: true, pendingWrites: 0 };
+    storeProbe ??= Promise.race([
+      pool.query('SELECT 1').then(() => null),
+      new Promise<string>((resolve) => setTimeout(() => resolve('no answer within 2 s'), 2_000).unref()),
+    ])
+      .catch((error: unknown) => (isGatewayError(error) ? error.code : 'STORE_UNAVAILABLE'))
+      .then((failure) => ({
+        kind: 'postgres' as const,
+        reachable: failure === null,
+        pendingWrites: channelStore?.backlog ?? 0,
+        ...(failure === null ? {} : { error: 'STORE_UNAVAILABLE' as const }),
+      }))
+      .finally(() => (storeProbe = null));
+    return storeProbe;
+  };
   const uiSessions = new UiSessions(config.auth.secret, now);
   const app = createApp({
     config,
@@ -215,6 +233,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     startedAt: now(),
     lifecycle,
     pipeline,
+    storeHealth,
     fleet,
     observe: metrics.observeRequests(),
     rootRouters: [

@@ -10,7 +10,18 @@ export interface HealthDeps {
   channels: ChannelService;
   version: string;
   outboxStats?: () => Promise<OutboxStats>;
+  /** Where the gateway keeps its state, and whether it answers now. */
+  store?: () => Promise<StoreHealth>;
   startedAt: number;
+}
+
+export interface StoreHealth {
+  kind: 'sqlite' | 'postgres';
+  /** PostgreSQL answered a probe just now (SQLite, a file: always true). */
+  reachable: boolean;
+  /** Channel changes held in memory, not yet in the database (more than a moment's worth: PostgreSQL is away). */
+  pendingWrites: number;
+  error?: string;
 }
 
 /** Public liveness: says only that the process answers. Never proxies the engine's /unhealthy (it exits the engine). */
@@ -91,7 +102,11 @@ export function createApiHealthRouter(deps: HealthDeps): Router {
     const several = deps.fleet.members.length > 1;
     // Each request gets its own copy: the report is shared with the other requests of the same probe.
     const engines = (await Promise.all(deps.fleet.members.map((m) => report(m, several)))).map((e) => ({ ...e }));
-    const ok = engines.every((e) => e.reachable === true && e.secretKeyAccepted !== false);
+    const store = deps.store ? await deps.store() : null;
+    const ok =
+      engines.every((e) => e.reachable === true && e.secretKeyAccepted !== false) && store?.reachable !== false;
+    // The outbox lives in the store: a store that is away leaves its counts unknown, never this answer a 5xx.
+    const outbox = deps.outboxStats && store?.reachable !== false ? await deps.outboxStats().catch(() => null) : null;
     const list = deps.channels.list();
     const byState = countByStatus(list.map((c) => c.status));
     // A gateway whose engine is down still answers 200 here: the body says what is wrong. /health is liveness.
@@ -104,7 +119,8 @@ export function createApiHealthRouter(deps: HealthDeps): Router {
       engine: engines[0],
       engines,
       channels: { total: list.length, byState },
-      outbox: deps.outboxStats ? await deps.outboxStats() : null,
+      outbox,
+      ...(store ? { store } : {}),
     });
   });
   // The engines and their load, from the gateway's own view (no engine call): cheap enough for a dashboard to poll.

@@ -459,7 +459,16 @@ export const apiHealth = z
     ),
     engines: z.array(engineHealthReport).describe('Every engine, asked now (one entry with one engine).'),
     channels: z.object({ total: z.int(), byState: z.record(z.string(), z.int()) }),
-    outbox: outboxStats.nullable(),
+    outbox: outboxStats.nullable().describe('Null when the store cannot be read (PostgreSQL away).'),
+    store: z
+      .object({
+        kind: z.enum(['sqlite', 'postgres']),
+        reachable: z.boolean().describe('PostgreSQL answered a probe now; a SQLite file always does.'),
+        pendingWrites: z.int().describe('Channel changes held in memory, not yet written (PostgreSQL away).'),
+        error: errorCode.optional(),
+      })
+      .optional()
+      .describe('Where the gateway keeps its state (DATABASE_URL: PostgreSQL); an unreachable store is "degraded".'),
   })
   .meta({
     id: 'ApiHealth',

@@ -47,6 +47,7 @@ describe('GET /api/health', () => {
       engine: { reachable: true, uptimeSeconds: 21.84, secretKeyAccepted: true },
       channels: { total: 0 },
       outbox: { depth: 0, oldestPendingAgeMs: null, dead: 0 },
+      store: { kind: 'sqlite', reachable: true, pendingWrites: 0 },
     });
   });
 

@@ -177,6 +177,7 @@ describe('the gateway on PostgreSQL (DATABASE_URL)', () => {
       );
       const deliveries = await gw.api('GET', '/api/webhooks/deliveries');
       const list = await gw.api('GET', '/api/channels');
+      const health = await gw.api('GET', '/api/health');
       await simPost('/_sim/sessions/pgcut/unlink');
       await waitFor(
         async () => (await gw.api('GET', '/api/channels/pgcut')).body.channel?.status !== 'connected',
@@ -189,6 +190,12 @@ describe('the gateway on PostgreSQL (DATABASE_URL)', () => {
       expect(await sends()).toBe(before);
       expect(deliveries.status).toBe(503);
       expect(deliveries.body.error_code).toBe('STORE_UNAVAILABLE');
+      expect(health.status).toBe(200);
+      expect(health.body).toMatchObject({
+        status: 'degraded',
+        store: { kind: 'postgres', reachable: false, error: 'STORE_UNAVAILABLE' },
+        outbox: null,
+      });
       expect(list.status).toBe(200);
       // (The simulator's token store still lists the first test's session, which this new database adopts.)
       expect(list.body.channels.map((c: { id: string }) => c.id)).toContain('pgcut');
@@ -207,6 +214,11 @@ describe('the gateway on PostgreSQL (DATABASE_URL)', () => {
       } finally {
         await client.end();
       }
+      expect((await gw.api('GET', '/api/health')).body.store).toEqual({
+        kind: 'postgres',
+        reachable: true,
+        pendingWrites: 0,
+      });
       expect(gw.output()).not.toContain(DB_PASSWORD);
       expect(gw.output()).not.toMatch(/"message":"unexpected error"/);
     } finally {
