@@ -53,7 +53,7 @@ function payload(session: string, channel: number, seq: number): Buffer {
   );
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+export const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
 function post(url: string, body: Buffer): Promise<void> {
   const u = new URL(url);
@@ -91,7 +91,8 @@ interface Arrivals {
   perChannel: Record<string, number[]>;
 }
 
-async function run(
+/** Posts `n` events to the gateway's (or a baseline's) intake URLs, 16 at a time, and waits for them at the receiver. */
+export async function run(
   n: number,
   channels: number,
   seqBase: number,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { eventCases } from './case-events';
 import { requestCases } from './case-requests';
 import { scaleCases } from './case-scale';
+import { gatewayStoreCases } from './case-gateway-store';
 import { storeCases } from './case-store';
 import { killAll, ROOT } from './children';
 import { renderTable, type Row } from './report';
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
     ['events', eventCases],
     ['scale', scaleCases],
     ['store', storeCases],
+    ['store', gatewayStoreCases],
   ];
   for (const [name, group] of groups) {
     if (!only.has(name)) continue;

@@ -27,6 +27,8 @@ export interface Settings {
   /** Issue 14, store cases: idempotent sends per store, and channels divided between two instances by leases. */
   storeOps: number;
   leaseChannels: number;
+  /** Idempotent sends per store in the gateway-level store case (P6). */
+  storeSends: number;
   /** The whole run is killed after this many seconds (a hung case must not hang CI). */
   watchdogS: number;
 }
@@ -50,6 +52,7 @@ export function settings(quick: boolean): Settings {
         restartTailS: 6,
         storeOps: 300,
         leaseChannels: 200,
+        storeSends: 60,
         watchdogS: 300,
       }
     : {
@@ -69,6 +72,7 @@ export function settings(quick: boolean): Settings {
         restartTailS: 20,
         storeOps: 3000,
         leaseChannels: 1000,
+        storeSends: 400,
         watchdogS: 1800,
       };
 }
