@@ -146,6 +146,11 @@ export class EventPipeline {
     return this.subscriptions.setForChannel(channelId, input, source);
   }
 
+  /** Live listeners now (open event streams). */
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
   subscribe(listener: EventListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

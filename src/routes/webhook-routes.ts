@@ -141,6 +141,15 @@ export function createChannelEventRoutes(deps: {
       if (held) held.push(event);
       else live(event);
     });
+    // The client leaving is the response's 'close' (the connection went), registered before anything is awaited: the
+    // request's own 'close' only says its body was read, which can be before or during the replay's read.
+    const timers: { heartbeat?: NodeJS.Timeout } = {};
+    let gone = false;
+    res.once('close', () => {
+      gone = true;
+      clearInterval(timers.heartbeat);
+      unsubscribe();
+    });
     let replay: Awaited<ReturnType<EventPipeline['outbox']['eventsSince']>> = [];
     try {
       if (Number.isFinite(lastSeq)) replay = await deps.pipeline.outbox.eventsSince(channel, lastSeq, SSE_TYPES);
@@ -148,11 +157,7 @@ export function createChannelEventRoutes(deps: {
       unsubscribe();
       throw error;
     }
-    if (res.destroyed) {
-      // The client left while the replay was read.
-      unsubscribe();
-      return;
-    }
+    if (gone) return;
     // This stream outlives the route deadline by design.
     (res.locals.rearmDeadline as ((ms: number) => void) | undefined)?.(2 ** 31 - 1);
     res.writeHead(200, {
@@ -169,12 +174,8 @@ export function createChannelEventRoutes(deps: {
     const waiting = held;
     held = null;
     for (const event of waiting) live(event);
-    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), deps.heartbeatMs ?? 15_000);
-    heartbeat.unref();
-    req.on('close', () => {
-      clearInterval(heartbeat);
-      unsubscribe();
-    });
+    timers.heartbeat = setInterval(() => res.write(': heartbeat\n\n'), deps.heartbeatMs ?? 15_000);
+    timers.heartbeat.unref();
   });
   return router;
 }

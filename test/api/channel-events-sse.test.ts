@@ -1,3 +1,4 @@
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildTestGateway, TEST_SECRET, type TestGateway } from '../helpers/test-gateway';
 
@@ -73,6 +74,43 @@ describe('GET /api/channels/:id/events (SSE)', () => {
     expect(text).toMatch(/id: \d+\nevent: session\.status/);
     expect(await gw.pipeline.outbox.eventsSince('sse1', 0, ['qr.update'])).toEqual([]);
     expect(await gw.pipeline.outbox.eventsSince('sse1', 0, ['session.status'])).toHaveLength(1);
+  });
+
+  test('When a stream is opened with a request body and Last-Event-ID, then it stays subscribed while the client is there and lets go once it leaves', async () => {
+    await gw.pipeline.subscriptions.setForChannel('sse1', { url: 'http://hub.test/hook', events: ['session.status'] });
+    gw.pipeline.publish('sse1', 'session.status', { channel: 'sse1', status: 'starting', previous: 'disconnected' });
+    await gw.pipeline.settled();
+    let text = '';
+    const body = '{"some":"body"}';
+    const req = http.request(`${url}/api/channels/sse1/events`, {
+      method: 'GET',
+      headers: {
+        'X-Gateway-Secret': TEST_SECRET,
+        'Last-Event-ID': '0',
+        'Content-Type': 'application/json',
+        'Content-Length': String(body.length),
+      },
+    });
+    const res = await new Promise<http.IncomingMessage>((resolve) => {
+      req.on('response', resolve);
+      req.end(body);
+    });
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (text += chunk));
+    const waitText = async (needle: string) => {
+      for (let i = 0; i < 60 && !text.includes(needle); i++) await new Promise((r) => setTimeout(r, 50));
+      return text;
+    };
+    await waitText(': connected to sse1');
+    // Well after the request body was read: the stream is still live.
+    await new Promise((r) => setTimeout(r, 100));
+    gw.pipeline.publish('sse1', 'session.status', { channel: 'sse1', status: 'qr_required', previous: 'starting' });
+
+    expect(await waitText('qr_required')).toMatch(/^id: \d+\nevent: session.status\ndata: .*"starting"/);
+    expect(gw.pipeline.listenerCount).toBe(1);
+    res.destroy();
+    for (let i = 0; i < 40 && gw.pipeline.listenerCount > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(gw.pipeline.listenerCount).toBe(0);
   });
 
   test('When the stream is asked without the secret, then 401 JSON', async () => {
