@@ -49,8 +49,10 @@ export class EventPipeline {
   private readonly listeners = new Set<EventListener>();
   private readonly now: () => number;
   private pruneTimer: NodeJS.Timeout | null = null;
-  /** Appends run one after another, so events keep the order they were published in (see append). */
-  private appending: Promise<unknown> = Promise.resolve();
+  /** Events published and not yet committed, in publish order (see append). */
+  private readonly queued: QueuedEvent[] = [];
+  /** The commit loop, while it runs. */
+  private appending: Promise<void> | null = null;
   private opened: Promise<void> | null = null;
 
   constructor(private readonly deps: EventPipelineDeps) {
@@ -135,7 +137,7 @@ export class EventPipeline {
 
   /** Resolves when every event published so far is committed (and shown to live listeners). */
   async settled(): Promise<void> {
-    await this.appending.catch(() => undefined);
+    while (this.appending) await this.appending;
   }
 
   registerChannelWebhook(
@@ -209,35 +211,82 @@ export class EventPipeline {
 
   /**
    * Commits the event (unless it is a qr.update nobody subscribes to), then shows it to live listeners with its seq.
-   * Appends are chained: a store that answers asynchronously (PostgreSQL) still commits and shows events in the order
-   * they were published, per channel and overall.
+   * Events are committed in the order they were published, per channel and overall. Those that arrive while a commit
+   * is under way wait and then go together, in one transaction (group commit): on PostgreSQL a commit waits for its
+   * WAL flush, so one at a time bounded the intake at one event per flush (docs/scaling.md P5).
    */
   private append(channelId: string, type: string, body: Record<string, unknown>): Promise<void> {
     const eventId = typeof body.event_id === 'string' ? body.event_id : crypto.randomUUID();
     const json = JSON.stringify(body);
-    // A QR rotates every ~20 s per channel waiting for a scan; stored with no subscriber to deliver it to, 1 000
-    // channels wrote ~300 MB an hour of images nobody would read (issue 13). Live streams still get it (without an
-    // SSE id: a reconnecting client asks GET /qr for the current one rather than replaying stale images).
-    const done = this.appending
-      .catch(() => undefined)
-      .then(() => this.open())
-      .then(async () => {
-        const subscriptionIds = this.subscriptions.match(channelId, type).map((s) => s.id);
-        const store = type !== 'qr.update' || subscriptionIds.length > 0;
-        const seq = store ? (await this.outbox.append(channelId, type, eventId, json, subscriptionIds)).seq : null;
-        if (store) this.worker.wake();
-        const stored: LiveEvent = { seq, eventId, channelId, type, body: json, createdAt: this.now() };
-        for (const listener of this.listeners) {
-          try {
-            listener(stored);
-          } catch (error) {
-            this.deps.logger.warn('event listener failed', { error: String(error) });
-          }
-        }
-      });
-    this.appending = done;
-    return done;
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ channelId, type, eventId, json, resolve, reject });
+      this.appending ??= this.drain().finally(() => (this.appending = null));
+    });
   }
+
+  private async drain(): Promise<void> {
+    while (this.queued.length > 0) {
+      // Whatever was published until now goes in this commit (the first await lets a burst gather).
+      await this.open().catch(() => undefined);
+      const batch = this.queued.splice(0, MAX_BATCH);
+      try {
+        await this.open();
+        // A QR rotates every ~20 s per channel waiting for a scan; stored with no subscriber to deliver it to, 1 000
+        // channels wrote ~300 MB an hour of images nobody would read (issue 13). Live streams still get it (without
+        // an SSE id: a reconnecting client asks GET /qr for the current one rather than replaying stale images).
+        const items = batch.map((item) => {
+          const subscriptionIds = this.subscriptions.match(item.channelId, item.type).map((sub) => sub.id);
+          return { item, subscriptionIds, store: item.type !== 'qr.update' || subscriptionIds.length > 0 };
+        });
+        const stored = items.filter((i) => i.store);
+        const seqs = stored.length
+          ? await this.outbox.appendMany(
+              stored.map(({ item, subscriptionIds }) => ({
+                channelId: item.channelId,
+                type: item.type,
+                eventId: item.eventId,
+                body: item.json,
+                subscriptionIds,
+              })),
+            )
+          : [];
+        if (stored.length) this.worker.wake();
+        const seqOf = new Map(stored.map((s, i) => [s.item, seqs[i]] as const));
+        for (const { item } of items) {
+          const live: LiveEvent = {
+            seq: seqOf.get(item) ?? null,
+            eventId: item.eventId,
+            channelId: item.channelId,
+            type: item.type,
+            body: item.json,
+            createdAt: this.now(),
+          };
+          for (const listener of this.listeners) {
+            try {
+              listener(live);
+            } catch (error) {
+              this.deps.logger.warn('event listener failed', { error: String(error) });
+            }
+          }
+          item.resolve();
+        }
+      } catch (error) {
+        for (const item of batch) item.reject(error);
+      }
+    }
+  }
+}
+
+/** Events committed together at most (a burst larger than this takes several commits). */
+const MAX_BATCH = 256;
+
+interface QueuedEvent {
+  channelId: string;
+  type: string;
+  eventId: string;
+  json: string;
+  resolve: () => void;
+  reject: (error: unknown) => void;
 }
 
 function requireDb(deps: EventPipelineDeps): Db {

@@ -48,6 +48,15 @@ export interface OutboxStats {
 /** The longest error text kept on a delivery. */
 export const MAX_DELIVERY_ERROR = 500;
 
+/** One event to store, with the subscriptions it goes to. */
+export interface NewEvent {
+  channelId: string;
+  type: string;
+  eventId: string;
+  body: string;
+  subscriptionIds: readonly number[];
+}
+
 export interface OutboxStore {
   /** Stores the event and one pending delivery per subscription, in one transaction. */
   append(
@@ -57,6 +66,11 @@ export interface OutboxStore {
     body: string,
     subscriptionIds: readonly number[],
   ): Promise<{ seq: number; deliveries: number }>;
+  /**
+   * Stores several events and their deliveries in one transaction (one commit for all: group commit), numbered in the
+   * order given; returns each event's seq in that order.
+   */
+  appendMany(events: readonly NewEvent[]): Promise<number[]>;
   /**
    * Up to `limit` pair heads that are due, not claimed by another worker (or whose claim ran out), and whose
    * subscription is not paused, oldest first; each is now claimed by `worker` for `leaseMs`.

@@ -2,6 +2,7 @@ import {
   type Delivery,
   type DeliveryState,
   MAX_DELIVERY_ERROR,
+  type NewEvent,
   type OutboxStats,
   type OutboxStore,
   type StoredEvent,
@@ -74,20 +75,46 @@ export class PgOutboxStore implements OutboxStore {
     body: string,
     subscriptionIds: readonly number[],
   ): Promise<{ seq: number; deliveries: number }> {
-    // One statement, so the event and its deliveries commit together.
-    const { rows } = await this.pool.query<{ seq: Bigint; n: Bigint }>(
-      `WITH e AS (
-         INSERT INTO events (event_id, channel_id, type, body, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq
+    const [seq] = await this.appendMany([{ channelId, type, eventId, body, subscriptionIds }]);
+    return { seq, deliveries: subscriptionIds.length };
+  }
+
+  async appendMany(events: readonly NewEvent[]): Promise<number[]> {
+    if (events.length === 0) return [];
+    // One statement, so the events and their deliveries commit together (one WAL flush for all of them). Rows are
+    // inserted in the order given (ORDER BY ord), so their seqs follow it.
+    const at = this.now();
+    const deliveries = events.flatMap((e, i) => e.subscriptionIds.map((id) => [i + 1, id] as const));
+    const { rows } = await this.pool.query<{ seq: Bigint; ord: Bigint }>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY
+           AS t(event_id, channel_id, type, body, ord)
+       ), e AS (
+         INSERT INTO events (event_id, channel_id, type, body, created_at)
+         SELECT event_id, channel_id, type, body, $5 FROM input ORDER BY ord
+         RETURNING seq, event_id
+       ), numbered AS (
+         SELECT e.seq, input.ord, input.channel_id FROM e JOIN input ON input.event_id = e.event_id
        ), d AS (
          INSERT INTO deliveries (event_seq, subscription_id, channel_id, state, attempts, next_attempt_at, created_at,
            updated_at)
-         SELECT e.seq, s.id, $2, 'pending', 0, $5, $5, $5 FROM e, unnest($6::bigint[]) AS s(id)
+         SELECT n.seq, s.sub, n.channel_id, 'pending', 0, $5, $5, $5
+         FROM unnest($6::bigint[], $7::bigint[]) WITH ORDINALITY AS s(ord, sub, k) JOIN numbered n ON n.ord = s.ord
+         ORDER BY s.k
          RETURNING 1
        )
-       SELECT e.seq, (SELECT count(*) FROM d) AS n FROM e`,
-      [eventId, channelId, type, body, this.now(), subscriptionIds],
+       SELECT seq, ord FROM numbered ORDER BY ord`,
+      [
+        events.map((e) => e.eventId),
+        events.map((e) => e.channelId),
+        events.map((e) => e.type),
+        events.map((e) => e.body),
+        at,
+        deliveries.map(([ord]) => ord),
+        deliveries.map(([, id]) => id),
+      ],
     );
-    return { seq: Number(rows[0].seq), deliveries: Number(rows[0].n) };
+    return rows.map((r) => Number(r.seq));
   }
 
   async claimDue(worker: string, limit: number, leaseMs: number): Promise<Delivery[]> {

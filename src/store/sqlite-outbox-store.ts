@@ -3,6 +3,7 @@ import {
   type Delivery,
   type DeliveryState,
   MAX_DELIVERY_ERROR,
+  type NewEvent,
   type OutboxStats,
   type OutboxStore,
   type StoredEvent,
@@ -83,17 +84,25 @@ export class SqliteOutboxStore implements OutboxStore {
     body: string,
     subscriptionIds: readonly number[],
   ): Promise<{ seq: number; deliveries: number }> {
+    const [seq] = await this.appendMany([{ channelId, type, eventId, body, subscriptionIds }]);
+    return { seq, deliveries: subscriptionIds.length };
+  }
+
+  async appendMany(events: readonly NewEvent[]): Promise<number[]> {
     return this.db.transaction(() => {
       const at = this.now();
-      const seq = this.db
-        .prepare('INSERT INTO events (event_id, channel_id, type, body, created_at) VALUES (?, ?, ?, ?, ?)')
-        .run(eventId, channelId, type, body, at).lastInsertRowid as number;
-      const insert = this.db.prepare(
+      const insertEvent = this.db.prepare(
+        'INSERT INTO events (event_id, channel_id, type, body, created_at) VALUES (?, ?, ?, ?, ?)',
+      );
+      const insertDelivery = this.db.prepare(
         `INSERT INTO deliveries (event_seq, subscription_id, channel_id, state, attempts, next_attempt_at, created_at, updated_at)
          VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
       );
-      for (const id of subscriptionIds) insert.run(seq, id, channelId, at, at, at);
-      return { seq, deliveries: subscriptionIds.length };
+      return events.map((e) => {
+        const seq = insertEvent.run(e.eventId, e.channelId, e.type, e.body, at).lastInsertRowid as number;
+        for (const id of e.subscriptionIds) insertDelivery.run(seq, id, e.channelId, at, at, at);
+        return seq;
+      });
     })();
   }
 

@@ -53,6 +53,31 @@ export function outboxStoreContract(name: string, harness: () => StoreHarness<Ou
       expect(await store.get(999_999)).toBeUndefined();
     });
 
+    test('When several events are appended in one call, then they are stored together, numbered in the order given, each with its own deliveries', async () => {
+      const other = await fx.subscribe('http://hub.test/b');
+      const before = await event('c0', 0);
+
+      const seqs = await store.appendMany([
+        { channelId: 'c2', type: 'message', eventId: 'm-1', body: '{"n":1}', subscriptionIds: [hub, other] },
+        { channelId: 'c1', type: 'session.status', eventId: 'm-2', body: '{"n":2}', subscriptionIds: [] },
+        { channelId: 'c2', type: 'message', eventId: 'm-3', body: '{"n":3}', subscriptionIds: [other] },
+      ]);
+
+      expect(seqs).toHaveLength(3);
+      expect(seqs[0]).toBeGreaterThan(before.seq);
+      expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+      expect(await store.eventBody(seqs[1])).toBe('{"n":2}');
+      expect(eventIds(await store.eventsSince('c2', 0, ['message']))).toEqual(['m-1', 'm-3']);
+      const listed = await store.list(undefined, 10);
+      expect(listed.map((d) => [d.eventId, d.subscriptionId, d.eventSeq])).toEqual([
+        ['m-3', other, seqs[2]],
+        ['m-1', other, seqs[0]],
+        ['m-1', hub, seqs[0]],
+        ['c0-0', hub, before.seq],
+      ]);
+      expect(await store.appendMany([])).toEqual([]);
+    });
+
     test('When deliveries are claimed, then only the oldest pending delivery of each (subscription, channel) pair is handed out, oldest first', async () => {
       const other = await fx.subscribe('http://hub.test/b');
       await event('c1', 1, [hub, other]);
