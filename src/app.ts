@@ -87,8 +87,21 @@ export function createApp(deps: AppDeps): Express {
   // Body limits: media sends are large (16 MB of audio is ~22 MB of base64, hub-contract.md §1.6), engine
   // webhooks carry whole media with autoDownload; everything else stays small. Each parser marks the body as
   // read, so the generic one below skips it.
-  app.use(['/api/messages', '/api/messages/send'], express.json({ limit: config.server.messageBodyLimit }));
-  app.use('/engine-events', express.json({ limit: config.server.eventBodyLimit }));
+  // Those two large bodies are read only for a caller who may send them: the secret (or the channel's intake token) is
+  // checked first, so an anonymous client cannot make the gateway read and parse 80-100 MB (it gets its 401/404 before
+  // its upload ends).
+  const auth = authMiddleware(config.auth.secret, { ui: deps.uiSessions });
+  app.use(['/api/messages', '/api/messages/send'], auth, express.json({ limit: config.server.messageBodyLimit }));
+  app.use(
+    '/engine-events/:channel/:token',
+    (req, _res, next) => {
+      const { channel, token } = req.params as Record<string, string>;
+      // The same 404 as an unknown route (engine-events-router.ts): nothing tells a guesser it was close.
+      if (!deps.repo.findByIntakeToken(channel, token)) throw new GatewayError('ROUTE_NOT_FOUND');
+      next();
+    },
+    express.json({ limit: config.server.eventBodyLimit }),
+  );
   app.use(express.json({ limit: config.server.bodyLimit }));
   app.use(express.urlencoded({ extended: false, limit: config.server.bodyLimit }));
 
@@ -107,7 +120,7 @@ export function createApp(deps: AppDeps): Express {
   );
 
   const api = express.Router();
-  api.use(authMiddleware(config.auth.secret, { ui: deps.uiSessions }));
+  api.use(auth);
   api.use(refuseOptions);
   api.use(deadlineMiddleware(config.channels.routeDeadlineMs, logger));
   api.use(
