@@ -31,7 +31,7 @@ import { PgChannelStore } from './store/pg-channel-store';
 import { PgIdempotencyStore } from './store/pg-idempotency-store';
 import { PgOutboxStore } from './store/pg-outbox-store';
 import { PgSubscriptionStore } from './store/pg-subscription-store';
-import { createPostgresPool, migratePostgres, type PgPool } from './store/postgres';
+import { createPostgresPool, holdInstanceLock, migratePostgres, type PgPool } from './store/postgres';
 
 export const GATEWAY_VERSION = '0.1.0';
 
@@ -203,6 +203,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     now,
   });
   const lifecycle: Lifecycle = { draining: false };
+  let releaseInstanceLock: (() => Promise<void>) | undefined;
   // One probe of PostgreSQL at a time, shared by the health requests that arrive meanwhile (as for the engines).
   let storeProbe: Promise<StoreHealth> | null = null;
   const storeHealth = async (): Promise<StoreHealth> => {
@@ -276,6 +277,16 @@ export function buildGateway(options: GatewayOptions): Gateway {
     lifecycle,
     async open() {
       if (!pool) return;
+      releaseInstanceLock = await holdInstanceLock(pool, (event, error) => {
+        if (event === 'regained') storeLogger.warn('this instance holds its database lock again');
+        else
+          storeLogger.error(
+            event === 'lost'
+              ? 'the connection holding this instance’s database lock was lost; taking it again when PostgreSQL answers'
+              : 'another gateway instance took this database while the lock was lost: two gateways now drive the same channels; stop one',
+            error === undefined ? {} : { error: String(error) },
+          );
+      });
       await migratePostgres(pool);
       await repo.load();
       claimUnplaced();
@@ -297,6 +308,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       ]);
       if (!flushed) storeLogger.error('stopping with channel state not yet written to PostgreSQL');
       db?.close();
+      await releaseInstanceLock?.().catch(() => undefined);
       await pool?.end();
     },
   };

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig } from './config';
 import { readDotEnv } from './dotenv';
 import { buildGateway, drainServer } from './gateway';
+import { DatabaseInUseError } from './store/postgres';
 import { createRequestContext, createWinstonLogger } from './logger';
 
 /** The only impure entry point: env → config → gateway → listen → drain on SIGINT/SIGTERM. */
@@ -36,7 +37,9 @@ async function main(): Promise<void> {
     await gateway.open();
   } catch (error) {
     process.stderr.write(
-      `The gateway could not open its store (DATABASE_URL): ${storeProblem(error)}. Check that PostgreSQL runs and accepts this user, then start again.\n`,
+      error instanceof DatabaseInUseError
+        ? `${error.message}\n`
+        : `The gateway could not open its store (DATABASE_URL): ${storeProblem(error)}. Check that PostgreSQL runs and accepts this user, then start again.\n`,
     );
     await gateway.stop().catch(() => undefined);
     process.exit(69);

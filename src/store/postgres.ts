@@ -214,3 +214,83 @@ export async function inTransaction<T>(pool: PgPool, fn: (client: pg.PoolClient)
     client.release();
   }
 }
+
+/** Any constant: the key of the session lock one gateway instance holds on its database while it runs. */
+const INSTANCE_LOCK = 0x77706769; // "wpgi"
+
+/** Another gateway instance runs on this database (see holdInstanceLock). */
+export class DatabaseInUseError extends Error {
+  constructor() {
+    super(
+      'Another gateway instance is already running on this database (DATABASE_URL). Several instances on one database are not supported yet (docs/scaling.md): stop the other one, or give this one its own database.',
+    );
+    this.name = 'DatabaseInUseError';
+  }
+}
+
+/**
+ * Until several instances can share a database (leases, commands reaching the owner: docs/scaling.md), a second
+ * gateway on the same database would supervise every channel a second time. The first one holds a session-level
+ * advisory lock on a connection of its own for as long as it runs; PostgreSQL drops it with the connection, so a
+ * `kill -9` frees it at once. If that connection is lost (PostgreSQL restarted, the network cut), the lock is taken
+ * again as soon as PostgreSQL answers, every `retryMs`; `report` says each change. Resolves with the release
+ * function; rejects with DatabaseInUseError when another instance holds the lock at start.
+ */
+export async function holdInstanceLock(
+  pool: PgPool,
+  report: (event: 'lost' | 'regained' | 'held-elsewhere', error?: unknown) => void,
+  retryMs = 5_000,
+): Promise<() => Promise<void>> {
+  let released = false;
+  let client: pg.PoolClient | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  const take = async (): Promise<boolean> => {
+    const c = await pool.connect();
+    const { rows } = await c
+      .query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [INSTANCE_LOCK])
+      .catch((error: unknown) => {
+        c.release(true);
+        throw error;
+      });
+    if (!rows[0]?.ok) {
+      c.release();
+      return false;
+    }
+    client = c;
+    // The connection (and with it the lock) can be lost with PostgreSQL itself: said loudly, and taken again.
+    const lost = (error?: unknown) => {
+      if (released || client !== c) return;
+      client = null;
+      c.release(true);
+      report('lost', error);
+      retry();
+    };
+    c.on('error', lost);
+    c.on('end', () => lost(new Error('the connection ended')));
+    return true;
+  };
+  const retry = () => {
+    timer = setTimeout(() => {
+      if (released) return;
+      take().then(
+        (ok) => {
+          if (ok) report('regained');
+          else {
+            report('held-elsewhere');
+            retry();
+          }
+        },
+        () => retry(),
+      );
+    }, retryMs);
+    timer.unref();
+  };
+  if (!(await take())) throw new DatabaseInUseError();
+  return async () => {
+    released = true;
+    clearTimeout(timer);
+    // Destroying the connection ends its session, and the lock with it.
+    (client as pg.PoolClient | null)?.release(true);
+    client = null;
+  };
+}

@@ -214,6 +214,11 @@ describe('the gateway on PostgreSQL (DATABASE_URL)', () => {
       } finally {
         await client.end();
       }
+      await waitFor(
+        () => gw.output().includes('holds its database lock again'),
+        15_000,
+        'the instance lock taken again after the outage',
+      );
       expect((await gw.api('GET', '/api/health')).body.store).toEqual({
         kind: 'postgres',
         reachable: true,
@@ -224,6 +229,29 @@ describe('the gateway on PostgreSQL (DATABASE_URL)', () => {
     } finally {
       await gw.stop();
       await relay.close();
+    }
+  });
+
+  test('When a second gateway starts on a database a gateway runs on, then it exits with a sentence saying so; after a kill -9 of the first, it starts', async () => {
+    const url = await databaseUrl();
+    const first = await startGatewayProcess(env(url));
+    let second: GatewayProcess | undefined;
+    try {
+      const refused = await startGatewayProcess(env(url)).then(
+        () => new Error('the second gateway started'),
+        (error: Error) => error,
+      );
+      expect(refused.message).toMatch(
+        /gateway exited 69: Another gateway instance is already running on this database \(DATABASE_URL\)/,
+      );
+      expect(refused.message).not.toContain(DB_PASSWORD);
+
+      await first.stop('SIGKILL');
+      second = await startGatewayProcess(env(url));
+      expect((await second.api('GET', '/api/health')).body.store).toMatchObject({ kind: 'postgres', reachable: true });
+    } finally {
+      await second?.stop();
+      if (first.proc.exitCode === null) await first.stop('SIGKILL');
     }
   });
 });
