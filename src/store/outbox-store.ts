@@ -58,14 +58,6 @@ export interface NewEvent {
 }
 
 export interface OutboxStore {
-  /** Stores the event and one pending delivery per subscription, in one transaction. */
-  append(
-    channelId: string,
-    type: string,
-    eventId: string,
-    body: string,
-    subscriptionIds: readonly number[],
-  ): Promise<{ seq: number; deliveries: number }>;
   /**
    * Stores several events and their deliveries in one transaction (one commit for all: group commit), numbered in the
    * order given; returns each event's seq in that order.
@@ -95,4 +87,10 @@ export interface OutboxStore {
   stats(): Promise<OutboxStats>;
   /** Drops events older than `maxAgeMs` that have no pending delivery; returns how many. */
   prune(maxAgeMs: number): Promise<number>;
+}
+
+/** Stores one event and one pending delivery per subscription, in one transaction; returns its seq. */
+export async function appendEvent(store: OutboxStore, event: NewEvent): Promise<{ seq: number; deliveries: number }> {
+  const [seq] = await store.appendMany([event]);
+  return { seq, deliveries: event.subscriptionIds.length };
 }

@@ -68,17 +68,6 @@ export class PgOutboxStore implements OutboxStore {
     private readonly now: () => number,
   ) {}
 
-  async append(
-    channelId: string,
-    type: string,
-    eventId: string,
-    body: string,
-    subscriptionIds: readonly number[],
-  ): Promise<{ seq: number; deliveries: number }> {
-    const [seq] = await this.appendMany([{ channelId, type, eventId, body, subscriptionIds }]);
-    return { seq, deliveries: subscriptionIds.length };
-  }
-
   async appendMany(events: readonly NewEvent[]): Promise<number[]> {
     if (events.length === 0) return [];
     // One statement, so the events and their deliveries commit together (one WAL flush for all of them). Rows are

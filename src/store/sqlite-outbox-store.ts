@@ -77,17 +77,6 @@ export class SqliteOutboxStore implements OutboxStore {
     private readonly now: () => number,
   ) {}
 
-  async append(
-    channelId: string,
-    type: string,
-    eventId: string,
-    body: string,
-    subscriptionIds: readonly number[],
-  ): Promise<{ seq: number; deliveries: number }> {
-    const [seq] = await this.appendMany([{ channelId, type, eventId, body, subscriptionIds }]);
-    return { seq, deliveries: subscriptionIds.length };
-  }
-
   async appendMany(events: readonly NewEvent[]): Promise<number[]> {
     return this.db.transaction(() => {
       const at = this.now();

@@ -1,5 +1,5 @@
 import { type StoreHarness, useStore } from './harness';
-import type { OutboxStore } from '../../src/store/outbox-store';
+import { appendEvent, type OutboxStore } from '../../src/store/outbox-store';
 
 /** The outbox store's contract (src/store/outbox-store.ts); outbox-store.test.ts runs it on both stores. */
 
@@ -29,7 +29,13 @@ export function outboxStoreContract(name: string, harness: () => StoreHarness<Ou
       hub = await fx.subscribe('http://hub.test/a');
     });
     const event = (channel: string, n: number | string, subs = [hub], type = 'message') =>
-      store.append(channel, type, `${channel}-${n}`, JSON.stringify({ n }), subs);
+      appendEvent(store, {
+        channelId: channel,
+        type,
+        eventId: `${channel}-${n}`,
+        body: JSON.stringify({ n }),
+        subscriptionIds: subs,
+      });
     const ids = (list: Array<{ id: number }>) => list.map((d) => d.id);
     const eventIds = (list: Array<{ eventId: string }>) => list.map((d) => d.eventId);
 

@@ -1,5 +1,5 @@
 import { type StoreHarness, useStore } from './harness';
-import type { OutboxStore } from '../../src/store/outbox-store';
+import { appendEvent, type OutboxStore } from '../../src/store/outbox-store';
 import type { SubscriptionStore, SubscriptionValues } from '../../src/store/subscription-store';
 
 /** The subscription store's contract (src/store/subscription-store.ts); subscription-store.test.ts runs it on both. */
@@ -33,7 +33,14 @@ export function subscriptionStoreContract(name: string, harness: () => StoreHarn
       store = fx.store;
     });
     let n = 0;
-    const deliveryFor = (sub: number, channel = 'c1') => fx.outbox.append(channel, 'message', `e${++n}`, '{}', [sub]);
+    const deliveryFor = (sub: number, channel = 'c1') =>
+      appendEvent(fx.outbox, {
+        channelId: channel,
+        type: 'message',
+        eventId: `e${++n}`,
+        body: '{}',
+        subscriptionIds: [sub],
+      });
 
     test('When the global subscription is registered, then it is stored with its values; registering again changes it in place', async () => {
       const id = await store.putGlobal(hub(), T0);

@@ -57,7 +57,9 @@ test('When deliveries come and go on many pairs, then claimDue() answers exactly
           if (o.kind === 'append') {
             const channel = `c${o.channel}`;
             const to = subs.match(channel, 'message').map((sub) => sub.id);
-            await outbox.append(channel, 'message', `e${n++}`, '{}', to);
+            await outbox.appendMany([
+              { channelId: channel, type: 'message', eventId: `e${n++}`, body: '{}', subscriptionIds: to },
+            ]);
           } else if (o.kind === 'pause') await subs.pause(ids[o.sub], 'test');
           else if (o.kind === 'resume') await subs.resume(ids[o.sub]);
           else if (pending.length && 'pick' in o) {
