@@ -28,7 +28,7 @@ export const USAGE = `Usage: npm run cli -- <command> [options]
        node dist/scripts/cli.js <command> [options]
 
 Commands:
-  channels                          list channels: id, status, connected, engine, last error code
+  channels                          list channels: id, status, connected, engine, instance (several), last error
   engines                           engines: health, channels placed, capacity, room for new channels
   diagnose <channel>                why a channel has no QR: state, reason, last error + hint, next action
   qr <channel> [--png FILE]         the channel's QR code; --png writes it as a PNG file
@@ -251,14 +251,17 @@ async function channelsCommand(ctx: Ctx): Promise<number> {
     ctx.out('No channels.\n');
     return EXIT.ok;
   }
+  // Several gateway instances (GATEWAY_INSTANCE_URL): a column naming the instance driving each channel.
+  const several = channels.some((c) => 'instance' in c);
   const rows = channels.map((c) => [
     str(c.id),
     str(c.status),
     c.connected === true ? 'yes' : 'no',
     str(c.engine),
+    ...(several ? [typeof c.instance === 'string' ? c.instance : '-'] : []),
     str(errorInfo(c.lastError)?.code),
   ]);
-  ctx.out(table(['ID', 'STATUS', 'CONNECTED', 'ENGINE', 'LAST ERROR'], rows));
+  ctx.out(table(['ID', 'STATUS', 'CONNECTED', 'ENGINE', ...(several ? ['INSTANCE'] : []), 'LAST ERROR'], rows));
   ctx.out(`${str(body.total ?? channels.length)} channel(s)\n`);
   return EXIT.ok;
 }

@@ -26,6 +26,12 @@ export interface RecordedCall {
   status?: number;
   /** The fault applied to this call (`control.fault`), if any. */
   fault?: FaultKind;
+  /**
+   * Several gateway instances (issue 14): the instance that made the call and its lease token on the session
+   * (`X-Gateway-Instance`, `X-Gateway-Lease`), so a test can prove no session was driven by two instances at once.
+   */
+  instance?: string;
+  lease?: number;
 }
 
 const NOT_ACTIVE = { response: null, status: 'Disconnected', message: 'A sessão do WhatsApp não está ativa.' };
@@ -83,6 +89,9 @@ export function engineRoutes(model: EngineModel, faults: FaultLayer, calls: Reco
         path: model.maskSecrets(req.path),
         body: shorten(req.body),
         at: Date.now(),
+        ...(req.get('x-gateway-instance')
+          ? { instance: req.get('x-gateway-instance'), lease: Number(req.get('x-gateway-lease')) }
+          : {}),
       };
       calls.push(call);
       res.locals.call = call;

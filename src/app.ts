@@ -1,4 +1,4 @@
-import express, { type Express, type RequestHandler, type Router } from 'express';
+import express, { type Express, type Request, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
 import type { OutboxStats } from './store/outbox-store';
 import type { EngineAdapter } from './adapters/engine-adapter';
@@ -49,6 +49,33 @@ export interface AppDeps {
   observe?: RequestHandler;
   /** The operator page's cookie sessions, also accepted by /api (see auth-middleware.ts). */
   uiSessions?: CookieSessions;
+  /**
+   * Several instances (issue 14): forwards a call about one channel to the instance driving it (cluster.ts); waits up
+   * to `waitMs` for a channel whose instance went away to be taken over.
+   */
+  forwardToOwner?: (channelOf: (req: Request) => string | undefined, waitMs: number) => RequestHandler;
+}
+
+/**
+ * The channel a call under /api is about, for forwarding: `/channels/:id` and everything below it, and a create
+ * naming an existing channel (a re-create starts it where it runs). Lists, sends, media and webhooks are answered by
+ * any instance from the shared state.
+ */
+function channelOfApiCall(req: Request): string | undefined {
+  const match = /^\/channels\/([^/]+)(?:\/|$)/.exec(req.path);
+  if (match) {
+    try {
+      return decodeURIComponent(match[1]);
+    } catch {
+      return undefined;
+    }
+  }
+  if (req.method === 'POST' && req.path === '/channels') {
+    const body = (req.body ?? {}) as { channel?: unknown; name?: unknown };
+    const named = typeof body.channel === 'string' ? body.channel : body.name;
+    return typeof named === 'string' ? named.trim() || undefined : undefined;
+  }
+  return undefined;
 }
 
 /** OPTIONS gets the JSON 404 of an unknown route rather than Express's automatic text/plain answer. */
@@ -101,6 +128,10 @@ export function createApp(deps: AppDeps): Express {
       next();
     },
     express.json({ limit: config.server.eventBodyLimit }),
+    // The instance driving the channel applies its events (several instances): the engine may post to any of them.
+    ...(deps.forwardToOwner
+      ? [deps.forwardToOwner((req) => (req.params as Record<string, string>).channel, forwardWaitMs(config))]
+      : []),
   );
   app.use(express.json({ limit: config.server.bodyLimit }));
   app.use(express.urlencoded({ extended: false, limit: config.server.bodyLimit }));
@@ -123,6 +154,7 @@ export function createApp(deps: AppDeps): Express {
   api.use(auth);
   api.use(refuseOptions);
   api.use(deadlineMiddleware(config.channels.routeDeadlineMs, logger));
+  if (deps.forwardToOwner) api.use(deps.forwardToOwner(channelOfApiCall, forwardWaitMs(config)));
   api.use(
     createApiHealthRouter({
       fleet: deps.fleet,
@@ -148,4 +180,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(notFoundMiddleware());
   app.use(errorMiddleware(logger));
   return app;
+}
+
+/** How long a call waits for a channel whose instance went away: its lease running out, plus a round. */
+function forwardWaitMs(config: Config): number {
+  return config.cluster ? Math.min(config.cluster.leaseTtlMs * 1.5, 20_000) : 0;
 }

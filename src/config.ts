@@ -57,6 +57,12 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   // The message never echoes the value: it may carry a password.
   DATABASE_URL: optional(z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL')),
+  /** Several instances on one DATABASE_URL: how the other instances reach this one (they forward a channel's calls). */
+  GATEWAY_INSTANCE_URL: optional(httpUrl),
+  /** Channel lease lifetime with several instances: a killed instance's channels are taken over within it. */
+  LEASE_TTL_MS: z.coerce.number().int().min(1_000).default(15_000),
+  /** Leases taken or handed back per round at most (take-over in bounded waves). */
+  LEASE_WAVE_SIZE: z.coerce.number().int().min(1).default(50),
   WEBHOOK_URL: optional(httpUrl),
   WEBHOOK_SECRET: optional(z.string()),
   /** Comma-separated host names webhooks may go to (`*.example.com` = any subdomain); unset = any host. */
@@ -259,6 +265,11 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL instead of the SQLite file in `dataDir` for the registry, subscriptions, outbox and idempotency. */
   database: { url: string | null };
+  /**
+   * Several gateway instances on one PostgreSQL (issue 14): set when DATABASE_URL and GATEWAY_INSTANCE_URL are both
+   * given. Each channel is supervised by the instance holding its lease; the others forward its calls there.
+   */
+  cluster: { instanceUrl: string; leaseTtlMs: number; waveSize: number } | null;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   shutdownDrainMs: number;
 }
@@ -331,6 +342,8 @@ export function loadConfig(env: Env): Config {
       },
     ];
   }
+  if (e.GATEWAY_INSTANCE_URL && !e.DATABASE_URL)
+    problems.push('GATEWAY_INSTANCE_URL: several instances share their state in PostgreSQL: set DATABASE_URL too');
   if (!engines || problems.length > 0) throw new ConfigError(problems);
   const first = engines[0];
   const config: Config = {
@@ -389,6 +402,13 @@ export function loadConfig(env: Env): Config {
     },
     dataDir: e.DATA_DIR,
     database: { url: e.DATABASE_URL ?? null },
+    cluster: e.GATEWAY_INSTANCE_URL
+      ? {
+          instanceUrl: e.GATEWAY_INSTANCE_URL.replace(/\/+$/, ''),
+          leaseTtlMs: e.LEASE_TTL_MS,
+          waveSize: e.LEASE_WAVE_SIZE,
+        }
+      : null,
     logLevel: e.LOG_LEVEL,
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
   };

@@ -65,6 +65,12 @@ export const ERROR_CATALOG = {
     message: "The gateway's database (PostgreSQL) cannot be reached",
     hint: 'Check that PostgreSQL runs and that DATABASE_URL points at it. Channel state is kept in memory and written when it is back; nothing that needs the database was done.',
   },
+  CHANNEL_MOVING: {
+    status: 503,
+    retryable: true,
+    message: 'The channel is moving to another gateway instance',
+    hint: 'Try again in a few seconds: the instance that drove this channel stopped, and another one takes it over within LEASE_TTL_MS.',
+  },
   ENGINE_TIMEOUT: {
     status: 504,
     retryable: true,

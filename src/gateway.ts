@@ -32,6 +32,7 @@ import { PgIdempotencyStore } from './store/pg-idempotency-store';
 import { PgOutboxStore } from './store/pg-outbox-store';
 import { PgSubscriptionStore } from './store/pg-subscription-store';
 import { createPostgresPool, holdInstanceLock, migratePostgres, type PgPool } from './store/postgres';
+import { announcingSubscriptions, Cluster } from './cluster/cluster';
 
 export const GATEWAY_VERSION = '0.1.0';
 
@@ -73,8 +74,21 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const pool: PgPool | null = config.database.url ? createPostgresPool(config.database.url) : null;
   const db = pool ? null : openDatabase(config.dataDir);
   const storeLogger = logger.child({ component: 'store' });
+  // Several instances on one PostgreSQL (GATEWAY_INSTANCE_URL, issue 14): each channel is driven by one of them.
+  const instanceId = pool && config.cluster ? Cluster.newInstanceId(config.cluster.instanceUrl) : null;
+  let cluster: Cluster | null = null;
   const channelStore = pool
     ? new PgChannelStore(pool, {
+        ...(instanceId
+          ? {
+              origin: instanceId,
+              fence: (id: string) => cluster!.fence(id),
+              onFenced: (id: string) =>
+                storeLogger.warn('channel state not written: this instance no longer holds the channel', {
+                  channel: id,
+                }),
+            }
+          : {}),
         onWriteError: (error, willRetry) =>
           storeLogger[willRetry ? 'warn' : 'error'](
             willRetry
@@ -104,6 +118,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
       logger: engineLogger,
       context,
       circuit,
+      ...(instanceId
+        ? { sessionHeaders: (session: string, route: string) => cluster!.engineHeaders(session, route) }
+        : {}),
     });
     monitors.push(
       new EngineMonitor({
@@ -159,7 +176,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
   });
   const pipeline = new EventPipeline({
     ...(pool
-      ? { outbox: new PgOutboxStore(pool, now), subscriptionStore: new PgSubscriptionStore(pool) }
+      ? {
+          outbox: new PgOutboxStore(pool, now),
+          subscriptionStore: instanceId
+            ? announcingSubscriptions(new PgSubscriptionStore(pool), pool, instanceId)
+            : new PgSubscriptionStore(pool),
+        }
       : { db: db! }),
     config,
     logger: logger.child({ component: 'events' }),
@@ -176,7 +198,39 @@ export function buildGateway(options: GatewayOptions): Gateway {
     now,
     counters: metrics.counters(),
     background,
+    ...(instanceId
+      ? {
+          owns: (id: string) => cluster!.ownership.lease(id) !== undefined,
+          ownerOf: (id: string) => cluster!.ownership.ownerOf(id),
+          claimNew: (id: string) => cluster!.claim(id),
+          onDeleted: (id: string) => cluster!.released(id),
+          // One instance adopts engine sessions at a time: the first live one.
+          mayAdopt: () => cluster!.isFirstInstance(),
+        }
+      : {}),
   });
+  if (pool && config.cluster && instanceId) {
+    cluster = new Cluster({
+      pool,
+      instanceId,
+      instanceUrl: config.cluster.instanceUrl,
+      leaseTtlMs: config.cluster.leaseTtlMs,
+      waveSize: config.cluster.waveSize,
+      repo,
+      logger: logger.child({ component: 'cluster' }),
+      onGained: (id) => channels.takeOver(id),
+      onLost: (id, reason) => {
+        logger.child({ component: 'cluster' }).info('channel handed over', { channel: id, reason });
+        channels.letGo(id);
+      },
+      onSubscriptionsChanged: () =>
+        void pipeline.subscriptions
+          .reload()
+          .catch((error: unknown) =>
+            storeLogger.warn('could not read the subscriptions another instance changed', { error: String(error) }),
+          ),
+    });
+  }
   engine.onCall((record) => {
     channels.recordEngineCall(record);
     metrics.engineCall(record);
@@ -249,6 +303,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       }),
     ],
     uiSessions,
+    ...(cluster ? { forwardToOwner: cluster.forwardToOwner.bind(cluster) } : {}),
     registerChannelWebhook: (channelId, webhook) => pipeline.registerChannelWebhook(channelId, webhook, 'create'),
     // Where the channel's events go, for the Hub's own check (hub-contract.md §2.10); query-string tokens masked.
     webhookUrlOf: (channelId) => {
@@ -277,16 +332,21 @@ export function buildGateway(options: GatewayOptions): Gateway {
     lifecycle,
     async open() {
       if (!pool) return;
-      releaseInstanceLock = await holdInstanceLock(pool, (event, error) => {
-        if (event === 'regained') storeLogger.warn('this instance holds its database lock again');
-        else
-          storeLogger.error(
-            event === 'lost'
-              ? 'the connection holding this instance’s database lock was lost; taking it again when PostgreSQL answers'
-              : 'another gateway instance took this database while the lock was lost: two gateways now drive the same channels; stop one',
-            error === undefined ? {} : { error: String(error) },
-          );
-      });
+      releaseInstanceLock = await holdInstanceLock(
+        pool,
+        (event, error) => {
+          if (event === 'regained') storeLogger.warn('this instance holds its database lock again');
+          else
+            storeLogger.error(
+              event === 'lost'
+                ? 'the connection holding this instance’s database lock was lost; taking it again when PostgreSQL answers'
+                : 'another gateway instance took this database while the lock was lost: two gateways now drive the same channels; stop one',
+              error === undefined ? {} : { error: String(error) },
+            );
+        },
+        5_000,
+        cluster ? 'shared' : 'exclusive',
+      );
       await migratePostgres(pool);
       await repo.load();
       claimUnplaced();
@@ -295,6 +355,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     async start() {
       await pipeline.start();
       for (const monitor of monitors) monitor.start();
+      if (cluster && channelStore) await cluster.start(channelStore);
       await channels.startBackground();
     },
     async stop() {
@@ -307,6 +368,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
         new Promise<false>((resolve) => setTimeout(() => resolve(false), 5_000).unref()),
       ]);
       if (!flushed) storeLogger.error('stopping with channel state not yet written to PostgreSQL');
+      // Leases last: the instances taking the channels over read what this one wrote.
+      await cluster?.stop();
       db?.close();
       await releaseInstanceLock?.().catch(() => undefined);
       await pool?.end();

@@ -14,6 +14,10 @@ export interface AdoptionDeps {
   config: Config;
   logger: Logger;
   supervisor(id: string): ChannelSupervisor;
+  /** Several instances: takes the channel's lease before it is written; false when another instance holds it. */
+  claim?: (id: string) => Promise<boolean>;
+  /** Several instances: whether this instance drives the channel. @default every channel */
+  owns?: (id: string) => boolean;
 }
 
 /**
@@ -60,6 +64,7 @@ export class Adoption {
       // The first engine to list a session name keeps it (a name is one channel, whichever engine holds it).
       if (this.deps.repo.findByAlias(name) || this.deps.repo.isTombstoned(name)) continue;
       if (!NEW_ID_RE.test(name.replace(/\s+/g, ''))) continue;
+      if (this.deps.claim && !(await this.deps.claim(name))) continue;
       this.deps.repo.create(name, { adopted: true, engineId: member.id });
       adopted.push(name);
       try {
@@ -94,7 +99,7 @@ export class Adoption {
   private repointAdopted(): void {
     for (const record of this.deps.repo.list()) {
       if (!record.adopted || record.status === 'disconnected' || record.status === 'failed') continue;
-      if (this.repointTried.has(record.id)) continue;
+      if (this.repointTried.has(record.id) || (this.deps.owns && !this.deps.owns(record.id))) continue;
       this.repointTried.add(record.id);
       if (!this.deps.config.channels.adoptRepointWebhook) {
         this.deps.logger.warn('adopted session keeps the webhook it was started with', {

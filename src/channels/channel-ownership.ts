@@ -47,9 +47,13 @@ const FENCE_MARGIN = 0.2;
 
 export class ChannelOwnership {
   private readonly held = new Map<string, Held>();
+  /** Every live lease as of the last round (or a fresh look-up): which instance to forward a channel's calls to. */
+  private readonly holders = new Map<string, Lease>();
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private stopped = false;
+  /** The last round stopped at its wave size with more to take or hand back: the next one comes soon. */
+  private more = false;
   private readonly now: () => number;
 
   constructor(private readonly options: OwnershipOptions) {
@@ -72,13 +76,64 @@ export class ChannelOwnership {
     return [...this.held.keys()].filter((id) => this.lease(id) !== undefined).sort();
   }
 
+  get instanceId(): string {
+    return this.options.instanceId;
+  }
+
+  /**
+   * The instance that drives the channel, as far as this instance knows: itself while it holds the lease, else the
+   * holder seen at the last round (or the last `locate`). Undefined: nobody held it then.
+   */
+  ownerOf(channelId: string): string | undefined {
+    if (this.lease(channelId)) return this.options.instanceId;
+    return this.holders.get(channelId)?.owner;
+  }
+
+  /** Asks the store who holds the channel now (after a forward failed, or when nobody was known to). */
+  async locate(channelId: string): Promise<string | undefined> {
+    if (this.lease(channelId)) return this.options.instanceId;
+    const lease = await this.options.store.holder(channelId);
+    if (lease) this.holders.set(channelId, lease);
+    else this.holders.delete(channelId);
+    return lease?.owner;
+  }
+
+  /**
+   * Takes the channel's lease now, if nobody holds it (a channel created here, or one whose holder died and that a
+   * caller needs before the next round): the lease, or null when another instance holds it.
+   */
+  async claim(channelId: string): Promise<Lease | null> {
+    const known = this.lease(channelId);
+    if (known) return known;
+    if (this.stopped) return null;
+    const validUntil = this.now() + this.options.ttlMs * (1 - FENCE_MARGIN);
+    const lease = await this.options.store.acquire(channelId, this.options.instanceId, this.options.ttlMs);
+    if (!lease || this.stopped) return null;
+    if (this.held.has(channelId)) return this.held.get(channelId)!.lease;
+    this.held.set(channelId, { lease, validUntil });
+    this.holders.set(channelId, lease);
+    this.options.onGained?.(lease);
+    return lease;
+  }
+
+  /** Hands one channel's lease back (the channel was deleted here). */
+  async release(channelId: string): Promise<void> {
+    const held = this.held.get(channelId);
+    this.holders.delete(channelId);
+    if (!held) return;
+    this.drop(channelId, 'released');
+    await this.options.store.release(channelId, this.options.instanceId, held.lease.token).catch(() => false);
+  }
+
   start(): void {
     this.stopped = false;
     const loop = () => {
       if (this.stopped) return;
       void this.tick().finally(() => {
         if (this.stopped) return;
-        this.timer = setTimeout(loop, this.options.tickMs ?? Math.max(50, Math.floor(this.options.ttlMs / 3)));
+        // A take-over larger than a wave goes on in waves a moment apart, not a round apart (bounded, but quick).
+        const tick = this.options.tickMs ?? Math.max(50, Math.floor(this.options.ttlMs / 3));
+        this.timer = setTimeout(loop, this.more ? Math.min(tick, 200) : tick);
         this.timer.unref();
       });
     };
@@ -109,6 +164,7 @@ export class ChannelOwnership {
     const wave = this.options.waveSize ?? 50;
     const began = this.now();
     const validUntil = began + ttlMs * (1 - FENCE_MARGIN);
+    this.more = false;
     try {
       await store.heartbeat(instanceId, ttlMs);
       const renewed = await store.renewAll(instanceId, ttlMs);
@@ -126,19 +182,26 @@ export class ChannelOwnership {
         store.liveInstances(),
         store.live(),
       ]);
+      this.holders.clear();
+      for (const lease of live) this.holders.set(lease.channelId, lease);
       const share = Math.ceil(channels.length / Math.max(1, instances.length));
       if (this.held.size < share) {
         const leased = new Set(live.map((l) => l.channelId));
-        const free = channels.filter((id) => !leased.has(id)).slice(0, Math.min(wave, share - this.held.size));
+        const unheld = channels.filter((id) => !leased.has(id));
+        const free = unheld.slice(0, Math.min(wave, share - this.held.size));
+        this.more = free.length === wave && unheld.length > wave;
         for (const id of free) {
           const lease = await store.acquire(id, instanceId, ttlMs);
-          if (!lease || this.stopped) continue;
+          // Taken meanwhile by `claim` (a caller needed it): already started.
+          if (!lease || this.stopped || this.held.has(id)) continue;
           this.held.set(id, { lease, validUntil });
+          this.holders.set(id, lease);
           this.options.onGained?.(lease);
         }
       } else if (this.held.size > share + 1) {
         // An instance joined: hand back the surplus (in id order: any order does, as long as it is bounded).
         const surplus = [...this.held.keys()].sort().slice(0, Math.min(wave, this.held.size - share));
+        this.more = this.held.size - share > wave;
         for (const id of surplus) {
           const held = this.held.get(id)!;
           this.drop(id, 'released');

@@ -49,6 +49,19 @@ export interface ChannelServiceDeps {
   random?: () => number;
   /** The limit on background engine work across channels (the composition root sizes it from config). */
   background?: Semaphore;
+  /**
+   * Several instances (issue 14): whether this instance drives the channel now (holds its lease). Background work
+   * (start-up reconcile, unfinished deletes, engine up/down announcements) covers only those. @default every channel
+   */
+  owns?: (channelId: string) => boolean;
+  /** Several instances: takes a new channel's lease before its row is written (the row is fenced by it). */
+  claimNew?: (channelId: string) => Promise<void>;
+  /** Several instances: a channel deleted here (its lease is handed back). */
+  onDeleted?: (channelId: string) => Promise<void>;
+  /** Several instances: the instance driving the channel (shown as `instance` on the channel), if known. */
+  ownerOf?: (channelId: string) => string | undefined;
+  /** Several instances: whether this instance runs adoption now (one instance at a time does). @default true */
+  mayAdopt?: () => Promise<boolean>;
 }
 
 export interface ChannelView {
@@ -59,6 +72,8 @@ export interface ChannelView {
    * the engine is unreachable, so whether a connected, waiting or starting channel still is cannot be known.
    */
   status: ChannelViewStatus;
+  /** Several instances: the gateway instance driving the channel (null while none holds it). */
+  instance?: string | null;
   /** With `unknown`: the last status the engine confirmed. */
   lastKnownStatus?: ChannelRecord['status'];
   /** The engine the channel lives on (its configured id; `default` for the one-engine shorthand). */
@@ -118,6 +133,16 @@ export class ChannelService {
       config: deps.config,
       logger: deps.logger,
       supervisor: (id) => this.supervisor(id),
+      ...(deps.claimNew
+        ? {
+            claim: (id: string) =>
+              deps.claimNew!(id).then(
+                () => true,
+                () => false,
+              ),
+            owns: (id: string) => this.owns(id),
+          }
+        : {}),
     });
   }
 
@@ -190,6 +215,7 @@ export class ChannelService {
   ): Promise<CreateOutcome> {
     const existing = this.deps.repo.findByAlias(rawId);
     const id = existing?.id ?? this.validateNewId(rawId);
+    if (!existing) await this.deps.claimNew?.(id);
     let created = false;
     const claim = (candidate: ChannelSupervisor) =>
       candidate.mutex.run(async () => {
@@ -240,6 +266,9 @@ export class ChannelService {
         details: { channel: id, status: this.deps.repo.get(id)?.status ?? 'disconnected' },
       });
     }
+    // Several instances: the row is in the shared store before the caller hears of it, so its next call, wherever it
+    // lands, finds the channel.
+    if (this.deps.claimNew) await this.deps.repo.flush();
     return { created, channel: this.view(this.recordOf(id)), qr: sup.answer() };
   }
 
@@ -431,6 +460,13 @@ export class ChannelService {
         status: 'deleted',
         previous: record?.status ?? 'unknown',
       });
+      if (record && this.deps.onDeleted)
+        void this.deps.onDeleted(session).catch((error: unknown) =>
+          this.deps.logger.warn('the deleted channel’s lease was not handed back (it runs out)', {
+            channel: session,
+            error: String(error),
+          }),
+        );
       return {
         channel: session,
         deleted: true,
@@ -491,7 +527,7 @@ export class ChannelService {
       ...(engineId !== undefined && this.fleet.members.length > 1 ? { engine: engineId } : {}),
     });
     for (const record of this.deps.repo.list()) {
-      if (!LIVE_STATUSES.has(record.status)) continue;
+      if (!LIVE_STATUSES.has(record.status) || !this.owns(record.id)) continue;
       if (engineId !== undefined && this.fleet.memberOf(record).id !== engineId) continue;
       this.unknownAnnounced.add(record.id);
       this.deps.events.publish(record.id, 'session.status', {
@@ -531,6 +567,7 @@ export class ChannelService {
     const background = this.deps.background;
     const records = this.deps.repo
       .list()
+      .filter((record) => this.owns(record.id))
       .filter((record) => engineId === undefined || this.fleet.memberOf(record).id === engineId);
     if (background) {
       // Side by side, at most the background limit at once (and sharing it with polls and probes): one by one with a
@@ -549,7 +586,7 @@ export class ChannelService {
     if (this.stopped || this.engineDown(listed.id)) return;
     // Its turn may come a while after the list was taken: what the channel is now decides (gone: nothing to do).
     const record = this.deps.repo.get(listed.id);
-    if (!record) return;
+    if (!record || !this.owns(record.id)) return;
     const announced = this.unknownAnnounced.delete(record.id);
     if (!LIVE_STATUSES.has(record.status) && !announced) return;
     const changed = await this.supervisor(record.id)
@@ -570,7 +607,42 @@ export class ChannelService {
   }
 
   reportNotActive(channelId: string, requestId?: string): void {
-    if (this.deps.repo.get(channelId)) this.supervisor(channelId).reportNotActive(requestId);
+    // Another instance drives it (a send went out from here): its own liveness probe finds the dead session.
+    if (this.deps.repo.get(channelId) && this.owns(channelId)) this.supervisor(channelId).reportNotActive(requestId);
+  }
+
+  // ---- several instances (issue 14) ---------------------------------------------------------------------------
+
+  private owns(channelId: string): boolean {
+    return this.deps.owns ? this.deps.owns(channelId) : true;
+  }
+
+  /**
+   * This instance took the channel's lease (its share, a dead instance's channel, or a call that needed it): compare
+   * it with the engine and watch it from now on, as after a gateway start.
+   */
+  takeOver(channelId: string): void {
+    if (this.stopped) return;
+    // Its holder died in the middle of deleting it: the delete is finished here, not the channel restarted.
+    if (this.deps.repo.pendingDeletes().some((r) => r.id === channelId)) {
+      void this.delete(channelId).catch((error: unknown) =>
+        this.deps.logger.warn('could not finish an interrupted delete', { channel: channelId, error: String(error) }),
+      );
+      return;
+    }
+    const run = () =>
+      this.reconcileOne(this.deps.repo.get(channelId) ?? ({ id: channelId } as ChannelRecord), 'lease taken');
+    void (this.deps.background ? this.deps.background.run(run) : run()).catch((error: unknown) =>
+      this.deps.logger.warn('could not take the channel over', { channel: channelId, error: String(error) }),
+    );
+  }
+
+  /** This instance lost or handed back the channel's lease: it stops driving it (no poll, probe or restart). */
+  letGo(channelId: string): void {
+    const sup = this.supervisors.get(channelId);
+    if (!sup) return;
+    sup.dispose();
+    this.supervisors.delete(channelId);
   }
 
   // ---- engine events ---------------------------------------------------------------------------------------
@@ -591,6 +663,7 @@ export class ChannelService {
     // A delete cut short (a crash, kill -9) is finished, not restarted.
     for (const record of this.deps.repo.pendingDeletes()) {
       if (this.stopped) return;
+      if (!this.owns(record.id)) continue;
       this.deps.logger.warn('finishing a delete that was cut short', { channel: record.id });
       await this.delete(record.id, undefined).catch((error: unknown) =>
         this.deps.logger.warn('could not finish an interrupted delete', { channel: record.id, error: String(error) }),
@@ -601,7 +674,7 @@ export class ChannelService {
     const adoptLoop = async () => {
       if (this.stopped) return;
       // One background task (its engine calls run one after another) under the same limit as polls and probes.
-      const adopt = () => this.adopt();
+      const adopt = async () => ((await (this.deps.mayAdopt?.() ?? true)) ? this.adopt() : []);
       await (this.deps.background ? this.deps.background.run(adopt) : adopt()).catch((error: unknown) => {
         this.deps.logger.warn('session adoption failed', { error: isGatewayError(error) ? error.code : String(error) });
       });
@@ -678,6 +751,7 @@ export class ChannelService {
           : record.status,
       ...(unknown ? { lastKnownStatus: record.status } : {}),
       engine: member.id,
+      ...(this.deps.ownerOf ? { instance: this.deps.ownerOf(record.id) ?? null } : {}),
       connected: !unknown && record.status === 'connected',
       engineStatus: record.engineStatus,
       since: new Date(record.statusSince).toISOString(),

@@ -267,6 +267,13 @@ export const channelView = z
     engine: text(
       "The engine the channel lives on (its id in WPPCONNECT_ENGINES; `default` with one engine). A channel stays on its engine: its login lives in that engine's browser profile.",
     ),
+    instance: z
+      .string()
+      .nullable()
+      .optional()
+      .describe(
+        'Several instances (GATEWAY_INSTANCE_URL): the gateway instance driving the channel (its URL and process), null while none holds it. Absent with one instance.',
+      ),
     connected: z.boolean(),
     engineStatus: z.string().nullable().describe("The engine's last raw status (e.g. `QRCODE`)."),
     since: z.iso.datetime().describe('When the status last changed.'),

@@ -85,6 +85,45 @@ export class ChannelRepository {
     for (const t of registry.tombstones) this.tombstones.set(t.lookupKey, t);
   }
 
+  /**
+   * Several instances (issue 14): another instance changed this channel; `row` is what the store holds now, null when
+   * the channel is gone. Memory only: this instance does not write a channel it does not drive.
+   */
+  applyRemote(id: string, row: StoredChannel | null): void {
+    if (!row) {
+      this.forget(id);
+      return;
+    }
+    const { engineToken, ...record } = row;
+    const previous = this.byId.get(id);
+    if (previous && previous.lookupKey !== record.lookupKey) this.byKey.delete(previous.lookupKey);
+    this.remember(record);
+    if (engineToken) this.tokens.set(id, engineToken);
+    else this.tokens.delete(id);
+  }
+
+  /**
+   * Several instances: reads the whole registry again and takes every channel `keep` does not claim (the ones this
+   * instance drives stay as memory has them: their writes may still be queued) and every tombstone.
+   */
+  async resync(keep: (id: string) => boolean): Promise<void> {
+    const registry = await this.store.load();
+    const seen = new Set<string>();
+    for (const row of registry.channels) {
+      seen.add(row.id);
+      if (!keep(row.id)) this.applyRemote(row.id, row);
+    }
+    for (const id of [...this.byId.keys()]) if (!seen.has(id) && !keep(id)) this.forget(id);
+    this.tombstones.clear();
+    for (const t of registry.tombstones) this.tombstones.set(t.lookupKey, t);
+  }
+
+  /** A tombstone another instance wrote (a delete began or ended) or removed (a create): null = none. */
+  applyRemoteTombstone(lookupKey: string, tombstone: Tombstone | null): void {
+    if (tombstone) this.tombstones.set(lookupKey, tombstone);
+    else this.tombstones.delete(lookupKey);
+  }
+
   private remember(record: ChannelRecord): ChannelRecord {
     const frozen = Object.freeze(record);
     const previous = this.byId.get(frozen.id);

@@ -27,6 +27,31 @@ export interface PgChannelStoreOptions {
   onWriteError?: (error: unknown, willRetry: boolean) => void;
   /** Waits between tries of a write that failed for a reason that may pass (PostgreSQL down). */
   retryDelayMs?: (attempt: number) => number;
+  /**
+   * Several instances (issue 14): this instance's id. Every write then tells the other instances which channel changed
+   * (NOTIFY on CHANNEL_CHANGES, the payload `{id, from}`), so their copies follow it.
+   */
+  origin?: string;
+  /**
+   * Several instances: the lease this instance writes a channel's row under, or null when it does not hold it. A row
+   * is written only while that lease is still the channel's (its token, unexpired, checked in the same statement), so
+   * an instance that lost a channel (paused, cut off) cannot overwrite what the new holder wrote.
+   */
+  fence?: (channelId: string) => { owner: string; token: number } | null;
+  /** A row not written because this instance no longer holds the channel's lease. */
+  onFenced?: (channelId: string) => void;
+}
+
+/** The NOTIFY channel on which instances announce channel rows they changed. */
+export const CHANNEL_CHANGES = 'wppgw_channels';
+
+/** What a CHANNEL_CHANGES notification says. */
+export interface ChannelChange {
+  /** A channel's row changed (its tombstone may have too). */
+  id?: string;
+  /** A tombstone changed (by lookup key). */
+  key?: string;
+  from: string;
 }
 
 /**
@@ -130,15 +155,30 @@ export class PgChannelStore implements ChannelStore {
     switch (op.kind) {
       case 'put': {
         const c = op.channel;
-        await this.pool.query(
-          `WITH cleared AS (DELETE FROM tombstones WHERE $13::boolean AND lookup_key = $2)
-           INSERT INTO channels (id, lookup_key, engine_token, intake_token, status, engine_status, last_error,
+        const fence = this.options.fence ? this.options.fence(c.id) : undefined;
+        if (fence === null) {
+          this.options.onFenced?.(c.id);
+          return;
+        }
+        // With a fence the row is produced only while the lease is still this instance's (same statement, the
+        // store's clock); the NOTIFY goes out with the commit, and only when a row was written.
+        const held =
+          'EXISTS (SELECT 1 FROM leases WHERE channel_id = $1 AND owner = $14::text AND token = $15::bigint AND expires_at > now())';
+        const notify = this.options.origin
+          ? `SELECT pg_notify('${CHANNEL_CHANGES}', $${fence ? 16 : 14}::text) FROM up`
+          : 'SELECT id FROM up';
+        const result = await this.pool.query(
+          `WITH cleared AS (DELETE FROM tombstones WHERE $13::boolean AND lookup_key = $2::text ${fence ? `AND ${held}` : ''}),
+           up AS (INSERT INTO channels (id, lookup_key, engine_token, intake_token, status, engine_status, last_error,
              status_since, adopted, engine_id, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::bigint, $9::boolean,
+             $10::text, $11::bigint, $12::bigint ${fence ? `WHERE ${held}` : ''}
            ON CONFLICT (id) DO UPDATE SET lookup_key = excluded.lookup_key, engine_token = excluded.engine_token,
              intake_token = excluded.intake_token, status = excluded.status, engine_status = excluded.engine_status,
              last_error = excluded.last_error, status_since = excluded.status_since, adopted = excluded.adopted,
-             engine_id = excluded.engine_id, created_at = excluded.created_at, updated_at = excluded.updated_at`,
+             engine_id = excluded.engine_id, created_at = excluded.created_at, updated_at = excluded.updated_at
+           RETURNING id)
+           ${notify}`,
           [
             c.id,
             c.lookupKey,
@@ -153,22 +193,17 @@ export class PgChannelStore implements ChannelStore {
             c.createdAt,
             c.updatedAt,
             op.clearTombstone,
+            ...(fence ? [fence.owner, fence.token] : []),
+            ...(this.options.origin ? [this.change(c.id)] : []),
           ],
         );
+        if (fence && result.rowCount === 0) this.options.onFenced?.(c.id);
         return;
       }
       case 'remove':
-        if (op.tombstone) {
-          const t = op.tombstone;
-          await this.pool.query(
-            `WITH gone AS (DELETE FROM channels WHERE id = $1)
-             INSERT INTO tombstones (lookup_key, session, deleted_at) VALUES ($2, $3, $4)
-             ON CONFLICT (lookup_key) DO UPDATE SET session = excluded.session, deleted_at = excluded.deleted_at`,
-            [op.id, t.lookupKey, t.session, t.deletedAt],
-          );
-        } else {
-          await this.pool.query('DELETE FROM channels WHERE id = $1', [op.id]);
-        }
+        await this.removeRow(op);
+        if (this.options.origin)
+          await this.pool.query(`SELECT pg_notify('${CHANNEL_CHANGES}', $1)`, [this.change(op.id)]);
         return;
       case 'tombstone':
         await this.pool.query(
@@ -176,10 +211,54 @@ export class PgChannelStore implements ChannelStore {
            ON CONFLICT (lookup_key) DO UPDATE SET session = excluded.session, deleted_at = excluded.deleted_at`,
           [op.tombstone.lookupKey, op.tombstone.session, op.tombstone.deletedAt],
         );
+        await this.notifyTombstone(op.tombstone.lookupKey);
         return;
       case 'drop-tombstone':
         await this.pool.query('DELETE FROM tombstones WHERE lookup_key = $1', [op.lookupKey]);
+        await this.notifyTombstone(op.lookupKey);
         return;
     }
+  }
+
+  private async notifyTombstone(lookupKey: string): Promise<void> {
+    if (this.options.origin)
+      await this.pool.query(`SELECT pg_notify('${CHANNEL_CHANGES}', $1)`, [this.change('', lookupKey)]);
+  }
+
+  private async removeRow(op: { id: string; tombstone: Tombstone | null }): Promise<void> {
+    if (op.tombstone) {
+      const t = op.tombstone;
+      await this.pool.query(
+        `WITH gone AS (DELETE FROM channels WHERE id = $1)
+         INSERT INTO tombstones (lookup_key, session, deleted_at) VALUES ($2, $3, $4)
+         ON CONFLICT (lookup_key) DO UPDATE SET session = excluded.session, deleted_at = excluded.deleted_at`,
+        [op.id, t.lookupKey, t.session, t.deletedAt],
+      );
+    } else {
+      await this.pool.query('DELETE FROM channels WHERE id = $1', [op.id]);
+    }
+  }
+
+  private change(id: string, key?: string): string {
+    return JSON.stringify(
+      (key === undefined
+        ? { id, from: this.options.origin ?? '' }
+        : { key, from: this.options.origin ?? '' }) satisfies ChannelChange,
+    );
+  }
+
+  /** A tombstone as stored now, or null. */
+  async readTombstone(lookupKey: string): Promise<Tombstone | null> {
+    const { rows } = await this.pool.query<{ session: string; deleted_at: string }>(
+      'SELECT session, deleted_at FROM tombstones WHERE lookup_key = $1',
+      [lookupKey],
+    );
+    return rows[0] ? { lookupKey, session: rows[0].session, deletedAt: Number(rows[0].deleted_at) } : null;
+  }
+
+  /** One channel's row as stored now (another instance said it changed), or null when it is gone. */
+  async read(id: string): Promise<StoredChannel | null> {
+    const { rows } = await this.pool.query<ChannelRow>('SELECT * FROM channels WHERE id = $1', [id]);
+    return rows[0] ? storedFromRow(rows[0]) : null;
   }
 }

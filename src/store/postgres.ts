@@ -220,9 +220,11 @@ const INSTANCE_LOCK = 0x77706769; // "wpgi"
 
 /** Another gateway instance runs on this database (see holdInstanceLock). */
 export class DatabaseInUseError extends Error {
-  constructor() {
+  constructor(mode: 'exclusive' | 'shared' = 'exclusive') {
     super(
-      'Another gateway instance is already running on this database (DATABASE_URL). Several instances on one database are not supported yet (docs/scaling.md): stop the other one, or give this one its own database.',
+      mode === 'exclusive'
+        ? 'Another gateway instance is already running on this database (DATABASE_URL). A gateway without GATEWAY_INSTANCE_URL holds its database alone: stop the other one, give this one its own database, or run every instance with GATEWAY_INSTANCE_URL (several instances, docs/scaling.md).'
+        : 'A gateway without GATEWAY_INSTANCE_URL holds this database (DATABASE_URL) alone: stop it, or start it with GATEWAY_INSTANCE_URL too, before several instances share the database (docs/scaling.md).',
     );
     this.name = 'DatabaseInUseError';
   }
@@ -240,6 +242,7 @@ export async function holdInstanceLock(
   pool: PgPool,
   report: (event: 'lost' | 'regained' | 'held-elsewhere', error?: unknown) => void,
   retryMs = 5_000,
+  mode: 'exclusive' | 'shared' = 'exclusive',
 ): Promise<() => Promise<void>> {
   let released = false;
   let client: pg.PoolClient | null = null;
@@ -247,7 +250,12 @@ export async function holdInstanceLock(
   const take = async (): Promise<boolean> => {
     const c = await pool.connect();
     const { rows } = await c
-      .query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [INSTANCE_LOCK])
+      // Instances that share the database (GATEWAY_INSTANCE_URL) hold it shared: any number of them, but never next to
+      // a gateway that holds it alone.
+      .query<{ ok: boolean }>(
+        `SELECT ${mode === 'shared' ? 'pg_try_advisory_lock_shared' : 'pg_try_advisory_lock'}($1) AS ok`,
+        [INSTANCE_LOCK],
+      )
       .catch((error: unknown) => {
         c.release(true);
         throw error;
@@ -285,7 +293,7 @@ export async function holdInstanceLock(
     }, retryMs);
     timer.unref();
   };
-  if (!(await take())) throw new DatabaseInUseError();
+  if (!(await take())) throw new DatabaseInUseError(mode);
   return async () => {
     released = true;
     clearTimeout(timer);

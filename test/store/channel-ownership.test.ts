@@ -139,6 +139,35 @@ function ownershipSuite(name: string, harness: () => StoreHarness<LeaseStore>): 
       expect(own.owned()).toEqual([]);
       expect(lost).toHaveLength(10);
     });
+
+    test('When a call needs a channel nobody holds, then claim takes it at once (started once), and a channel another instance holds is not taken', async () => {
+      const a = instance('gw-a', 50, ['ch0']);
+      const b = instance('gw-b', 50, ['ch0', 'ch1']);
+      await a.own.tick();
+      expect(a.own.owned()).toEqual(['ch0']);
+
+      expect(await b.own.claim('ch0')).toBeNull();
+      expect(await b.own.locate('ch0')).toBe('gw-a');
+      const lease = await b.own.claim('ch1');
+      expect(lease).toMatchObject({ channelId: 'ch1', owner: 'gw-b' });
+      expect(await b.own.claim('ch1')).toEqual(lease);
+      await b.own.tick();
+      expect(b.gained).toEqual(['ch1']);
+      expect(b.own.ownerOf('ch1')).toBe('gw-b');
+      expect(b.own.ownerOf('ch0')).toBe('gw-a');
+    });
+
+    test('When a channel is deleted, then release hands its lease back at once and it is no longer renewed', async () => {
+      const a = instance('gw-a', 50, ['ch0', 'ch1']);
+      await a.own.tick();
+      await a.own.release('ch0');
+
+      expect(a.own.owned()).toEqual(['ch1']);
+      expect(a.lost).toEqual([['ch0', 'released']]);
+      expect(await store.holder('ch0')).toBeNull();
+      const b = instance('gw-b', 50, ['ch0', 'ch1']);
+      expect(await b.own.claim('ch0')).toMatchObject({ owner: 'gw-b' });
+    });
   });
 }
 

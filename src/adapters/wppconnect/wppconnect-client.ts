@@ -25,6 +25,11 @@ export interface WppconnectClientOptions {
   context?: RequestContext;
   /** The gateway's view of the engine's health: fed by every call; while open, calls fail fast. */
   circuit?: EngineCircuit;
+  /**
+   * Several instances (issue 14): headers for a call on `session` (the instance and its lease token); throws to refuse
+   * a call this instance may no longer make (a lifecycle call without a live lease).
+   */
+  sessionHeaders?: (session: string, route: string) => Record<string, string> | undefined;
 }
 
 export interface EngineRequest {
@@ -266,6 +271,7 @@ export class WppconnectClient {
 
   private async send(req: EngineRequest, token: string | undefined): Promise<EngineResponse> {
     const circuit = this.options.circuit;
+    const fenced = req.session !== undefined ? this.options.sessionHeaders?.(req.session, req.route) : undefined;
     circuit?.assertCallable(req.probe);
     const started = Date.now();
     const url = req.auth === 'bearer' ? `/api/${encodeURIComponent(req.session!)}/${req.path}` : req.path;
@@ -276,6 +282,7 @@ export class WppconnectClient {
     if (token) headers.Authorization = `Bearer ${token}`;
     const requestId = this.options.context?.requestId();
     if (requestId) headers['X-Request-Id'] = requestId;
+    if (fenced) Object.assign(headers, fenced);
     const timeout = req.timeoutMs ?? this.options.requestTimeoutMs;
     let response: AxiosResponse;
     try {

@@ -172,7 +172,9 @@
               name.appendChild(a);
               tr.appendChild(name);
               tr.appendChild(cell(c.status, 'status status-' + c.status));
-              tr.appendChild(cell(c.engine || ''));
+              // Several gateway instances: which one drives the channel (its URL; the id adds the process).
+              const driver = typeof c.instance === 'string' ? ' · ' + c.instance.split('#')[0] : '';
+              tr.appendChild(cell((c.engine || '') + driver));
               tr.appendChild(cell(c.since || ''));
               tr.appendChild(cell(c.lastError ? c.lastError.code : ''));
               tbody.appendChild(tr);
