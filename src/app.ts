@@ -14,7 +14,12 @@ import { type ChannelWebhookRequest, createChannelsRouter } from './routes/chann
 import { createEngineEventIntake, type EngineEventIngest } from './events/engine-event-intake';
 import { validateSubscription } from './events/subscription-repository';
 import { createEngineEventsRouter } from './routes/engine-events-router';
-import { createApiHealthRouter, createPublicHealthRouter, type StoreHealth } from './routes/health-router';
+import {
+  type ClusterHealth,
+  createApiHealthRouter,
+  createPublicHealthRouter,
+  type StoreHealth,
+} from './routes/health-router';
 import type { ChannelRepository } from './store/channel-repository';
 import type { EngineFleet } from './channels/engine-fleet';
 import type { CookieSessions } from './middleware/auth-middleware';
@@ -54,6 +59,8 @@ export interface AppDeps {
    * to `waitMs` for a channel whose instance went away to be taken over.
    */
   forwardToOwner?: (channelOf: (req: Request) => string | undefined, waitMs: number) => RequestHandler;
+  /** Several instances: what GET /api/health says about them. */
+  clusterHealth?: () => ClusterHealth;
 }
 
 /**
@@ -163,6 +170,7 @@ export function createApp(deps: AppDeps): Express {
       startedAt: deps.startedAt,
       outboxStats: deps.pipeline ? () => deps.pipeline!.stats() : undefined,
       store: deps.storeHealth,
+      cluster: deps.clusterHealth,
     }),
   );
   api.use(

@@ -303,7 +303,16 @@ export function buildGateway(options: GatewayOptions): Gateway {
       }),
     ],
     uiSessions,
-    ...(cluster ? { forwardToOwner: cluster.forwardToOwner.bind(cluster) } : {}),
+    ...(cluster
+      ? {
+          forwardToOwner: cluster.forwardToOwner.bind(cluster),
+          clusterHealth: () => ({
+            instance: cluster!.instanceId,
+            instances: cluster!.ownership.liveInstances(),
+            driving: cluster!.ownership.owned().length,
+          }),
+        }
+      : {}),
     registerChannelWebhook: (channelId, webhook) => pipeline.registerChannelWebhook(channelId, webhook, 'create'),
     // Where the channel's events go, for the Hub's own check (hub-contract.md §2.10); query-string tokens masked.
     webhookUrlOf: (channelId) => {

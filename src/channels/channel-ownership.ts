@@ -47,6 +47,8 @@ const FENCE_MARGIN = 0.2;
 
 export class ChannelOwnership {
   private readonly held = new Map<string, Held>();
+  /** Live instances as of the last round (sorted). */
+  private instances: string[] = [];
   /** Every live lease as of the last round (or a fresh look-up): which instance to forward a channel's calls to. */
   private readonly holders = new Map<string, Lease>();
   private timer: NodeJS.Timeout | null = null;
@@ -87,6 +89,11 @@ export class ChannelOwnership {
   ownerOf(channelId: string): string | undefined {
     if (this.lease(channelId)) return this.options.instanceId;
     return this.holders.get(channelId)?.owner;
+  }
+
+  /** The live instances seen at the last round. */
+  liveInstances(): string[] {
+    return [...this.instances];
   }
 
   /** Asks the store who holds the channel now (after a forward failed, or when nobody was known to). */
@@ -184,6 +191,7 @@ export class ChannelOwnership {
       ]);
       this.holders.clear();
       for (const lease of live) this.holders.set(lease.channelId, lease);
+      this.instances = instances;
       const share = Math.ceil(channels.length / Math.max(1, instances.length));
       if (this.held.size < share) {
         const leased = new Set(live.map((l) => l.channelId));

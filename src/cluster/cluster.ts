@@ -218,13 +218,14 @@ export class Cluster {
       const deadlineMs = res.locals.deadlineMs as number | undefined;
       const until = Date.now() + (deadlineMs === undefined ? waitMs : Math.min(waitMs, deadlineMs - 750));
       let owner = this.ownership.ownerOf(id) ?? (await this.ownership.locate(id));
+      let attempts = 0;
       for (;;) {
         if (owner === undefined)
           owner = (await this.ownership.claim(id)) ? this.instanceId : await this.ownership.locate(id);
         if (owner === this.instanceId) return next();
         // Sent here by an instance that took this one for the holder: the lease moved meanwhile; it retries.
         if (owner !== undefined && forwarded) throw new GatewayError('CHANNEL_MOVING', { retryAfterSeconds: 1 });
-        if (owner !== undefined && (await this.forward(req, res, owner))) return;
+        if (owner !== undefined && (await this.forward(req, res, owner, attempts++ === 0 ? 'warn' : 'debug'))) return;
         // The holder is gone (refused the connection) or the call came from an instance that thought this one held
         // it: ask the store again until the lease runs out and someone (maybe this instance) takes it.
         if (Date.now() >= until || res.headersSent) throw new GatewayError('CHANNEL_MOVING', { retryAfterSeconds: 2 });
@@ -235,7 +236,7 @@ export class Cluster {
   }
 
   /** One forwarded call; false when the owner could not be reached (nothing was answered yet). */
-  private forward(req: Request, res: Response, owner: string): Promise<boolean> {
+  private forward(req: Request, res: Response, owner: string, level: 'warn' | 'debug'): Promise<boolean> {
     const target = new URL(req.originalUrl, `${Cluster.urlOf(owner)}/`);
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers))
@@ -276,7 +277,8 @@ export class Cluster {
           res.destroy();
           return;
         }
-        this.options.logger.warn('the instance holding the channel did not answer; asking who holds it now', {
+        // Once per call at warn (the retries while a dead instance's lease runs out are the same news).
+        this.options.logger[level]('the instance holding the channel did not answer; asking who holds it now', {
           instance: owner,
           error: String((error as { code?: string }).code ?? error),
         });

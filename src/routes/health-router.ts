@@ -13,6 +13,14 @@ export interface HealthDeps {
   /** Where the gateway keeps its state, and whether it answers now. */
   store?: () => Promise<StoreHealth>;
   startedAt: number;
+  /** Several instances: this instance, the live ones, and how many channels this one drives. */
+  cluster?: () => ClusterHealth;
+}
+
+export interface ClusterHealth {
+  instance: string;
+  instances: string[];
+  driving: number;
 }
 
 export interface StoreHealth {
@@ -121,6 +129,7 @@ export function createApiHealthRouter(deps: HealthDeps): Router {
       channels: { total: list.length, byState },
       outbox,
       ...(store ? { store } : {}),
+      ...(deps.cluster ? { cluster: deps.cluster() } : {}),
     });
   });
   // The engines and their load, from the gateway's own view (no engine call): cheap enough for a dashboard to poll.

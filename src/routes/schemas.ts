@@ -476,6 +476,14 @@ export const apiHealth = z
       })
       .optional()
       .describe('Where the gateway keeps its state (DATABASE_URL: PostgreSQL); an unreachable store is "degraded".'),
+    cluster: z
+      .object({
+        instance: z.string().describe('This instance (its GATEWAY_INSTANCE_URL and process).'),
+        instances: z.array(z.string()).describe('The live instances sharing the database.'),
+        driving: z.int().describe('Channels this instance drives (holds the lease of) now.'),
+      })
+      .optional()
+      .describe('Several instances (GATEWAY_INSTANCE_URL) only.'),
   })
   .meta({
     id: 'ApiHealth',

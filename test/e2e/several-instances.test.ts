@@ -79,6 +79,40 @@ function cli(args: string[], gw: GatewayProcess): Promise<string> {
   });
 }
 
+/**
+ * Opens the channel's SSE stream on `gw` and resolves with the first event whose text matches, or rejects after
+ * `timeoutMs`. `opened` resolves once the stream answered (its headers are in).
+ */
+function watchEvents(gw: GatewayProcess, channel: string, match: RegExp, timeoutMs: number) {
+  const controller = new AbortController();
+  let opened!: () => void;
+  const ready = new Promise<void>((resolve) => (opened = resolve));
+  const found = (async () => {
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const res = await fetch(`${gw.url}/api/channels/${channel}/events`, {
+        headers: { 'X-Gateway-Secret': gw.secret, Accept: 'text/event-stream' },
+        signal: controller.signal,
+      });
+      expect(res.status).toBe(200);
+      opened();
+      const reader = res.body!.getReader();
+      let text = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the stream ended before ${match}: ${text.slice(-500)}`);
+        text += Buffer.from(value).toString();
+        const event = text.split('\n\n').find((block) => match.test(block));
+        if (event) return event;
+      }
+    } finally {
+      clearTimeout(timer);
+      controller.abort();
+    }
+  })();
+  return { ready, found };
+}
+
 function debugDump(name: string, text: string): void {
   const dir = process.env.DEBUG_CLUSTER;
   if (dir) fs.writeFileSync(`${dir}/${name}`, text);
@@ -198,6 +232,12 @@ describe('two gateway instances on one PostgreSQL, two engines (real processes)'
       'a fair share each',
     );
 
+    // An event stream opened on the instance that does not drive the channel gets its events (forwarded).
+    const holder = (await owners(one)).get('cl00');
+    const notHolder = holder === one.url ? two : one;
+    const stream = watchEvents(notHolder, 'cl00', /event: session\.status[\s\S]*"status":"connected"/, 15_000);
+    await stream.ready;
+
     // The Hub's calls through either instance, whichever drives the channel.
     for (const [i, id] of CHANNELS.slice(0, 6).entries()) {
       const gw = i % 2 === 0 ? two : one;
@@ -222,7 +262,14 @@ describe('two gateway instances on one PostgreSQL, two engines (real processes)'
         messageId: 'string',
       });
     }
+    expect(await stream.found).toContain('"channel":"cl00"');
     expect(expectNeverDrivenByTwo()).toBeGreaterThanOrEqual(24);
+
+    // Health names this instance and the live ones; together they drive every channel.
+    const health = await Promise.all([one, two].map(async (gw) => (await gw.api('GET', '/api/health')).body.cluster));
+    expect(health.map((h) => urlOf(h.instance))).toEqual([one.url, two.url]);
+    for (const h of health) expect(h.instances.map(urlOf).sort()).toEqual([one.url, two.url].sort());
+    expect(health[0].driving + health[1].driving).toBe(24);
 
     // The operator CLI names the instance driving each channel.
     const listed = await cli(['channels'], two);
