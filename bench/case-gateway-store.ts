@@ -1,7 +1,15 @@
 import path from 'node:path';
-import { DIST, spawnChild } from './children';
+import { DIST, freePort, spawnChild, waitUntil } from './children';
 import { agent, run } from './case-events';
-import { connectedChannels, GATEWAY_SECRET, type Gateway, type Sim, startGateway, startSim } from './env';
+import {
+  connectedChannels,
+  createChannels,
+  GATEWAY_SECRET,
+  type Gateway,
+  type Sim,
+  startGateway,
+  startSim,
+} from './env';
 import { percentile } from './load';
 import { startPostgres } from './postgres';
 import { fmt, type Row } from './report';
@@ -15,6 +23,10 @@ import type { Settings } from './settings';
  * P5. Engine events → intake (committed before the 2xx) → delivered to a Hub answering 200, over `eventChannels`
  *     channels, 16 posts in flight (case 4b's set-up).
  * P6. A text send with an `Idempotency-Key`, one at a time: the time a client waits (p50), claim and settle included.
+ * P7. `GET /api/channels` with the same channels, one at a time (p50): both stores answer lists from memory.
+ * P8. Several instances (GATEWAY_INSTANCE_URL): two gateways on one PostgreSQL share `takeoverChannels` channels; one is
+ *     killed (SIGKILL): the time until the other drives every channel (its /api/health `cluster.driving`), against the
+ *     lease lifetime. P9: the same after SIGTERM (hand-off), against the 5 s goal.
  */
 
 interface StoreRun {
@@ -22,6 +34,7 @@ interface StoreRun {
   deliveredPerS: number;
   cpuPerEventMs: number | null;
   sendP50Ms: number;
+  listP50Ms: number;
 }
 
 async function measure(s: Settings, sim: Sim, env: Record<string, string>): Promise<StoreRun> {
@@ -51,11 +64,19 @@ async function measure(s: Settings, sim: Sim, env: Record<string, string>): Prom
       if (res.status !== 200) throw new Error(`send ${i}: HTTP ${res.status}`);
       if (i >= 20) times.push(Number(process.hrtime.bigint() - started) / 1e6);
     }
+    const lists: number[] = [];
+    for (let i = 0; i < 120; i++) {
+      const started = process.hrtime.bigint();
+      const res = await gw.api('GET', '/api/channels');
+      if (res.status !== 200) throw new Error(`list ${i}: HTTP ${res.status}`);
+      if (i >= 20) lists.push(Number(process.hrtime.bigint() - started) / 1e6);
+    }
     return {
       intakePerS: events.intakePerS,
       deliveredPerS: events.deliveredPerS,
       cpuPerEventMs: events.cpuPerEventMs,
       sendP50Ms: percentile(times, 50),
+      listP50Ms: percentile(lists, 50),
     };
   } finally {
     await gw?.stop();
@@ -75,6 +96,9 @@ export async function gatewayStoreCases(s: Settings, log: (line: string) => void
     const sqlite = await measure(s, sim, {});
     log('store P5/P6: the same gateway on PostgreSQL (DATABASE_URL)');
     const postgres = await measure(s, sim, { DATABASE_URL: await pg.database() });
+    const channels = s.quick ? 20 : 100;
+    log(`store P8/P9: two gateway instances on one PostgreSQL, ${channels} channels: kill -9, then SIGTERM`);
+    const takeover = await takeoverCases(sim, await pg.database(), channels);
     const events = (r: StoreRun) =>
       `intake ${fmt.n(r.intakePerS)}/s, delivered ${fmt.n(r.deliveredPerS)}/s, ${fmt.ms(r.cpuPerEventMs ?? NaN)} gateway CPU/event`;
     return [
@@ -98,10 +122,113 @@ export async function gatewayStoreCases(s: Settings, log: (line: string) => void
         met: null,
         data: { postgresMs: postgres.sendP50Ms, sqliteMs: sqlite.sendP50Ms },
       },
+      {
+        id: 'P7',
+        case: `GET /api/channels with ${s.eventChannels} channels, one at a time (p50): gateway on PostgreSQL`,
+        gateway: fmt.ms(postgres.listP50Ms),
+        baseline: `on SQLite: ${fmt.ms(sqlite.listP50Ms)}`,
+        ratio: fmt.x(postgres.listP50Ms / sqlite.listP50Ms),
+        goal: 'report (issue 14)',
+        met: null,
+        data: { postgresMs: postgres.listP50Ms, sqliteMs: sqlite.listP50Ms },
+      },
+      ...takeover,
     ];
   } finally {
     agent.destroy();
     await sim?.stop();
     await pg.stop();
+  }
+}
+
+const LEASE_TTL_MS = 5_000;
+
+/** Channels the instance at `gw` drives now (its /api/health). */
+async function driving(gw: Gateway): Promise<number> {
+  const res = await gw.api('GET', '/api/health', undefined, 5_000);
+  return Number((res.body.cluster as { driving?: number } | undefined)?.driving ?? -1);
+}
+
+async function timeUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  await waitUntil(what, probe, timeoutMs, 50);
+  return Date.now() - started;
+}
+
+async function takeoverCases(sim: Sim, databaseUrl: string, channels: number): Promise<Row[]> {
+  const ports = [await freePort(), await freePort()];
+  const start = (i: number) =>
+    startGateway({
+      engineUrl: sim.url,
+      port: ports[i],
+      env: {
+        DATABASE_URL: databaseUrl,
+        GATEWAY_INSTANCE_URL: `http://127.0.0.1:${ports[i]}`,
+        LEASE_TTL_MS: String(LEASE_TTL_MS),
+        ADOPT_INTERVAL_MS: '0',
+        SHUTDOWN_DRAIN_MS: '1000',
+      },
+    });
+  const gws: Array<Gateway | undefined> = [await start(0), await start(1)];
+  try {
+    const ids = Array.from({ length: channels }, (_, i) => `tk${i}`);
+    await createChannels(gws[0]!, ids);
+    const shared = async () => (await driving(gws[0]!)) + (await driving(gws[1]!)) === channels;
+    await waitUntil(
+      'both instances driving their share',
+      async () => (await driving(gws[1]!)) > 0 && shared(),
+      60_000,
+      100,
+    );
+
+    // kill -9 of instance 1: instance 0 waits for the leases to run out, then takes them in waves.
+    gws[1]!.child.proc.kill('SIGKILL');
+    await gws[1]!.child.stop(1_000).catch(() => undefined);
+    gws[1] = undefined;
+    const killMs = await timeUntil(
+      'the survivor driving every channel',
+      async () => (await driving(gws[0]!)) === channels,
+      60_000,
+    );
+
+    gws[1] = await start(1);
+    await waitUntil(
+      'the new instance taking its share',
+      async () => (await driving(gws[1]!)) > 0 && shared(),
+      60_000,
+      100,
+    );
+    const stopping = gws[0]!.stop();
+    const termMs = await timeUntil(
+      'the other driving every channel after SIGTERM',
+      async () => (await driving(gws[1]!)) === channels,
+      60_000,
+    );
+    await stopping;
+    gws[0] = undefined;
+    return [
+      {
+        id: 'P8',
+        case: `several instances: take-over after kill -9 of one of two, ${channels} channels`,
+        gateway: `every channel driven by the survivor after ${fmt.ms(killMs)}`,
+        baseline: `lease lifetime (LEASE_TTL_MS) ${fmt.ms(LEASE_TTL_MS)}`,
+        ratio: fmt.x(killMs / LEASE_TTL_MS),
+        goal: '≤ TTL + 2 rounds (report)',
+        met: killMs <= LEASE_TTL_MS * (1 + 2 / 3),
+        data: { killMs, ttlMs: LEASE_TTL_MS, channels },
+      },
+      {
+        id: 'P9',
+        case: `several instances: hand-off on SIGTERM of one of two, ${channels} channels`,
+        gateway: `every channel driven by the other after ${fmt.ms(termMs)}`,
+        baseline: '–',
+        ratio: '–',
+        goal: '< 5 s',
+        met: termMs < 5_000,
+        data: { termMs, channels },
+      },
+    ];
+  } finally {
+    for (const gw of gws) await gw?.stop();
   }
 }
