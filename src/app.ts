@@ -27,6 +27,12 @@ import type { CookieSessions } from './middleware/auth-middleware';
 export interface Lifecycle {
   /** Set when SIGINT/SIGTERM arrived: new requests get 503 SHUTTING_DOWN while in-flight ones drain. */
   draining: boolean;
+  /**
+   * Open event streams, each as the function that ends it: a stream never finishes by itself, so a drain ends them at
+   * once (the client reconnects with Last-Event-ID, to another instance or to the next process) instead of waiting
+   * SHUTDOWN_DRAIN_MS for them, which would also hold a SIGTERM hand-off of channels to other instances that long.
+   */
+  streams?: Set<() => void>;
 }
 
 export interface AppDeps {

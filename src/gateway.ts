@@ -256,7 +256,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     logger: logger.child({ component: 'messages' }),
     now,
   });
-  const lifecycle: Lifecycle = { draining: false };
+  const lifecycle: Lifecycle = { draining: false, streams: new Set() };
   let releaseInstanceLock: (() => Promise<void>) | undefined;
   // One probe of PostgreSQL at a time, shared by the health requests that arrive meanwhile (as for the engines).
   let storeProbe: Promise<StoreHealth> | null = null;
@@ -324,7 +324,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     },
     apiRouters: [
       createWebhookRoutes({ pipeline, resolveChannel }),
-      createChannelEventRoutes({ pipeline, resolveChannel }),
+      createChannelEventRoutes({ pipeline, resolveChannel, streams: lifecycle.streams }),
       createMessagesRouter({ messages, logger }),
       createMediaRouter({ engine, channels }),
       createOpenApiRouter({ version: GATEWAY_VERSION }),
@@ -391,6 +391,8 @@ export async function drainServer(server: Server, lifecycle: Lifecycle, drainMs:
   lifecycle.draining = true;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  // Event streams never end by themselves: ended now, they do not hold the drain (nor a SIGTERM hand-off).
+  for (const end of [...(lifecycle.streams ?? [])]) end();
   const timer = setTimeout(() => server.closeAllConnections(), drainMs);
   timer.unref();
   await closed;

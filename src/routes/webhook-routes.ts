@@ -118,6 +118,8 @@ export function createChannelEventRoutes(deps: {
   pipeline: EventPipeline;
   resolveChannel(id: string): string;
   heartbeatMs?: number;
+  /** Where an open stream registers how to end it (a drain ends every stream at once). */
+  streams?: Set<() => void>;
 }): Router {
   const router = Router();
   router.get('/channels/:id/events', async (req, res) => {
@@ -145,10 +147,12 @@ export function createChannelEventRoutes(deps: {
     // request's own 'close' only says its body was read, which can be before or during the replay's read.
     const timers: { heartbeat?: NodeJS.Timeout } = {};
     let gone = false;
+    const end = () => res.end();
     res.once('close', () => {
       gone = true;
       clearInterval(timers.heartbeat);
       unsubscribe();
+      deps.streams?.delete(end);
     });
     let replay: Awaited<ReturnType<EventPipeline['outbox']['eventsSince']>> = [];
     try {
@@ -171,6 +175,7 @@ export function createChannelEventRoutes(deps: {
       lastSeq = e.seq;
     }
     res.write(`: connected to ${channel}\n\n`);
+    deps.streams?.add(end);
     const waiting = held;
     held = null;
     for (const event of waiting) live(event);

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { drainServer } from '../../src/gateway';
 import { buildTestGateway, TEST_SECRET, type TestGateway } from '../helpers/test-gateway';
 
 async function readUntil(res: Response, needle: string, timeoutMs = 3000): Promise<string> {
@@ -112,6 +113,23 @@ describe('GET /api/channels/:id/events (SSE)', () => {
     for (let i = 0; i < 40 && gw.pipeline.listenerCount > 0; i++) await new Promise((r) => setTimeout(r, 25));
     expect(gw.pipeline.listenerCount).toBe(0);
   });
+
+  test('When the gateway drains (SIGTERM), then open event streams are ended at once instead of holding the drain', async () => {
+    const res = await fetch(`${url}/api/channels/sse1/events`, { headers: { 'X-Gateway-Secret': TEST_SECRET } });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes(': connected to sse1')) text += Buffer.from((await reader.read()).value!).toString('utf8');
+
+    // A drain budget far beyond this test's timeout: the drain only finishes in time if the stream is ended by it.
+    await drainServer(server, gw.lifecycle, 600_000);
+
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+    }
+    expect(gw.lifecycle.streams?.size).toBe(0);
+  }, 15_000);
 
   test('When the stream is asked without the secret, then 401 JSON', async () => {
     const res = await fetch(`${url}/api/channels/sse1/events`);
