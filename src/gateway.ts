@@ -251,6 +251,10 @@ export function buildGateway(options: GatewayOptions): Gateway {
       windowMs: config.messages.idempotencyWindowMs,
       now,
       logger,
+      // Several instances: a repeat meeting another instance's send in flight waits for its answer (the send budget).
+      ...(instanceId
+        ? { pendingWaitMs: config.messages.ffmpegTimeLimitMs + config.messages.sendDeadlineMs + 5_000 }
+        : {}),
     }),
     config,
     logger: logger.child({ component: 'messages' }),

@@ -56,6 +56,13 @@ export interface IdempotencyDeps {
   windowMs: number;
   now?: () => number;
   logger?: Logger;
+  /**
+   * Several instances share the store (issue 14): a repeat that finds the key pending, with no attempt in flight in this
+   * process, may be meeting an attempt in flight on another instance. It waits for that attempt's answer until the
+   * attempt is this old (the send budget), then answers SEND_OUTCOME_UNKNOWN. Unset (one process owns the store): a
+   * pending row without an attempt here was left by a process that died, and is answered at once.
+   */
+  pendingWaitMs?: number;
 }
 
 const MAX_KEY_LENGTH = 255;
@@ -159,11 +166,25 @@ export function createIdempotency(deps: IdempotencyDeps): Idempotency {
   }
 
   /** The stored answer for a key this attempt could not claim, or undefined when the row went away meanwhile. */
-  async function stored(key: string): Promise<{ hash: string; outcome: SendOutcome | 'pending' } | undefined> {
+  async function stored(
+    key: string,
+  ): Promise<{ hash: string; outcome: SendOutcome | 'pending'; createdAt: number } | undefined> {
     const row = await store.get(key);
     if (!row) return undefined;
-    if (row.status === PENDING) return { hash: row.hash, outcome: 'pending' };
-    return { hash: row.hash, outcome: JSON.parse(row.response) as SendOutcome };
+    if (row.status === PENDING) return { hash: row.hash, outcome: 'pending', createdAt: row.createdAt };
+    return { hash: row.hash, outcome: JSON.parse(row.response) as SendOutcome, createdAt: row.createdAt };
+  }
+
+  /** Another instance's attempt, until it answers (its outcome), lets the key go ('gone') or runs past the budget. */
+  async function otherAttempt(key: string, createdAt: number): Promise<SendOutcome | 'gone' | undefined> {
+    const until = createdAt + (deps.pendingWaitMs ?? 0);
+    while (now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(10, Math.min(100, until - now()))));
+      const row = await stored(key);
+      if (!row) return 'gone';
+      if (row.outcome !== 'pending') return row.outcome;
+    }
+    return undefined;
   }
 
   async function attempt(scope: IdempotencyScope, send: () => Promise<SendOutcome>): Promise<IdempotencyRun> {
@@ -191,7 +212,17 @@ export function createIdempotency(deps: IdempotencyDeps): Idempotency {
       if (previous.hash !== scope.hash) throw reused();
       deps.logger?.info('idempotent repeat answered from the store', { idempotencyKey: scope.key });
       if (previous.outcome === 'pending') {
-        // An attempt started and never finished (the process died mid-send): the message may have gone out.
+        const other = deps.pendingWaitMs ? await otherAttempt(scope.key, previous.createdAt) : undefined;
+        // The other attempt sent nothing and let the key go: claim it again.
+        if (other === 'gone') continue;
+        if (other) {
+          deps.logger?.info('idempotent repeat answered by the attempt another instance made', {
+            idempotencyKey: scope.key,
+          });
+          return { outcome: truthfulOutcome(other), replayed: true };
+        }
+        // An attempt started and never finished (the process died mid-send, or it ran past its budget): the message
+        // may have gone out.
         return { outcome: outcomeFromError(new GatewayError('SEND_OUTCOME_UNKNOWN')), replayed: true };
       }
       return { outcome: truthfulOutcome(previous.outcome), replayed: true };

@@ -53,4 +53,67 @@ describe('idempotent sends across gateway instances sharing PostgreSQL', () => {
       await pool.end();
     }
   });
+
+  test('When instances share the store (GATEWAY_INSTANCE_URL), then a repeat that meets another instance’s send in flight waits for its answer and gets its message id', async () => {
+    const pool = await openPostgres(await server().database());
+    try {
+      const store = new PgIdempotencyStore(pool);
+      const a = createIdempotency({ store, windowMs: 60_000, pendingWaitMs: 5_000 });
+      const b = createIdempotency({ store, windowMs: 60_000, pendingWaitMs: 5_000 });
+      let sends = 0;
+      const send = async (): Promise<SendOutcome> => {
+        sends++;
+        await new Promise((r) => setTimeout(r, 400));
+        return { kind: 'reply', status: 200, body: { success: true, messageId: 'true_55119@c.us_3EB0WAITED' } };
+      };
+      const scope = idempotencyScope({ idempotencyKey: 'hub-wait', hash: 'same-payload' });
+
+      const first = a.run(scope, send);
+      await new Promise((r) => setTimeout(r, 50));
+      const repeat = await b.run(scope, send);
+
+      expect(repeat).toMatchObject({
+        replayed: true,
+        outcome: { status: 200, body: { messageId: 'true_55119@c.us_3EB0WAITED' } },
+      });
+      expect(await first).toMatchObject({ replayed: false, outcome: { status: 200 } });
+      expect(sends).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  test('When the other instance’s attempt sent nothing, then the waiting repeat sends itself; when a pending attempt is older than the budget, then SEND_OUTCOME_UNKNOWN at once', async () => {
+    const pool = await openPostgres(await server().database());
+    try {
+      const store = new PgIdempotencyStore(pool);
+      const a = createIdempotency({ store, windowMs: 60_000, pendingWaitMs: 5_000 });
+      const b = createIdempotency({ store, windowMs: 60_000, pendingWaitMs: 5_000 });
+      const refused = async (): Promise<SendOutcome> => {
+        await new Promise((r) => setTimeout(r, 200));
+        throw new Error('engine unreachable: nothing sent');
+      };
+      const ok = async (): Promise<SendOutcome> => ({
+        kind: 'reply',
+        status: 200,
+        body: { success: true, messageId: 'true_55119@c.us_3EB0SECOND' },
+      });
+      const scope = idempotencyScope({ idempotencyKey: 'hub-gone', hash: 'same-payload' });
+      const first = a.run(scope, refused);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await b.run(scope, ok)).toMatchObject({
+        replayed: false,
+        outcome: { body: { messageId: 'true_55119@c.us_3EB0SECOND' } },
+      });
+      await expect(first).rejects.toThrow('nothing sent');
+
+      // A pending row left 10 s ago by an instance that died mid-send: past the 5 s budget, answered at once.
+      const deadScope = idempotencyScope({ idempotencyKey: 'hub-dead', hash: 'same-payload' })!;
+      expect(await store.claim(deadScope.key, deadScope.hash, Date.now() - 10_000, Date.now() - 60_000)).toBe(true);
+      const dead = await b.run(deadScope, ok);
+      expect(dead).toMatchObject({ replayed: true, outcome: { kind: 'error', code: 'SEND_OUTCOME_UNKNOWN' } });
+    } finally {
+      await pool.end();
+    }
+  });
 });
