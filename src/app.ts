@@ -65,6 +65,8 @@ export interface AppDeps {
    * to `waitMs` for a channel whose instance went away to be taken over.
    */
   forwardToOwner?: (channelOf: (req: Request) => string | undefined, waitMs: number) => RequestHandler;
+  /** Several instances: reads a channel this instance does not know yet from the shared store. */
+  refreshChannel?: (id: string) => Promise<void>;
   /** Several instances: what GET /api/health says about them. */
   clusterHealth?: () => ClusterHealth;
 }
@@ -134,8 +136,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(['/api/messages', '/api/messages/send'], auth, express.json({ limit: config.server.messageBodyLimit }));
   app.use(
     '/engine-events/:channel/:token',
-    (req, _res, next) => {
+    async (req, _res, next) => {
       const { channel, token } = req.params as Record<string, string>;
+      // Several instances: a channel created through another instance a moment ago may not be in this copy yet.
+      if (!deps.repo.get(channel) && deps.refreshChannel) await deps.refreshChannel(channel);
       // The same 404 as an unknown route (engine-events-router.ts): nothing tells a guesser it was close.
       if (!deps.repo.findByIntakeToken(channel, token)) throw new GatewayError('ROUTE_NOT_FOUND');
       next();

@@ -310,6 +310,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     ...(cluster
       ? {
           forwardToOwner: cluster.forwardToOwner.bind(cluster),
+          refreshChannel: (id: string) => cluster!.refresh(id),
           clusterHealth: () => ({
             instance: cluster!.instanceId,
             instances: cluster!.ownership.liveInstances(),

@@ -206,9 +206,8 @@ export class Cluster {
       if (!named) return next();
       let record = this.options.repo.findByAlias(named);
       // Created on another instance a moment ago: its NOTIFY may not have arrived yet.
-      if (!record && this.channelStore) {
-        const row = await this.channelStore.read(named).catch(() => null);
-        if (row) this.options.repo.applyRemote(row.id, row);
+      if (!record) {
+        await this.refresh(named);
         record = this.options.repo.findByAlias(named);
       }
       if (!record) return next();
@@ -233,6 +232,16 @@ export class Cluster {
         owner = await this.ownership.locate(id);
       }
     };
+  }
+
+  /**
+   * Reads one channel this instance does not know from PostgreSQL (created through another instance a moment ago,
+   * before its NOTIFY arrived). Only a well-formed id is looked up; a store that does not answer is "not known".
+   */
+  async refresh(id: string): Promise<void> {
+    if (!this.channelStore || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) return;
+    const row = await this.channelStore.read(id).catch(() => null);
+    if (row && !this.options.repo.get(row.id)) this.options.repo.applyRemote(row.id, row);
   }
 
   /** One forwarded call; false when the owner could not be reached (nothing was answered yet). */

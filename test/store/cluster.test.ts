@@ -150,6 +150,22 @@ describe('several instances on one PostgreSQL', () => {
     expect(b.cluster.engineHeaders('stranger', 'close-session')).toBeUndefined();
   });
 
+  test('When a call names a channel this instance has not heard of yet, then it is read from PostgreSQL (the engine’s first event may beat the NOTIFY)', async () => {
+    const b = await node('b');
+    // Written without an announcement: as if its NOTIFY were still on the way.
+    const silent = new ChannelRepository(new PgChannelStore(pool));
+    await silent.load();
+    silent.create('c9', { engineId: 'e1' });
+    await silent.flush();
+    expect(b.repo.get('c9')).toBeUndefined();
+
+    await b.cluster.refresh('c9');
+    await b.cluster.refresh('no such channel');
+
+    expect(b.repo.get('c9')).toMatchObject({ id: 'c9', engineId: 'e1' });
+    expect(b.repo.findByIntakeToken('c9', silent.get('c9')!.intakeToken)).toBeDefined();
+  });
+
   test('When one instance changes the subscriptions, then the others are told to read them again', async () => {
     const a = await node('a');
     const b = await node('b');
