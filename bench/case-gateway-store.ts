@@ -112,26 +112,13 @@ export async function gatewayStoreCases(s: Settings, log: (line: string) => void
         met: null,
         data: { postgres, sqlite },
       },
-      {
-        id: 'P6',
-        case: 'text send with an Idempotency-Key, one at a time (p50): gateway on PostgreSQL',
-        gateway: fmt.ms(postgres.sendP50Ms),
-        baseline: `on SQLite: ${fmt.ms(sqlite.sendP50Ms)}`,
-        ratio: fmt.x(postgres.sendP50Ms / sqlite.sendP50Ms),
-        goal: 'report (issue 14)',
-        met: null,
-        data: { postgresMs: postgres.sendP50Ms, sqliteMs: sqlite.sendP50Ms },
-      },
-      {
-        id: 'P7',
-        case: `GET /api/channels with ${s.eventChannels} channels, one at a time (p50): gateway on PostgreSQL`,
-        gateway: fmt.ms(postgres.listP50Ms),
-        baseline: `on SQLite: ${fmt.ms(sqlite.listP50Ms)}`,
-        ratio: fmt.x(postgres.listP50Ms / sqlite.listP50Ms),
-        goal: 'report (issue 14)',
-        met: null,
-        data: { postgresMs: postgres.listP50Ms, sqliteMs: sqlite.listP50Ms },
-      },
+      versus('P6', 'text send with an Idempotency-Key, one at a time (p50)', postgres.sendP50Ms, sqlite.sendP50Ms),
+      versus(
+        'P7',
+        `GET /api/channels with ${s.eventChannels} channels, one at a time (p50)`,
+        postgres.listP50Ms,
+        sqlite.listP50Ms,
+      ),
       ...takeover,
     ];
   } finally {
@@ -139,6 +126,20 @@ export async function gatewayStoreCases(s: Settings, log: (line: string) => void
     await sim?.stop();
     await pg.stop();
   }
+}
+
+/** A latency of the gateway on PostgreSQL against the same gateway on SQLite (p50, one at a time). */
+function versus(id: string, what: string, postgresMs: number, sqliteMs: number): Row {
+  return {
+    id,
+    case: `${what}: gateway on PostgreSQL`,
+    gateway: fmt.ms(postgresMs),
+    baseline: `on SQLite: ${fmt.ms(sqliteMs)}`,
+    ratio: fmt.x(postgresMs / sqliteMs),
+    goal: 'report (issue 14)',
+    met: null,
+    data: { postgresMs, sqliteMs },
+  };
 }
 
 const LEASE_TTL_MS = 5_000;

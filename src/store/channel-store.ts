@@ -74,6 +74,34 @@ export interface ChannelRow {
   updated_at: number | string;
 }
 
+/** The `channels` columns in the order `channelRowValues` gives them (both stores write whole rows). */
+export const CHANNEL_COLUMNS =
+  'id, lookup_key, engine_token, intake_token, status, engine_status, last_error, status_since, adopted, engine_id, created_at, updated_at';
+
+/** An upsert's conflict branch: every column but the key takes the new row's value. */
+export const CHANNEL_UPSERT_SET = `lookup_key = excluded.lookup_key, engine_token = excluded.engine_token,
+  intake_token = excluded.intake_token, status = excluded.status, engine_status = excluded.engine_status,
+  last_error = excluded.last_error, status_since = excluded.status_since, adopted = excluded.adopted,
+  engine_id = excluded.engine_id, created_at = excluded.created_at, updated_at = excluded.updated_at`;
+
+/** A channel as the values of CHANNEL_COLUMNS (SQLite stores `adopted` as 0/1, PostgreSQL as a boolean). */
+export function channelRowValues(c: StoredChannel, adopted: boolean | number = c.adopted): unknown[] {
+  return [
+    c.id,
+    c.lookupKey,
+    c.engineToken,
+    c.intakeToken,
+    c.status,
+    c.engineStatus,
+    c.lastError ? JSON.stringify(c.lastError) : null,
+    c.statusSince,
+    adopted,
+    c.engineId,
+    c.createdAt,
+    c.updatedAt,
+  ];
+}
+
 export function storedFromRow(row: ChannelRow): StoredChannel {
   return {
     id: row.id,

@@ -1,4 +1,7 @@
 import {
+  CHANNEL_COLUMNS,
+  CHANNEL_UPSERT_SET,
+  channelRowValues,
   type ChannelRow,
   type ChannelStore,
   type StoredChannel,
@@ -169,29 +172,14 @@ export class PgChannelStore implements ChannelStore {
           : 'SELECT id FROM up';
         const result = await this.pool.query(
           `WITH cleared AS (DELETE FROM tombstones WHERE $13::boolean AND lookup_key = $2::text ${fence ? `AND ${held}` : ''}),
-           up AS (INSERT INTO channels (id, lookup_key, engine_token, intake_token, status, engine_status, last_error,
-             status_since, adopted, engine_id, created_at, updated_at)
+           up AS (INSERT INTO channels (${CHANNEL_COLUMNS})
            SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::bigint, $9::boolean,
              $10::text, $11::bigint, $12::bigint ${fence ? `WHERE ${held}` : ''}
-           ON CONFLICT (id) DO UPDATE SET lookup_key = excluded.lookup_key, engine_token = excluded.engine_token,
-             intake_token = excluded.intake_token, status = excluded.status, engine_status = excluded.engine_status,
-             last_error = excluded.last_error, status_since = excluded.status_since, adopted = excluded.adopted,
-             engine_id = excluded.engine_id, created_at = excluded.created_at, updated_at = excluded.updated_at
+           ON CONFLICT (id) DO UPDATE SET ${CHANNEL_UPSERT_SET}
            RETURNING id)
            ${notify}`,
           [
-            c.id,
-            c.lookupKey,
-            c.engineToken,
-            c.intakeToken,
-            c.status,
-            c.engineStatus,
-            c.lastError ? JSON.stringify(c.lastError) : null,
-            c.statusSince,
-            c.adopted,
-            c.engineId,
-            c.createdAt,
-            c.updatedAt,
+            ...channelRowValues(c),
             op.clearTombstone,
             ...(fence ? [fence.owner, fence.token] : []),
             ...(this.options.origin ? [this.change(c.id)] : []),

@@ -1,4 +1,7 @@
 import {
+  CHANNEL_COLUMNS,
+  CHANNEL_UPSERT_SET,
+  channelRowValues,
   type ChannelRow,
   type ChannelStore,
   type StoredChannel,
@@ -39,28 +42,10 @@ export class SqliteChannelStore implements ChannelStore {
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO channels (id, lookup_key, engine_token, intake_token, status, engine_status, last_error,
-             status_since, adopted, engine_id, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT(id) DO UPDATE SET lookup_key = excluded.lookup_key, engine_token = excluded.engine_token,
-             intake_token = excluded.intake_token, status = excluded.status, engine_status = excluded.engine_status,
-             last_error = excluded.last_error, status_since = excluded.status_since, adopted = excluded.adopted,
-             engine_id = excluded.engine_id, created_at = excluded.created_at, updated_at = excluded.updated_at`,
+          `INSERT INTO channels (${CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(id) DO UPDATE SET ${CHANNEL_UPSERT_SET}`,
         )
-        .run(
-          c.id,
-          c.lookupKey,
-          c.engineToken,
-          c.intakeToken,
-          c.status,
-          c.engineStatus,
-          c.lastError ? JSON.stringify(c.lastError) : null,
-          c.statusSince,
-          c.adopted ? 1 : 0,
-          c.engineId,
-          c.createdAt,
-          c.updatedAt,
-        );
+        .run(...channelRowValues(c, c.adopted ? 1 : 0));
       if (options.clearTombstone) this.db.prepare('DELETE FROM tombstones WHERE lookup_key = ?').run(c.lookupKey);
     })();
     return Promise.resolve();
