@@ -98,7 +98,10 @@ export async function gatewayStoreCases(s: Settings, log: (line: string) => void
     const postgres = await measure(s, sim, { DATABASE_URL: await pg.database() });
     const channels = s.quick ? 20 : 100;
     log(`store P8/P9: two gateway instances on one PostgreSQL, ${channels} channels: kill -9, then SIGTERM`);
-    const takeover = await takeoverCases(sim, await pg.database(), channels);
+    // A simulator of its own: the one above still has the P5/P6 sessions, which the first instance would adopt (the
+    // count of channels to share would then not be `channels`).
+    const clean = await startSim({ qrDelayMs: 200 });
+    const takeover = await takeoverCases(clean, await pg.database(), channels).finally(() => clean.stop());
     const events = (r: StoreRun) =>
       `intake ${fmt.n(r.intakePerS)}/s, delivered ${fmt.n(r.deliveredPerS)}/s, ${fmt.ms(r.cpuPerEventMs ?? NaN)} gateway CPU/event`;
     return [
@@ -174,13 +177,17 @@ async function takeoverCases(sim: Sim, databaseUrl: string, channels: number): P
   try {
     const ids = Array.from({ length: channels }, (_, i) => `tk${i}`);
     await createChannels(gws[0]!, ids);
-    const shared = async () => (await driving(gws[0]!)) + (await driving(gws[1]!)) === channels;
-    await waitUntil(
-      'both instances driving their share',
-      async () => (await driving(gws[1]!)) > 0 && shared(),
-      60_000,
-      100,
-    );
+    let seen = '';
+    const shared = async () => {
+      const [a, b] = [await driving(gws[0]!), await driving(gws[1]!)];
+      seen = `driving ${a} + ${b} of ${channels}`;
+      return a + b === channels;
+    };
+    const share = (what: string) =>
+      waitUntil(what, async () => (await driving(gws[1]!)) > 0 && shared(), 60_000, 100).catch((error: unknown) => {
+        throw new Error(`${String(error)} (${seen})`);
+      });
+    await share('both instances driving their share');
 
     // kill -9 of instance 1: instance 0 waits for the leases to run out, then takes them in waves.
     gws[1]!.child.proc.kill('SIGKILL');
@@ -193,12 +200,7 @@ async function takeoverCases(sim: Sim, databaseUrl: string, channels: number): P
     );
 
     gws[1] = await start(1);
-    await waitUntil(
-      'the new instance taking its share',
-      async () => (await driving(gws[1]!)) > 0 && shared(),
-      60_000,
-      100,
-    );
+    await share('the new instance taking its share');
     const stopping = gws[0]!.stop();
     const termMs = await timeUntil(
       'the other driving every channel after SIGTERM',
