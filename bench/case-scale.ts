@@ -135,6 +135,9 @@ export async function scaleCases(s: Settings, log: (line: string) => void): Prom
     await sim.reset();
     await gw.child.probe('reset');
     await sim.child.probe('reset');
+    // BENCH_PROFILE_DIR: a CPU profile of the gateway over this window alone (docs/performance.md, profiles).
+    const profileDir = process.env.BENCH_PROFILE_DIR;
+    if (profileDir) await gw.child.probe('profile-start');
     const gwStart = await gw.child.probe();
     const simStart = await sim.child.probe();
     const windowStart = Date.now();
@@ -145,6 +148,7 @@ export async function scaleCases(s: Settings, log: (line: string) => void): Prom
     }
     const gwEnd = await gw.child.probe();
     const simEnd = await sim.child.probe();
+    if (profileDir) await gw.child.probe('profile-stop', `${profileDir}/case5-steady.cpuprofile`);
     const steady = await sim.stats();
     const windowTimeouts =
       metricSum(await gw.metrics(), 'wppgw_engine_call_duration_seconds_count', 'outcome="timeout"') - timeoutsBefore;

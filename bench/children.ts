@@ -26,7 +26,7 @@ export interface ProbeSample {
   eld: { count: number; p50Ms: number; p99Ms: number; maxMs: number };
 }
 
-export type ProbeCommand = 'sample' | 'reset' | 'peak-start' | 'peak-stop' | 'gc';
+export type ProbeCommand = 'sample' | 'reset' | 'peak-start' | 'peak-stop' | 'gc' | 'profile-start' | 'profile-stop';
 
 export interface Child {
   name: string;
@@ -34,7 +34,8 @@ export interface Child {
   proc: ChildProcess;
   /** The last few KB of stdout and stderr, for error messages. */
   output(): string;
-  probe(command?: ProbeCommand): Promise<ProbeSample>;
+  /** `file`: where `profile-stop` writes the window's .cpuprofile. */
+  probe(command?: ProbeCommand, file?: string): Promise<ProbeSample>;
   /** A command to a bench host (sim-host.ts, servers.ts): `{cmd, ...args}` → its `result`, or its error thrown. */
   call<T = unknown>(cmd: string, args?: Record<string, unknown>, timeoutMs?: number): Promise<T>;
   /** Resolves with the first IPC message that satisfies `match` (the hosts announce where they listen). */
@@ -148,7 +149,8 @@ export function spawnChild(
     pid: proc.pid ?? -1,
     proc,
     output: () => tail,
-    probe: (command = 'sample') => send({ probe: command }, 'probeId', 15_000) as Promise<ProbeSample>,
+    probe: (command = 'sample', file?: string) =>
+      send({ probe: command, ...(file ? { file } : {}) }, 'probeId', 15_000) as Promise<ProbeSample>,
     call: <T>(cmd: string, args: Record<string, unknown> = {}, timeoutMs = 30_000) =>
       send({ cmd, ...args }, 'rpcId', timeoutMs) as Promise<T>,
     waitMessage: <T>(match: (m: Record<string, unknown>) => boolean, timeoutMs: number) =>

@@ -1,5 +1,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
+import fs from 'node:fs';
 import type { ClientRequest } from 'node:http';
+import inspector from 'node:inspector';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /**
@@ -17,6 +19,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
  * - `reset`: clears the event-loop delay histogram and the most-in-flight mark. `peak-start` / `peak-stop`: arms /
  *   disarms the RSS sampler.
  * - `gc`: a full collection when the process runs with --expose-gc (so an "idle" RSS is the settled one).
+ * - `profile-start` / `profile-stop` (with `file`): a CPU profile of the window between them, written as a
+ *   .cpuprofile (what `--cpu-prof` writes for a whole run), so one phase (case 5's steady state) is profiled alone.
  *
  * When the parent goes away (its IPC channel closes) the process ends itself: a bench killed midway leaves nothing.
  * Messages without a `probe` key are not ours and are ignored (the gateway listens for pm2's 'shutdown').
@@ -25,7 +29,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 interface ProbeMessage {
   probe?: string;
   probeId?: number;
+  file?: string;
 }
+
+let profiler: inspector.Session | null = null;
 
 const eld = monitorEventLoopDelay({ resolution: 5 });
 eld.enable();
@@ -102,6 +109,22 @@ if (typeof process.send === 'function') {
       case 'gc':
         (globalThis as { gc?: () => void }).gc?.();
         break;
+      case 'profile-start':
+        profiler ??= new inspector.Session();
+        profiler.connect();
+        profiler.post('Profiler.enable', () => profiler?.post('Profiler.start'));
+        break;
+      case 'profile-stop': {
+        const session = profiler;
+        profiler = null;
+        session?.post('Profiler.stop', (error, result) => {
+          if (!error && msg.file) fs.writeFileSync(msg.file, JSON.stringify(result.profile));
+          session.disconnect();
+          process.send?.({ probe: msg.probe, probeId: msg.probeId, ...sample() });
+        });
+        if (session) return;
+        break;
+      }
       default:
         break;
     }

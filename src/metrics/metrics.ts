@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { CHANNEL_STATUSES } from '../channels/channel-status';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EngineCallRecord } from '../adapters/engine-adapter';
@@ -6,6 +6,33 @@ import type { SupervisorCounters } from '../channels/channel-supervisor';
 import type { DeliveryOutcome } from '../events/webhook-worker';
 import { DEFAULT_ENGINE_ID } from '../config';
 import type { OutboxStats } from '../store/outbox-store';
+
+/** Where a request keeps the route template it matched ("/api/channels/:id"). */
+const MATCHED = Symbol('matched route');
+const capturing = new WeakSet<object>();
+
+/**
+ * The route template is taken when the router matches (req.baseUrl is the mount path then): once an error leaves
+ * the router, Express restores baseUrl and "/api/channels/:id" would read "/channels/:id". An accessor for `route` on
+ * the app's request prototype (Express sets it on every request) sees the match; defined once, not on each request,
+ * which cost a property definition per request and left every request object in a slower shape.
+ */
+function captureRouteTemplates(proto: object): void {
+  if (capturing.has(proto)) return;
+  capturing.add(proto);
+  const VALUE = Symbol('route');
+  Object.defineProperty(proto, 'route', {
+    configurable: true,
+    enumerable: true,
+    get(this: Record<symbol, unknown>) {
+      return this[VALUE];
+    },
+    set(this: Record<symbol, unknown> & { baseUrl: string }, value: { path?: unknown } | undefined) {
+      this[VALUE] = value;
+      if (typeof value?.path === 'string') this[MATCHED] = `${this.baseUrl}${value.path}`;
+    },
+  });
+}
 
 export interface MetricsSources {
   /** Channel statuses from our own state (never an engine call per scrape). */
@@ -173,32 +200,17 @@ export class GatewayMetrics {
   /** Express middleware: counts and times every request once it has finished, by its route template. */
   observeRequests(): RequestHandler {
     return (req, res, next) => {
-      const end = this.httpDuration.startTimer();
-      // The route template is taken when the router matches (req.baseUrl is the mount path then): once an error
-      // leaves the router, Express restores baseUrl and "/api/channels/:id" would read "/channels/:id".
-      let matched: string | undefined;
-      let current: unknown;
-      Object.defineProperty(req, 'route', {
-        configurable: true,
-        enumerable: true,
-        get: () => current,
-        set: (value: { path?: unknown } | undefined) => {
-          current = value;
-          if (typeof value?.path === 'string') matched = `${req.baseUrl}${value.path}`;
-        },
-      });
-      let recorded = false;
-      const record = () => {
-        if (recorded) return;
-        recorded = true;
+      captureRouteTemplates(Object.getPrototypeOf(req) as object);
+      const started = performance.now();
+      // 'close' comes for every response: after 'finish' for an answered one, alone for SSE streams and requests
+      // the client gave up on.
+      res.once('close', () => {
         // No match → one bucket, so scanners probing random paths cannot blow up the label set.
-        const labels = { method: req.method, route: matched ?? 'unmatched', status: String(res.statusCode) };
+        const route = (req as Request & { [MATCHED]?: string })[MATCHED] ?? 'unmatched';
+        const labels = { method: req.method, route, status: String(res.statusCode) };
         this.httpRequests.inc(labels);
-        end(labels);
-      };
-      // 'finish' for answered requests; 'close' too, for SSE streams and requests the client gave up on.
-      res.once('finish', record);
-      res.once('close', record);
+        this.httpDuration.observe(labels, (performance.now() - started) / 1000);
+      });
       next();
     };
   }

@@ -31,12 +31,9 @@ export function deadlineMiddleware(defaultMs: number, logger: Logger): RequestHa
     res.locals.signal = controller.signal;
     res.locals.rearmDeadline = arm;
     arm(defaultMs);
-    const done = () => {
+    // 'close' comes for every response (after 'finish' for an answered one): one listener does.
+    res.once('close', () => {
       if (timer) clearTimeout(timer);
-    };
-    res.on('finish', done);
-    res.on('close', () => {
-      done();
       if (!res.writableEnded) controller.abort(new Error('client closed the connection'));
     });
     next();

@@ -47,8 +47,9 @@ export interface EngineRequest {
   /** A health probe: it goes out while the circuit is open, and its outcome alone opens or closes it. */
   probe?: boolean;
   /**
-   * May go out on an idle kept-alive connection. Set by requestWithRetry only: a retried read shrugs off a reused
-   * socket the engine was closing; anything else gets a connection of its own (see ENGINE_AGENTS). @default false
+   * May go out on a connection idle up to IDLE_SOCKET_MS. Set by requestWithRetry only: a retried read shrugs off a
+   * reused socket the engine was closing; other calls reuse only warm connections, probes none (see engineAgents).
+   * @default false
    */
   reuseConnection?: boolean;
 }
@@ -60,11 +61,17 @@ export interface EngineResponse {
 }
 
 /**
- * How long an idle engine connection waits to be reused, in ms: well under any server's keep-alive timeout (Node's
- * http server, which WPPConnect Server runs on, closes idle connections after 5 s), so we seldom write into a socket
- * the engine is closing at that moment.
+ * How long an idle engine connection waits to be reused by a retried read, in ms: well under any server's keep-alive
+ * timeout (Node's http server, which WPPConnect Server runs on, closes idle connections after 5 s), so we seldom
+ * write into a socket the engine is closing at that moment.
  */
 const IDLE_SOCKET_MS = 2_000;
+
+/**
+ * How long an idle connection waits to carry a single-attempt call (a send, start, close): a fifth of the engine's
+ * 5 s keep-alive, so the engine never closes it for idleness while we write into it.
+ */
+const WARM_SOCKET_MS = 1_000;
 
 /**
  * Connections to the engine, chosen here rather than left to Node 20's global agent (which keeps every connection
@@ -75,16 +82,21 @@ const IDLE_SOCKET_MS = 2_000;
  * - Reads that requestWithRetry retries (status, QR, sessions: the Hub's QR polling) reuse idle connections, newest
  *   first, for at most IDLE_SOCKET_MS; the agent also honours the engine's `Keep-Alive: timeout=` hint. A reset on
  *   a reused socket costs one retry.
- * - Everything else (sends, start/close/logout, generate-token, media downloads, health probes) is not retried and
- *   gets a connection of its own, closed after the answer: a reset there is the engine's (or a proxy's) doing.
+ * - Calls that are not retried (sends, start/close/logout, generate-token, media downloads) reuse a connection only
+ *   while it is warm: idle at most WARM_SOCKET_MS, far inside the engine's keep-alive, so a reset there is still the
+ *   engine's (or a proxy's) doing, never its idle timer. Under load every send finds a warm connection; a send after a
+ *   quiet second opens a new one. A connection per send cost a TCP handshake on both sides: about a tenth of the
+ *   gateway's CPU per send and twice the engine's (docs/performance.md).
+ * - Health probes get a connection of their own, closed after the answer: a probe also proves the engine accepts.
  * Either way, a call that times out or is aborted destroys its socket, so a hung engine socket never serves the next
- * call. One TCP handshake per send to an engine on the same host or network is noise next to the seconds a send
- * spends in the engine's page.
+ * call.
  */
 function engineAgents() {
   const pooled = { keepAlive: true, keepAliveMsecs: 1_000, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' } as const;
+  const warm = { keepAlive: true, keepAliveMsecs: 1_000, timeout: WARM_SOCKET_MS, scheduling: 'lifo' } as const;
   return {
     pooled: { httpAgent: new http.Agent(pooled), httpsAgent: new https.Agent(pooled) },
+    warm: { httpAgent: new http.Agent(warm), httpsAgent: new https.Agent(warm) },
     fresh: { httpAgent: new http.Agent({ keepAlive: false }), httpsAgent: new https.Agent({ keepAlive: false }) },
   };
 }
@@ -140,7 +152,7 @@ export class WppconnectClient {
       maxRedirects: 0,
       maxBodyLength: Infinity,
       maxContentLength: Infinity,
-      // No agent here: each call picks pooled or fresh connections (engineAgents says why).
+      // No agent here: each call picks pooled, warm or fresh connections (engineAgents says why).
       headers: { Accept: 'application/json' },
     });
   }
@@ -296,7 +308,7 @@ export class WppconnectClient {
           ? AbortSignal.any([req.signal, AbortSignal.timeout(timeout + 50)])
           : AbortSignal.timeout(timeout + 50),
         responseType: 'arraybuffer',
-        ...(req.reuseConnection ? this.agents.pooled : this.agents.fresh),
+        ...(req.reuseConnection ? this.agents.pooled : req.probe ? this.agents.fresh : this.agents.warm),
       });
     } catch (error) {
       const mapped = mapTransportError(error, req.signal?.aborted ? req.signal.reason : undefined);

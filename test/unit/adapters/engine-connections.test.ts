@@ -5,8 +5,9 @@ import { WppconnectClient } from '../../../src/adapters/wppconnect/wppconnect-cl
 import { createMemoryLogger } from '../../../src/logger';
 
 /**
- * Which engine calls reuse a kept-alive connection (wppconnect-client.ts, engineAgents): only reads that
- * requestWithRetry retries. Against a real local HTTP server, since that is about sockets, not payloads.
+ * Which engine calls reuse a kept-alive connection (wppconnect-client.ts, engineAgents): reads that requestWithRetry
+ * retries, for up to 2 s of idleness; single-attempt calls only while the connection is warm (1 s); probes never.
+ * Against a real local HTTP server, since that is about sockets, not payloads.
  */
 describe('WppconnectClient: connections to the engine', () => {
   let server: http.Server;
@@ -61,22 +62,46 @@ describe('WppconnectClient: connections to the engine', () => {
     expect(headers.map((h) => h.connection)).toEqual(['keep-alive', 'keep-alive', 'keep-alive']);
   });
 
-  test('When sends (and other single-attempt calls) follow each other, then each gets a connection of its own', async () => {
+  const send = () =>
+    client.request({
+      method: 'POST',
+      path: 'send-message',
+      session: 's1',
+      body: { phone: '5511999999999', message: 'hi' },
+      auth: 'bearer',
+      route: 'send-message',
+    });
+
+  test('When sends follow each other within a second, then they share one warm connection', async () => {
     // Act
-    for (let i = 0; i < 3; i++) {
-      await client.request({
-        method: 'POST',
-        path: 'send-message',
-        session: 's1',
-        body: { phone: '5511999999999', message: 'hi' },
-        auth: 'bearer',
-        route: 'send-message',
-      });
-    }
-    await client.request({ method: 'GET', path: '/healthz', auth: 'none', route: 'healthz', probe: true });
+    for (let i = 0; i < 3; i++) await send();
 
     // Assert
-    expect(connections).toBe(4);
-    expect(headers.map((h) => h.connection)).toEqual(['close', 'close', 'close', 'close']);
+    expect(connections).toBe(1);
+    expect(headers.map((h) => h.connection)).toEqual(['keep-alive', 'keep-alive', 'keep-alive']);
+  });
+
+  test('When a send follows a quiet second, then it gets a new connection (never one the engine may be closing)', async () => {
+    // Arrange
+    await send();
+    const opened = connections;
+
+    // Act: past WARM_SOCKET_MS (1 s) of idleness the agent has closed the connection.
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    await send();
+
+    // Assert
+    expect(connections).toBe(opened + 1);
+  });
+
+  test('When health probes follow each other, then each gets a connection of its own', async () => {
+    // Act
+    for (let i = 0; i < 3; i++) {
+      await client.request({ method: 'GET', path: '/healthz', auth: 'none', route: 'healthz', probe: true });
+    }
+
+    // Assert
+    expect(connections).toBe(3);
+    expect(headers.map((h) => h.connection)).toEqual(['close', 'close', 'close']);
   });
 });
