@@ -21,7 +21,8 @@ describe('WppconnectClient: connections to the engine', () => {
     server = http.createServer((req, res) => {
       headers.push(req.headers);
       req.resume();
-      req.on('end', () => {
+      req.on('end', async () => {
+        if (req.url?.endsWith('/slow-send')) await new Promise((resolve) => setTimeout(resolve, 1_500));
         res.setHeader('Content-Type', 'application/json');
         res.end(JSON.stringify({ status: 'success', token: 'T' }));
       });
@@ -92,6 +93,21 @@ describe('WppconnectClient: connections to the engine', () => {
 
     // Assert
     expect(connections).toBe(opened + 1);
+  });
+
+  test('When a send takes longer than a warm connection may idle, then it still gets its answer', async () => {
+    // Act: the idle limit (1 s) is for connections waiting in the pool, not for a call in progress.
+    const res = await client.request({
+      method: 'POST',
+      path: 'slow-send',
+      session: 's1',
+      body: { phone: '5511999999999', message: 'hi' },
+      auth: 'bearer',
+      route: 'send-message',
+    });
+
+    // Assert
+    expect(res.status).toBe(200);
   });
 
   test('When health probes follow each other, then each gets a connection of its own', async () => {
