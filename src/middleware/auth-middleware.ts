@@ -5,15 +5,18 @@ import { GatewayError } from '../errors';
 /** SHA-256 in one call (crypto.hash: no Hash object per call, which showed in the per-request profile). */
 const sha256 = (text: string): Buffer => crypto.hash('sha256', text, 'buffer');
 
-/** Constant-time comparison that does not leak the secret's length (both sides are hashed first). */
-export function safeEqual(a: string, b: string): boolean {
-  return crypto.timingSafeEqual(sha256(a), sha256(b)) && a.length === b.length;
-}
-
-/** `safeEqual(given, secret)` with the secret's digest computed once (every /api request checks it). */
+/**
+ * Constant-time comparison with `secret` that does not leak its length (both sides are hashed first); the secret's
+ * digest is computed once, here, not on every request.
+ */
 function secretMatcher(secret: string): (given: string) => boolean {
   const expected = sha256(secret);
   return (given) => crypto.timingSafeEqual(sha256(given), expected) && given.length === secret.length;
+}
+
+/** `secretMatcher(b)(a)`, for a secret that changes between calls (a cookie's MAC). */
+export function safeEqual(a: string, b: string): boolean {
+  return secretMatcher(b)(a);
 }
 
 /** The operator page's session check (src/ui/ui-session.ts); absent when the UI is not mounted. */
