@@ -174,6 +174,19 @@ export function outboxStoreContract(name: string, harness: () => StoreHarness<Ou
       expect(await store.nextDueAt()).toBeNull();
     });
 
+    test('When several deliveries are marked delivered at once, then each is delivered and every pair moves on', async () => {
+      for (const channel of ['c1', 'c2', 'c3']) {
+        await event(channel, 1);
+        await event(channel, 2);
+      }
+      const heads = await store.claimDue('w1', 10, LEASE);
+
+      await Promise.all(heads.map((d) => store.markDelivered(d.id, 200)));
+
+      for (const head of heads) expect(await store.get(head.id)).toMatchObject({ state: 'delivered', lastStatus: 200 });
+      expect(eventIds(await store.claimDue('w1', 10, LEASE))).toEqual(['c1-2', 'c2-2', 'c3-2']);
+    });
+
     test('When a subscription is paused, then its deliveries wait without an attempt; a released claim is handed out again once it resumes', async () => {
       const other = await fx.subscribe('http://hub.test/b');
       await event('c1', 1, [hub, other]);

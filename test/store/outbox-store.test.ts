@@ -1,3 +1,7 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openDatabase } from '../../src/store/database';
 import { PgOutboxStore } from '../../src/store/pg-outbox-store';
 import { PgSubscriptionStore } from '../../src/store/pg-subscription-store';
 import { SqliteOutboxStore } from '../../src/store/sqlite-outbox-store';
@@ -38,6 +42,32 @@ outboxStoreContract(
     };
   }),
 );
+
+describe('SQLite outbox: marks committed together', () => {
+  test('When the commit of several marks fails, then every one of them fails', async () => {
+    // Arrange
+    const db = openDatabase(fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-marks-')));
+    const subscription = await new SqliteSubscriptionStore(db).putForChannel(
+      'c',
+      { url: 'http://hub.test/a', secret: null, events: ['*'], source: 'api' },
+      0,
+    );
+    const store = new SqliteOutboxStore(db, () => 0);
+    for (const channel of ['c1', 'c2'])
+      await store.appendMany([
+        { channelId: channel, type: 'message', eventId: `${channel}-1`, body: '{}', subscriptionIds: [subscription] },
+      ]);
+    const heads = await store.claimDue('w1', 10, 60_000);
+    expect(heads).toHaveLength(2);
+
+    // Act: the marks wait for the end of this turn; the database goes away first.
+    const marks = heads.map((d) => store.markDelivered(d.id, 200));
+    db.close();
+
+    // Assert
+    for (const mark of marks) await expect(mark).rejects.toThrow(/not open/);
+  });
+});
 
 /** Subscriptions for the deliveries to belong to, made through the store's own interface. */
 function subscribing(subscriptions: SubscriptionStore): Pick<OutboxFixture, 'subscribe' | 'setPaused'> {

@@ -51,6 +51,24 @@ describe('webhook delivery (durable outbox → receiver)', () => {
       payload: { id: `false_55@c.us_${text}`, body: text, type: 'chat', from: '55@c.us', to: '56@c.us', t: 1 },
     });
 
+  test('When engine events arrive in one turn of the event loop, then they are committed together, in the order they came', async () => {
+    // Arrange
+    const append = jest.spyOn(pipeline.outbox, 'appendMany');
+
+    // Act: separate callbacks of one turn, as the webhooks read from several sockets at once are.
+    const arrivals = await new Promise<Array<Promise<unknown>>>((resolve) => {
+      const list: Array<Promise<unknown>> = [];
+      for (const text of ['a', 'b', 'c', 'd']) setImmediate(() => list.push(message(text)));
+      setImmediate(() => resolve(list));
+    });
+    await Promise.all(arrivals);
+
+    // Assert
+    expect(append).toHaveBeenCalledTimes(1);
+    const texts = append.mock.calls[0][0].map((e) => /"body":"([a-d])"/.exec(e.body)?.[1]);
+    expect(texts).toEqual(['a', 'b', 'c', 'd']);
+  });
+
   test('When an event is delivered, then it carries both secret headers, the event id and a verifiable HMAC signature', async () => {
     await pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, secret: 'W' });
     await message('hello');
