@@ -114,13 +114,12 @@ export class SqliteOutboxStore implements OutboxStore {
         `SELECT d.id FROM deliveries d JOIN (${HEADS}) h ON h.id = d.id WHERE d.next_attempt_at <= ? ORDER BY d.id`,
       )
       .all(at) as Array<{ id: number }>;
-    const read = this.db.prepare(`${DELIVERY_SELECT} WHERE d.id = ?`);
     for (const { id } of heads) {
       if (claimed.length >= limit) break;
       // A head another worker holds is skipped.
       const claim = this.claims.get(id);
       if (claim && claim.worker !== worker && claim.until > at) continue;
-      const row = read.get(id) as DeliveryRow | undefined;
+      const row = this.row(id);
       if (!row) continue;
       this.claims.set(id, { worker, until: at + leaseMs });
       claimed.push(toDelivery(row));
@@ -206,8 +205,12 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   async get(id: number): Promise<Delivery | undefined> {
-    const row = this.db.prepare(`${DELIVERY_SELECT} WHERE d.id = ?`).get(id) as DeliveryRow | undefined;
+    const row = this.row(id);
     return row ? toDelivery(row) : undefined;
+  }
+
+  private row(id: number): DeliveryRow | undefined {
+    return this.db.prepare(`${DELIVERY_SELECT} WHERE d.id = ?`).get(id) as DeliveryRow | undefined;
   }
 
   async replay(id: number): Promise<boolean> {

@@ -20,13 +20,27 @@ idempotencyStoreContract(
 );
 
 describe('idempotent sends across gateway instances sharing PostgreSQL', () => {
-  test('When two instances get the same Idempotency-Key at once, then the message is sent once and neither answer claims a second message', async () => {
+  /** Two instances: each its own in-process state, one shared store on a fresh database. */
+  async function twoInstances(
+    pendingWaitMs: number | undefined,
+    body: (instances: {
+      store: PgIdempotencyStore;
+      a: ReturnType<typeof createIdempotency>;
+      b: ReturnType<typeof createIdempotency>;
+    }) => Promise<void>,
+  ): Promise<void> {
     const pool = await openPostgres(await server().database());
     try {
       const store = new PgIdempotencyStore(pool);
-      // Two instances: each its own in-process state, one shared store.
-      const a = createIdempotency({ store, windowMs: 60_000 });
-      const b = createIdempotency({ store, windowMs: 60_000 });
+      const make = () => createIdempotency({ store, windowMs: 60_000, ...(pendingWaitMs ? { pendingWaitMs } : {}) });
+      await body({ store, a: make(), b: make() });
+    } finally {
+      await pool.end();
+    }
+  }
+
+  test('When two instances get the same Idempotency-Key at once, then the message is sent once and neither answer claims a second message', async () => {
+    await twoInstances(undefined, async ({ a, b }) => {
       let sends = 0;
       const send = async (): Promise<SendOutcome> => {
         sends++;
@@ -49,17 +63,11 @@ describe('idempotent sends across gateway instances sharing PostgreSQL', () => {
         outcome: { status: 200, body: { messageId: 'true_55119@c.us_3EB0ONCE' } },
       });
       expect(sends).toBe(1);
-    } finally {
-      await pool.end();
-    }
+    });
   });
 
   test('When instances share the store (GATEWAY_INSTANCE_URL), then a repeat that meets another instance’s send in flight waits for its answer and gets its message id', async () => {
-    const pool = await openPostgres(await server().database());
-    try {
-      const store = new PgIdempotencyStore(pool);
-      const a = createIdempotency({ store, windowMs: 60_000, pendingWaitMs: 5_000 });
-      const b = createIdempotency({ store, windowMs: 60_000, pendingWaitMs: 5_000 });
+    await twoInstances(5_000, async ({ a, b }) => {
       let sends = 0;
       const send = async (): Promise<SendOutcome> => {
         sends++;
@@ -78,17 +86,11 @@ describe('idempotent sends across gateway instances sharing PostgreSQL', () => {
       });
       expect(await first).toMatchObject({ replayed: false, outcome: { status: 200 } });
       expect(sends).toBe(1);
-    } finally {
-      await pool.end();
-    }
+    });
   });
 
   test('When the other instance’s attempt sent nothing, then the waiting repeat sends itself; when a pending attempt is older than the budget, then SEND_OUTCOME_UNKNOWN at once', async () => {
-    const pool = await openPostgres(await server().database());
-    try {
-      const store = new PgIdempotencyStore(pool);
-      const a = createIdempotency({ store, windowMs: 60_000, pendingWaitMs: 5_000 });
-      const b = createIdempotency({ store, windowMs: 60_000, pendingWaitMs: 5_000 });
+    await twoInstances(5_000, async ({ store, a, b }) => {
       const refused = async (): Promise<SendOutcome> => {
         await new Promise((r) => setTimeout(r, 200));
         throw new Error('engine unreachable: nothing sent');
@@ -112,8 +114,6 @@ describe('idempotent sends across gateway instances sharing PostgreSQL', () => {
       expect(await store.claim(deadScope.key, deadScope.hash, Date.now() - 10_000, Date.now() - 60_000)).toBe(true);
       const dead = await b.run(deadScope, ok);
       expect(dead).toMatchObject({ replayed: true, outcome: { kind: 'error', code: 'SEND_OUTCOME_UNKNOWN' } });
-    } finally {
-      await pool.end();
-    }
+    });
   });
 });
