@@ -8,6 +8,8 @@ import { GatewayError } from './errors';
 import type { Logger, RequestContext } from './logger';
 import { authMiddleware } from './middleware/auth-middleware';
 import { deadlineMiddleware } from './middleware/deadline-middleware';
+import { largeJsonBody } from './middleware/large-json-middleware';
+import { MEDIA_FIELDS } from './messages/send-message';
 import { errorMiddleware, notFoundMiddleware } from './middleware/error-middleware';
 import { requestIdMiddleware } from './middleware/request-id-middleware';
 import { type ChannelWebhookRequest, createChannelsRouter } from './routes/channels-router';
@@ -133,7 +135,11 @@ export function createApp(deps: AppDeps): Express {
   // checked first, so an anonymous client cannot make the gateway read and parse 80-100 MB (it gets its 401/404 before
   // its upload ends).
   const auth = authMiddleware(config.auth.secret, { ui: deps.uiSessions });
-  app.use(['/api/messages', '/api/messages/send'], auth, express.json({ limit: config.server.messageBodyLimit }));
+  app.use(
+    ['/api/messages', '/api/messages/send'],
+    auth,
+    largeJsonBody({ limit: config.server.messageBodyLimit, mediaKeys: MEDIA_FIELDS }),
+  );
   app.use(
     '/engine-events/:channel/:token',
     async (req, _res, next) => {

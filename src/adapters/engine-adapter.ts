@@ -49,9 +49,15 @@ export interface SendResult {
   ack?: number;
 }
 
+/** Media bytes to send, with their MIME type (the adapter encodes them as the engine wants). */
+export interface MediaBytes {
+  mime: string;
+  bytes: Buffer;
+}
+
 export interface SendFileInput extends SendTarget {
-  /** Either a data URI (`data:<mime>;base64,…`) or an http(s) URL the engine downloads. */
-  file: { dataUri: string } | { url: string };
+  /** Either the file's bytes or an http(s) URL the engine downloads. */
+  file: { media: MediaBytes } | { url: string };
   fileName?: string;
   caption?: string;
 }
@@ -152,7 +158,8 @@ export interface EngineAdapter {
   /** Forget cached credentials for a session (after delete). */
   forgetSession(session: string): void;
   sendText(session: string, input: SendTarget & { text: string }, options?: CallOptions): Promise<SendResult>;
-  sendVoice(session: string, input: SendTarget & { dataUri: string }, options?: CallOptions): Promise<SendResult>;
+  /** A voice note (OGG/Opus bytes). */
+  sendVoice(session: string, input: SendTarget & { media: MediaBytes }, options?: CallOptions): Promise<SendResult>;
   sendFile(session: string, input: SendFileInput, options?: CallOptions): Promise<SendResult>;
   getMedia(session: string, messageId: string, options?: CallOptions): Promise<MediaFile>;
   lookupContact(session: string, pnLid: string, options?: CallOptions): Promise<ContactIds | null>;

@@ -3,6 +3,7 @@ import type {
   EngineAdapter,
   EngineCallObserver,
   EngineHealth,
+  MediaBytes,
   SendFileInput,
   SendTarget,
   StartSessionInput,
@@ -276,7 +277,7 @@ export class EngineFleet {
       },
       sendText: (session: string, input: SendTarget & { text: string }, options?: CallOptions) =>
         to(session).engine.sendText(session, input, options),
-      sendVoice: (session: string, input: SendTarget & { dataUri: string }, options?: CallOptions) =>
+      sendVoice: (session: string, input: SendTarget & { media: MediaBytes }, options?: CallOptions) =>
         to(session).engine.sendVoice(session, input, options),
       sendFile: (session: string, input: SendFileInput, options?: CallOptions) =>
         to(session).engine.sendFile(session, input, options),

@@ -1,15 +1,14 @@
 import { GatewayError } from '../errors';
+import type { DecodedBase64 } from './large-json';
 
 /**
  * Media payloads arrive as raw base64 or data URIs of up to ~22 MB (16 MB of audio, hub-contract.md §1.6), and
- * images and documents can be larger. We avoid needless copies: the caller's base64 string is kept as it is when it
- * is already clean (only the `data:` prefix is sliced off, which V8 does without copying) and forwarded as is; the
- * bytes are decoded exactly once, which also validates the string, and serve sniffing, hashing and ffmpeg.
+ * images and documents can be larger. Only the bytes are kept: decoded exactly once (which also validates the string),
+ * or already decoded while the body arrived (src/messages/large-json.ts); they serve sniffing, hashing, ffmpeg and
+ * the engine call, whose adapter encodes them again straight into its request body.
  */
 
 export interface MediaInput {
-  /** Standard, padded base64 without prefix or whitespace: the caller's own string whenever it was already clean. */
-  readonly base64: string;
   /** The bare, lowercase MIME type a `data:` prefix declared, or null. */
   readonly declaredMime: string | null;
   /** Decoded size in bytes. */
@@ -33,9 +32,22 @@ export function bareMime(mime: string | null | undefined): string | null {
 
 /**
  * Parses raw base64 or a `data:<mime>;base64,` URI. Whitespace and the URL-safe alphabet are tolerated; only then is
- * the string rebuilt. Throws VALIDATION_FAILED (naming `field`) when nothing decodable is left.
+ * the string rebuilt. Throws VALIDATION_FAILED (naming `field`) when nothing decodable is left. `early` is what the
+ * body reader already decoded, by the placeholder that stands for it in the body.
  */
-export function parseMediaInput(input: string, field = 'base64'): MediaInput {
+export function parseMediaInput(
+  input: string,
+  field = 'base64',
+  early?: ReadonlyMap<string, DecodedBase64>,
+): MediaInput {
+  const arrived = early?.get(input);
+  if (arrived) {
+    // A prefix was kept only when it was a base64 data URI (large-json.ts), and the characters only when strict.
+    const declaredMime = arrived.prefix ? bareMime(DATA_URI_PREFIX.exec(arrived.prefix)?.[1]) : null;
+    if (arrived.bytes.length === 0)
+      throw new GatewayError('VALIDATION_FAILED', { message: `${field}: empty media data` });
+    return createMediaInput(declaredMime, arrived.bytes);
+  }
   let value = input;
   let declaredMime: string | null = null;
   // Only look for the prefix in the first few hundred characters: never run a regex over megabytes for it.
@@ -49,12 +61,12 @@ export function parseMediaInput(input: string, field = 'base64'): MediaInput {
   }
   // Fast path, the normal case: decode once (native, ~1 ms per MB) and check the length. Node's decoder skips
   // characters outside the alphabet, so a decoded length short of what the string length promises means the string
-  // was not clean; that is ~7× faster than a regex over 22 MB. URL-safe characters decode fine but the engine's data
-  // URI parser wants the standard alphabet, hence the two indexOf scans.
+  // was not clean; that is ~7× faster than a regex over 22 MB. (The URL-safe alphabet decodes too; only the bytes are
+  // kept, and the adapter encodes them in the standard one.)
   if (value.length > 0 && value.length % 4 === 0) {
     const decoded = Buffer.from(value, 'base64');
-    if (decoded.length === expectedSize(value) && value.indexOf('-') < 0 && value.indexOf('_') < 0) {
-      return createMediaInput(value, declaredMime, decoded);
+    if (decoded.length === expectedSize(value)) {
+      return createMediaInput(declaredMime, decoded);
     }
   }
   // Line breaks (PHP chunk_split), the URL-safe alphabet or missing padding: rebuild the string once. Anything else is
@@ -65,7 +77,7 @@ export function parseMediaInput(input: string, field = 'base64'): MediaInput {
   }
   const decoded = Buffer.from(cleaned, 'base64');
   if (decoded.length === 0) throw new GatewayError('VALIDATION_FAILED', { message: `${field}: empty media data` });
-  return createMediaInput(decoded.toString('base64'), declaredMime, decoded);
+  return createMediaInput(declaredMime, decoded);
 }
 
 /** The decoded size a clean, padded base64 string promises. */
@@ -74,18 +86,13 @@ function expectedSize(base64: string): number {
   return (base64.length / 4) * 3 - padding;
 }
 
-function createMediaInput(base64: string, declaredMime: string | null, decoded: Buffer): MediaInput {
+function createMediaInput(declaredMime: string | null, decoded: Buffer): MediaInput {
   return {
-    base64,
     declaredMime,
     size: decoded.length,
     head: decoded.subarray(0, HEAD_BYTES),
     bytes: () => decoded,
   };
-}
-
-export function toDataUri(mime: string, base64: string): string {
-  return `data:${mime};base64,${base64}`;
 }
 
 export function isOgg(bytes: Buffer): boolean {

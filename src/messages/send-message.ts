@@ -22,9 +22,9 @@ import {
   mimeFromFileName,
   parseMediaInput,
   sniffMime,
-  toDataUri,
 } from './media-sniff';
 import { brazilianAlternates, toSendTarget } from './recipient';
+import { type DecodedBase64, decodedMediaOf } from './large-json';
 
 /**
  * POST /api/messages as one use-case (house style H3): validate the Hub's body (hub-contract.md §3.1), resolve the
@@ -52,6 +52,9 @@ const flag = z
   .union([z.boolean(), z.literal(0), z.literal(1), z.enum(['true', 'false', '1', '0'])])
   .nullish()
   .transform((v) => v === true || v === 1 || v === 'true' || v === '1');
+
+/** The body's media fields: long values arrive decoded (src/middleware/large-json-middleware.ts). */
+export const MEDIA_FIELDS = ['base64Ptt', 'base64'] as const;
 
 /** The Hub's bodies. Unknown keys (`metadata`, `trace_id`, …) are accepted, logged and ignored. */
 export const sendMessageSchema = z.looseObject({
@@ -181,7 +184,7 @@ function httpUrl(value: string): string {
 }
 
 /** What to send, validated, before anything touches the engine. Media is parsed (not decoded) here. */
-function plan(body: SendMessageBody): Plan {
+function plan(body: SendMessageBody, decoded?: ReadonlyMap<string, DecodedBase64>): Plan {
   const kind = body.type;
   if (kind === 'text') {
     const text = body.text ?? body.message;
@@ -192,14 +195,14 @@ function plan(body: SendMessageBody): Plan {
     // `base64` too: WppConnectProvider::sendAudio may send the audio under the generic name (hub-contract.md §3.1).
     const audio = nonEmpty(body.base64Ptt) ?? nonEmpty(body.base64);
     if (!audio) throw invalid('base64Ptt: is required for type audio');
-    const media = parseMediaInput(audio, 'base64Ptt');
+    const media = parseMediaInput(audio, 'base64Ptt', decoded);
     return { kind, media, audioMime: bareMime(body.audio_mime) ?? media.declaredMime };
   }
   const givenName = nonEmpty(body.fileName) ?? nonEmpty(body.filename);
   const caption = nonEmpty(body.caption) ?? (kind === 'video' ? undefined : nonEmpty(body.text));
   let source: FileSource;
   if (nonEmpty(body.base64)) {
-    const media = parseMediaInput(body.base64!, 'base64');
+    const media = parseMediaInput(body.base64!, 'base64', decoded);
     const mime =
       media.declaredMime ??
       bareMime(body.mimetype ?? body.mime_type ?? body.mimeType) ??
@@ -341,7 +344,7 @@ export function createMessageService(deps: MessageServiceDeps): MessageService {
         audioMime: p.audioMime,
         sniffed: sniffMime(head),
       });
-      let base64 = p.media.base64;
+      let bytes = p.media.bytes();
       if (!ogg) {
         // WebM (by audio_mime or the EBML magic, hub-contract.md §3.2) — and any other non-OGG audio, which WhatsApp
         // would not play as a voice note either — goes through ffmpeg to OGG/Opus. OGG is sent unchanged.
@@ -353,16 +356,17 @@ export function createMessageService(deps: MessageServiceDeps): MessageService {
           requestId,
           inputName: webm ? 'in.webm' : 'in.audio',
         };
-        base64 = (await convertWebmToOgg(p.media.bytes(), options)).toString('base64');
+        bytes = await convertWebmToOgg(bytes, options);
       }
-      const dataUri = toDataUri('audio/ogg', base64);
-      return (channel, target, options) => engine.sendVoice(channel, { ...target, dataUri }, options);
+      const media = { mime: 'audio/ogg', bytes };
+      return (channel, target, options) => engine.sendVoice(channel, { ...target, media }, options);
     }
     const { source, caption, fileName } = p;
     if ('media' in source) {
       log.info('media decoded', { stage: 'decode', kind: p.kind, bytes: source.media.size, mime: source.mime });
     }
-    const file = 'media' in source ? { dataUri: toDataUri(source.mime, source.media.base64) } : { url: source.url };
+    const file =
+      'media' in source ? { media: { mime: source.mime, bytes: source.media.bytes() } } : { url: source.url };
     return (channel, target, options) =>
       engine.sendFile(channel, { ...target, file, fileName, ...(caption ? { caption } : {}) }, options);
   }
@@ -411,7 +415,8 @@ export function createMessageService(deps: MessageServiceDeps): MessageService {
       });
       const channel = channels.resolve(body.channel);
       const target = toSendTarget(body.to, body.isGroup);
-      const p = plan(body);
+      // Long base64 values the body reader decoded as they arrived (src/middleware/large-json-middleware.ts).
+      const p = plan(body, decodedMediaOf(rawBody));
       const scope = idempotencyScope({
         idempotencyKey: options.idempotencyKey,
         requestId: options.requestIdFromCaller === false ? undefined : requestId,

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -822,6 +823,64 @@ describe('POST /api/messages: through the whole gateway (createApp, config, chan
     expect(base64.length).toBeGreaterThanOrEqual(25 * 1024 * 1024);
     expect(received).toBe(base64.length + 'data:audio/ogg;base64,'.length);
   }, 30_000);
+
+  test.each([
+    ['a voice note', 'audio', 'base64Ptt', 'send-voice-base64', 'audio/ogg', 'OggS'],
+    ['an image', 'image', 'base64', 'send-file-base64', 'image/png', '\x89PNG\r\n\x1a\n'],
+  ])(
+    'When %s of 3 MB arrives as the Hub json_encodes it (every / written \\/), then the engine receives the same bytes',
+    async (_name, type, field, route, mime, magic) => {
+      // Arrange: PHP's json_encode escapes every slash (hub-contract.md §1.1); this body is read by the large-body
+      // reader (src/middleware/large-json-middleware.ts), which decodes the media while it arrives.
+      gw = buildTestGateway();
+      gw.repo.create(CH, { status: 'connected' });
+      mockGatewayToken(CH);
+      const media = crypto.randomBytes(3 * 1024 * 1024 + 1);
+      media.write(magic, 0, 'latin1');
+      const body = JSON.stringify({
+        channel: CH,
+        to: '5511999999999',
+        type,
+        [field]: `data:${mime};base64,${media.toString('base64')}`,
+      }).replaceAll('/', '\\/');
+      expect(body).toContain(`data:${mime.replace('/', '\\/')};base64,`);
+      let received: Buffer | undefined;
+      nock(ENGINE)
+        .post(`/api/${CH}/${route}`, (sent: Record<string, string>) => {
+          received = dataUriBytes(sent[field], mime);
+          return true;
+        })
+        .reply(201, fileSent(ID));
+
+      // Act
+      const res = await gw.api('post', '/api/messages').set('Content-Type', 'application/json').send(body);
+
+      // Assert
+      expect(res.status).toBe(200);
+      expect(res.body.messageId).toBe(ID);
+      expect(received?.equals(media)).toBe(true);
+    },
+    30_000,
+  );
+
+  test('When a large body is not valid JSON, then it answers 400 VALIDATION_FAILED and calls no engine', async () => {
+    // Arrange
+    gw = buildTestGateway();
+    gw.repo.create(CH, { status: 'connected' });
+    const audio = crypto.randomBytes(1024 * 1024).toString('base64');
+
+    // Act
+    const res = await gw
+      .api('post', '/api/messages')
+      .set('Content-Type', 'application/json')
+      .send(`{"channel":"${CH}","to":"5511999999999","type":"audio","base64Ptt":"${audio}" "oops"}`);
+
+    // Assert
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(/application\/json/);
+    expect(res.body).toMatchObject({ success: false, error_code: 'VALIDATION_FAILED' });
+    expect(nock.pendingMocks()).toEqual([]);
+  });
 
   test('When the body is over MESSAGE_BODY_LIMIT, then it answers a JSON 413 PAYLOAD_TOO_LARGE', async () => {
     // Arrange

@@ -10,6 +10,7 @@ import type {
   EngineHealth,
   EngineStatus,
   EngineStatusFind,
+  MediaBytes,
   MediaFile,
   SendFileInput,
   SendResult,
@@ -153,52 +154,40 @@ function bareMime(mime: string | undefined): string {
   return bare || 'application/octet-stream';
 }
 
-/** Below this, JSON.stringify is cheaper than checking the payload. */
-const MEDIA_JSON_MIN_CHARS = 64 * 1024;
+/** Below this many bytes, the body is a plain object for JSON.stringify. */
+const MEDIA_JSON_MIN_BYTES = 48 * 1024;
+
+/** Bytes encoded per step (a multiple of 3: every step is whole base64 quads). */
+const BASE64_STEP = 48 * 1024;
 
 /**
- * The JSON body of a media send, written straight into one Buffer. With JSON.stringify a 22 MB data URI is flattened,
- * scanned for characters to escape, produced again as a second string, and then copied into a Buffer by axios; base64
- * needs no escaping, so only the small fields go through JSON.stringify. A full-length decode proves the payload is
- * plain base64 (the decoder skips anything else); otherwise, and for small payloads, the plain object is returned.
+ * The JSON body of a media send: the fields, and under `key` the media as a data URI (`base64Ptt` and `base64` must be
+ * data URIs: a bare base64 string is read as a path, wppconnect-engine.md §2.3). A large payload is encoded step by
+ * step straight into one Buffer: as a string, a 22 MB data URI would be built, scanned by JSON.stringify, produced
+ * again as the JSON text, and copied into a Buffer by axios; base64 needs no escaping, so only the small fields go
+ * through JSON.stringify.
  */
-/** Characters decoded per step by isPlainBase64 (a multiple of 4: every chunk is whole base64 quads). */
-const BASE64_CHUNK = 64 * 1024;
-
-/**
- * True when every character is base64 (the decoder skips anything else, so a chunk that decodes to fewer bytes than
- * its length says holds something else). Decoded chunk by chunk into one small scratch buffer: decoding a 22 MB
- * payload at once allocated 16 MB per send only to check it, on top of the copy the message service already holds.
- */
-function isPlainBase64(payload: string, padding: number): boolean {
-  const scratch = Buffer.allocUnsafe((BASE64_CHUNK / 4) * 3);
-  for (let start = 0; start < payload.length; start += BASE64_CHUNK) {
-    const chunk = payload.slice(start, start + BASE64_CHUNK);
-    const last = start + BASE64_CHUNK >= payload.length;
-    const expected = (chunk.length / 4) * 3 - (last ? padding : 0);
-    if (scratch.write(chunk, 0, 'base64') !== expected) return false;
-  }
-  return true;
-}
-
 export function mediaJson(
   fields: Record<string, unknown>,
   key: string,
-  dataUri: string,
+  media: MediaBytes,
 ): Record<string, unknown> | Buffer {
-  const comma = dataUri.indexOf(',');
-  const payload = comma < 0 ? '' : dataUri.slice(comma + 1);
-  const padding = payload.endsWith('==') ? 2 : payload.endsWith('=') ? 1 : 0;
-  if (payload.length < MEDIA_JSON_MIN_CHARS || payload.length % 4 !== 0 || !isPlainBase64(payload, padding)) {
-    return { ...fields, [key]: dataUri };
-  }
+  const prefix = `data:${media.mime};base64,`;
+  const { bytes } = media;
+  if (bytes.length < MEDIA_JSON_MIN_BYTES) return { ...fields, [key]: prefix + bytes.toString('base64') };
   // `{…fields,"key":"data:<mime>;base64,"}` minus its closing `"}`, then the payload, then `"}` again.
-  const open = JSON.stringify({ ...fields, [key]: dataUri.slice(0, comma + 1) }).slice(0, -2);
-  const body = Buffer.allocUnsafe(Buffer.byteLength(open) + payload.length + 2);
+  const open = JSON.stringify({ ...fields, [key]: prefix }).slice(0, -2);
+  const body = Buffer.allocUnsafe(Buffer.byteLength(open) + Math.ceil(bytes.length / 3) * 4 + 2);
   let offset = body.write(open, 0, 'utf8');
-  offset += body.write(payload, offset, 'latin1');
-  body.write('"}', offset, 'latin1');
-  return body;
+  for (let start = 0; start < bytes.length; start += BASE64_STEP) {
+    offset += body.write(
+      bytes.toString('base64', start, Math.min(bytes.length, start + BASE64_STEP)),
+      offset,
+      'latin1',
+    );
+  }
+  offset += body.write('"}', offset, 'latin1');
+  return body.subarray(0, offset);
 }
 
 export class WppconnectAdapter implements EngineAdapter {
@@ -367,14 +356,13 @@ export class WppconnectAdapter implements EngineAdapter {
 
   async sendVoice(
     session: string,
-    input: SendTarget & { dataUri: string },
+    input: SendTarget & { media: MediaBytes },
     options: CallOptions = {},
   ): Promise<SendResult> {
-    // base64Ptt must be a data URI; a bare base64 string is read as a path (wppconnect-engine.md §2.3).
     return this.sendCall(
       session,
       'send-voice-base64',
-      mediaJson(this.target(input), 'base64Ptt', input.dataUri),
+      mediaJson(this.target(input), 'base64Ptt', input.media),
       options,
     );
   }
@@ -385,8 +373,8 @@ export class WppconnectAdapter implements EngineAdapter {
       filename: input.fileName ?? 'file',
       ...(input.caption ? { caption: input.caption } : {}),
     };
-    if ('dataUri' in input.file)
-      return this.sendCall(session, 'send-file-base64', mediaJson(common, 'base64', input.file.dataUri), options);
+    if ('media' in input.file)
+      return this.sendCall(session, 'send-file-base64', mediaJson(common, 'base64', input.file.media), options);
     return this.sendCall(session, 'send-file', { ...common, path: input.file.url }, options);
   }
 
