@@ -21,6 +21,9 @@ export interface ProbeSample {
   rss: number;
   heapUsed: number;
   peakRss: number;
+  /** JS heap used + off-heap memory (Buffers) now, and the highest since `peak-start`. */
+  held: number;
+  peakHeld: number;
   /** Requests to the engine (WPPCONNECT_URL) made by this process: the gateway only. */
   engine: { started: number; inFlight: number; maxInFlight: number };
   eld: { count: number; p50Ms: number; p99Ms: number; maxMs: number };

@@ -11,13 +11,13 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
  * measured inside the process under test, with microsecond CPU figures (process.cpuUsage) and without scraping an HTTP
  * route that would itself cost the process work:
  *
- * - `sample`: CPU µs (user, system) since start, RSS and heap now, the highest RSS seen since `peak-start` (sampled
- *   every 2 ms while armed), and event-loop delay percentiles (perf_hooks, 5 ms resolution) since the last `reset`.
+ * - `sample`: CPU µs (user, system) since start, RSS and heap now, the highest RSS and the highest JS heap + Buffers
+ *   (`held`) seen since `peak-start` (sampled every 2 ms while armed), and event-loop delay percentiles (perf_hooks, 5 ms resolution) since the last `reset`.
  * - `engine`: in the gateway (the process whose environment names WPPCONNECT_URL), the HTTP requests it sent to the
  *   engine (node:http's diagnostics channel, so axios's too): started, in flight now, and the most in flight at once
  *   since `reset`. Counted where the calls are made, so calls queued in the engine's socket backlog count too.
  * - `reset`: clears the event-loop delay histogram and the most-in-flight mark. `peak-start` / `peak-stop`: arms /
- *   disarms the RSS sampler.
+ *   disarms the memory sampler.
  * - `gc`: a full collection when the process runs with --expose-gc (so an "idle" RSS is the settled one).
  * - `profile-start` / `profile-stop` (with `file`): a CPU profile of the window between them, written as a
  *   .cpuprofile (what `--cpu-prof` writes for a whole run), so one phase (case 5's steady state) is profiled alone.
@@ -39,6 +39,13 @@ eld.enable();
 // Loading the main script is not an event-loop stall (nothing is listening yet): count from the first turn.
 setImmediate(() => eld.reset());
 let peakRss = 0;
+/** The highest JS heap + off-heap memory (Buffers) seen since `peak-start`: what the process itself holds, which RSS
+ * shows only when the allocator had to grow (memory a process freed earlier is reused without any RSS growth). */
+let peakHeld = 0;
+const held = () => {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+};
 let peakTimer: NodeJS.Timeout | null = null;
 
 const enginePort = (() => {
@@ -70,12 +77,15 @@ function sample(): Record<string, unknown> {
   const cpu = process.cpuUsage();
   const mem = process.memoryUsage();
   peakRss = Math.max(peakRss, mem.rss);
+  if (peakTimer) peakHeld = Math.max(peakHeld, mem.heapUsed + mem.external);
   return {
     cpuUserUs: cpu.user,
     cpuSystemUs: cpu.system,
     rss: mem.rss,
     heapUsed: mem.heapUsed,
     peakRss,
+    held: mem.heapUsed + mem.external,
+    peakHeld,
     engine: { ...engine },
     eld: {
       count: eld.count,
@@ -97,8 +107,12 @@ if (typeof process.send === 'function') {
         break;
       case 'peak-start':
         peakRss = process.memoryUsage.rss();
+        peakHeld = held();
         if (!peakTimer) {
-          peakTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 2);
+          peakTimer = setInterval(() => {
+            peakRss = Math.max(peakRss, process.memoryUsage.rss());
+            peakHeld = Math.max(peakHeld, held());
+          }, 2);
           peakTimer.unref();
         }
         break;

@@ -90,3 +90,37 @@ test('When the caller may send, then the body is read and checked as before', as
   expect(event.status).toBe(400);
   expect((await event.json()).error_code).toBe('VALIDATION_FAILED');
 });
+
+/** Posts `body` with Transfer-Encoding: chunked (no Content-Length), in two writes, and resolves with the answer. */
+function postChunked(path: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      path,
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Gateway-Secret': TEST_SECRET },
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.write(body.slice(0, 10));
+    req.end(body.slice(10));
+  });
+}
+
+test('When a JSON body comes chunked, without a Content-Length, then the route still gets it parsed', async () => {
+  // Arrange: bodiless requests skip the body parsers (src/app.ts, withBodyOnly); a chunked body is not bodiless.
+  const url = 'http://127.0.0.1:9/hub/webhook';
+
+  // Act
+  const answer = await postChunked('/api/webhooks', JSON.stringify({ url, secret: 's'.repeat(32) }));
+
+  // Assert
+  expect(answer.status).toBe(201);
+  expect(JSON.parse(answer.body)).toMatchObject({ success: true, webhook: { url } });
+});

@@ -16,6 +16,31 @@ const rejection = (url: string, allowedHosts: string[] = []) => {
 };
 
 describe('webhook target rules', () => {
+  test('When a URL accepted under one policy is checked under a narrower one, then it is refused (verdicts are kept per policy)', () => {
+    // Arrange
+    const url = 'http://hub.example.com/api/whatsapp/webhook';
+    const narrow = { allowedHosts: ['other.example.com'] };
+
+    // Act
+    const first = checkWebhookUrl(url, OPEN_POLICY);
+    const again = checkWebhookUrl(url, OPEN_POLICY);
+    const act = () => checkWebhookUrl(url, narrow);
+
+    // Assert
+    expect(again).toBe(first);
+    expect(act).toThrow(expect.objectContaining({ code: 'WEBHOOK_URL_REJECTED' }));
+    expect(act).toThrow(/not in WEBHOOK_ALLOWED_HOSTS/);
+  });
+
+  test('When a refused URL or address is checked again, then it is refused again', () => {
+    // Act + Assert
+    for (let i = 0; i < 3; i++) {
+      expect(rejection('http://169.254.169.254/latest/meta-data/')).toMatchObject({ code: 'WEBHOOK_URL_REJECTED' });
+      expect(forbiddenAddressReason('169.254.169.254')).toMatch(/metadata/);
+      expect(forbiddenAddressReason('127.0.0.1')).toBeNull();
+    }
+  });
+
   test.each([
     ['the AWS/GCP/Azure metadata address', 'http://169.254.169.254/latest/meta-data/'],
     ['another link-local IPv4 address', 'http://169.254.10.20:8080/hook'],
