@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
-import path from 'node:path';
-import { type Child, cpuUs, DIST, spawnChild } from './children';
-import { connectedChannels, type Gateway, GATEWAY_SECRET, type Sim, startGateway, startSim } from './env';
+import { type Child, cpuUs } from './children';
+import { connectedChannels, type Gateway, GATEWAY_SECRET, type Sim, startGateway, startServer, startSim } from './env';
 import { cannon, type LoadResult, percentile, SerialClient, timeEach } from './load';
 import { fmt, type Row } from './report';
 import type { Settings } from './settings';
@@ -24,15 +23,6 @@ const CHANNEL = 'bench';
 const TO = '5511999999999';
 const TEXT = 'Olá! Sua fatura vence amanhã.';
 const AUDIO_BYTES = 16 * 1024 * 1024;
-
-async function startServer(mode: string, json?: string): Promise<{ child: Child; url: string }> {
-  const child = spawnChild(`baseline ${mode}`, path.join(DIST, 'bench/servers.js'), {
-    args: json ? [mode, json] : [mode],
-    nodeArgs: ['--expose-gc'],
-  });
-  const ready = await child.waitMessage<{ url: string }>((m) => m.ready === true, 15_000);
-  return { child, url: ready.url };
-}
 
 /** Warm-up, then a measured autocannon run with the CPU the target process spent on it. */
 async function measured(

@@ -61,6 +61,16 @@ export async function startSim(options: SimulatorOptions = {}): Promise<Sim> {
   };
 }
 
+/** A baseline server of bench/servers.ts (`express`, `http`, `receiver`, `standin`) in its own process. */
+export async function startServer(mode: string, json?: string): Promise<{ child: Child; url: string }> {
+  const child = spawnChild(`baseline ${mode}`, path.join(DIST, 'bench/servers.js'), {
+    args: json ? [mode, json] : [mode],
+    nodeArgs: ['--expose-gc'],
+  });
+  const ready = await child.waitMessage<{ url: string }>((m) => m.ready === true, 15_000);
+  return { child, url: ready.url };
+}
+
 export interface Gateway {
   child: Child;
   url: string;

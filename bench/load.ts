@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import http from 'node:http';
 import autocannon from 'autocannon';
 
@@ -145,6 +146,21 @@ export async function timeEach(runs: number, warmup: number, fn: (i: number) => 
 }
 
 /** JSON over fetch with a deadline; `status` 0 when there was no answer. */
+/** Connections the kernel dropped since boot because a listen queue was full (TcpExt ListenOverflows), or null. */
+export function listenOverflows(): number | null {
+  try {
+    const [names, values] = fs
+      .readFileSync('/proc/net/netstat', 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('TcpExt:'))
+      .map((line) => line.split(/\s+/));
+    const at = names.indexOf('ListenOverflows');
+    return at > 0 ? Number(values[at]) : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function fetchJson(
   url: string,
   init: { method?: string; headers?: Record<string, string>; body?: unknown; timeoutMs?: number } = {},

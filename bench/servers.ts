@@ -138,7 +138,8 @@ const stop = () => {
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 
-server.listen(0, '127.0.0.1', () => {
+// The gateway's listen queue (LISTEN_BACKLOG's default), so a burst of new connections meets the same queue here.
+server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
   const { port } = server.address() as AddressInfo;
   process.send?.({ ready: true, url: `http://127.0.0.1:${port}` });
 });

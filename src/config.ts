@@ -44,6 +44,12 @@ const bytes = (def: string) =>
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Connections the kernel queues for the gateway before it accepts them. Node's default is 511: a burst of more new
+   * connections than that (1 000 callers at once, bench case 10) overflows the queue, and each dropped SYN is retried
+   * by its client only after a second. Linux caps the value at net.core.somaxconn (4096 on current kernels).
+   */
+  LISTEN_BACKLOG: z.coerce.number().int().min(1).max(65535).default(4096),
   GATEWAY_SECRET: z.string().min(16, 'must be at least 16 characters'),
   // Empty (`WPPCONNECT_URL=` left in a .env next to WPPCONNECT_ENGINES) is unset, like the optional variables.
   WPPCONNECT_URL: z.preprocess((v) => (v === '' ? undefined : v), httpUrl.default('http://127.0.0.1:21465')),
@@ -210,6 +216,8 @@ export interface Config {
   server: {
     port: number;
     host: string;
+    /** The listen queue's length (LISTEN_BACKLOG). */
+    listenBacklog: number;
     publicUrl: string;
     bodyLimit: number;
     messageBodyLimit: number;
@@ -350,6 +358,7 @@ export function loadConfig(env: Env): Config {
     server: {
       port: e.PORT,
       host: e.HOST,
+      listenBacklog: e.LISTEN_BACKLOG,
       publicUrl: e.GATEWAY_PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`,
       bodyLimit: e.BODY_LIMIT,
       messageBodyLimit: e.MESSAGE_BODY_LIMIT,

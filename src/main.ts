@@ -44,7 +44,11 @@ async function main(): Promise<void> {
     await gateway.stop().catch(() => undefined);
     process.exit(69);
   }
-  const server = gateway.app.listen(config.server.port, config.server.host);
+  const server = gateway.app.listen({
+    port: config.server.port,
+    host: config.server.host,
+    backlog: config.server.listenBacklog,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);

@@ -10,6 +10,7 @@ describe('loadConfig', () => {
     const config = loadConfig(base);
     expect(config.server.port).toBe(3000);
     expect(config.server.host).toBe('127.0.0.1');
+    expect(config.server.listenBacklog).toBe(4096);
     expect(config.engine.baseUrl).toBe('http://127.0.0.1:21465');
     expect(config.server.publicUrl).toBe('http://127.0.0.1:3000');
     expect(config.dataDir).toBe('./data');
@@ -48,13 +49,14 @@ describe('loadConfig', () => {
         LOG_LEVEL: 'loud',
         WPPCONNECT_URL: 'ftp://x',
         HEAL_PROFILE_LOCKS: 'maybe',
+        LISTEN_BACKLOG: '0',
       });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const lines = (error as ConfigError).problems;
-    for (const name of ['PORT', 'LOG_LEVEL', 'WPPCONNECT_URL', 'HEAL_PROFILE_LOCKS']) {
+    for (const name of ['PORT', 'LOG_LEVEL', 'WPPCONNECT_URL', 'HEAL_PROFILE_LOCKS', 'LISTEN_BACKLOG']) {
       expect(lines.filter((l) => l.startsWith(`${name}:`))).toHaveLength(1);
     }
   });
