@@ -103,7 +103,7 @@ const refuseOptions: RequestHandler = (req, _res, next) => {
 
 /**
  * The composition root's app (house style H5/H17): fixed middleware order — request id → shutdown gate →
- * helmet → body limits → /api (auth → deadline → routers) → public routes → engine intake → 404 → errors.
+ * helmet → body limits → /api (auth → deadline → routers) → engine intake → public routes → 404 → errors.
  * Returns an app that is not listening.
  */
 export function createApp(deps: AppDeps): Express {
@@ -161,8 +161,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(withBodyOnly(express.json({ limit: config.server.bodyLimit })));
   app.use(withBodyOnly(express.urlencoded({ extended: false, limit: config.server.bodyLimit })));
 
-  // /api first: nearly every call is under it, and each router in front of it would try its routes on every call
-  // (none of the routers after it serves a path under /api).
+  // /api first, then the engine intake: nearly every call is one of those, and each router in front of them would try
+  // its routes on every call (the routers' paths do not overlap).
   const api = express.Router();
   api.use(auth);
   api.use(refuseOptions);
@@ -191,8 +191,6 @@ export function createApp(deps: AppDeps): Express {
   for (const router of deps.apiRouters ?? []) api.use(router);
   app.use('/api', api);
 
-  app.use(createPublicHealthRouter({ version: deps.version }));
-  for (const router of deps.rootRouters ?? []) app.use(router);
   app.use(
     createEngineEventsRouter({
       intake: createEngineEventIntake({
@@ -204,6 +202,8 @@ export function createApp(deps: AppDeps): Express {
       }),
     }),
   );
+  app.use(createPublicHealthRouter({ version: deps.version }));
+  for (const router of deps.rootRouters ?? []) app.use(router);
 
   app.use(notFoundMiddleware());
   app.use(errorMiddleware(logger));
