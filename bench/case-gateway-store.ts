@@ -147,15 +147,21 @@ function versus(id: string, what: string, postgresMs: number, sqliteMs: number):
 
 const LEASE_TTL_MS = 5_000;
 
+/** What each instance's /api/health said last (`cluster`): a timed-out wait says what the instances saw. */
+const lastCluster = new Map<Gateway, unknown>();
+
 /** Channels the instance at `gw` drives now (its /api/health). */
 async function driving(gw: Gateway): Promise<number> {
   const res = await gw.api('GET', '/api/health', undefined, 5_000);
+  lastCluster.set(gw, res.body.cluster ?? { status: res.status });
   return Number((res.body.cluster as { driving?: number } | undefined)?.driving ?? -1);
 }
 
 async function timeUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<number> {
   const started = Date.now();
-  await waitUntil(what, probe, timeoutMs, 50);
+  await waitUntil(what, probe, timeoutMs, 50).catch((error: unknown) => {
+    throw new Error(`${String(error)}; last /api/health cluster: ${JSON.stringify([...lastCluster.values()])}`);
+  });
   return Date.now() - started;
 }
 
@@ -206,7 +212,10 @@ async function takeoverCases(sim: Sim, databaseUrl: string, channels: number): P
       'the other driving every channel after SIGTERM',
       async () => (await driving(gws[1]!)) === channels,
       60_000,
-    );
+    ).catch((error: unknown) => {
+      const tails = gws.map((gw, i) => `instance ${i}: ${gw?.child.output().slice(-1500) ?? '(gone)'}`);
+      throw new Error(`${String(error)}\n${tails.join('\n')}`);
+    });
     await stopping;
     gws[0] = undefined;
     return [
