@@ -193,7 +193,10 @@ export async function requestCases(s: Settings, log: (line: string) => void): Pr
     // ---- 9. 16 MB voice note ----------------------------------------------------------------------------------
     log(`case 9: 16 MB voice note, ${s.audioRuns} per path`);
     const audio = audioBase64();
-    const gwAudio = Buffer.from(JSON.stringify({ channel: CHANNEL, to: TO, type: 'audio', base64Ptt: audio }));
+    // As the Hub sends it: PHP's json_encode writes every `/` as `\/` (hub-contract.md §1.1).
+    const gwAudio = Buffer.from(
+      JSON.stringify({ channel: CHANNEL, to: TO, type: 'audio', base64Ptt: audio }).replaceAll('/', '\\/'),
+    );
     const directAudio = Buffer.from(
       JSON.stringify({ phone: TO, isGroup: false, base64Ptt: `data:audio/ogg;base64,${audio}` }),
     );

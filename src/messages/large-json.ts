@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { DATA_URI_PREFIX } from './media-sniff';
 
 /**
  * A JSON body read chunk by chunk, in which long base64 strings (media: 16 MB of audio is ~22 MB of base64,
@@ -26,7 +27,6 @@ const PREFIX_MAX = 512;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const DATA_URI_PREFIX = /^data:([^;,]*)((?:;[^;,]*)*),$/i;
 const STRICT_BASE64 = /^[A-Za-z0-9+/]*$/;
 
 /** A long base64 string of the body, decoded while it arrived. */
@@ -215,7 +215,7 @@ export class LargeJsonReader {
         return this.keepPlain();
       }
       const match = DATA_URI_PREFIX.exec(prefix);
-      if (!match || !/;base64/i.test(match[2])) return this.keepPlain();
+      if (match?.[0] !== prefix || !/;base64/i.test(match[2])) return this.keepPlain();
     }
     let rest = text.slice(prefixRaw.length);
     if (this.escaped) rest = rest.slice(0, -1); // a trailing backslash: its character comes with the next chunk
@@ -249,7 +249,7 @@ export class LargeJsonReader {
     if (pending) run = `\\${run}`;
     let endsEscaped = false;
     if (run.includes('\\')) {
-      if (quote < 0 && /(?:^|[^\\])(?:\\\\)*\\$/.test(run)) {
+      if (quote < 0 && endsInEscape(run)) {
         // The chunk ends inside an escape: its character comes with the next chunk.
         endsEscaped = true;
         run = run.slice(0, -1);
@@ -343,4 +343,11 @@ export class LargeJsonReader {
     this.plain = true;
     this.mode = 'string';
   }
+}
+
+/** An odd run of backslashes at the end: the last one opens an escape whose character is still to come. */
+function endsInEscape(text: string): boolean {
+  let count = 0;
+  for (let i = text.length - 1; i >= 0 && text.charCodeAt(i) === BACKSLASH; i--) count++;
+  return count % 2 === 1;
 }

@@ -22,7 +22,8 @@ export interface MediaInput {
 /** How many leading bytes sniffing looks at; ZIP-based Office files name their folders within the first entries. */
 export const HEAD_BYTES = 16 * 1024;
 
-const DATA_URI_PREFIX = /^data:([^;,]*)((?:;[^;,]*)*),/i;
+/** `data:<mime>[;param…],` at the start of a string: the MIME type, then the parameters (`;base64` among them). */
+export const DATA_URI_PREFIX = /^data:([^;,]*)((?:;[^;,]*)*),/i;
 
 /** Strips `; codecs=opus` and friends: the Hub looks MIME types up exactly (hub-contract.md §2.9). */
 export function bareMime(mime: string | null | undefined): string | null {

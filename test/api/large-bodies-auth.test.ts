@@ -23,16 +23,21 @@ afterEach(async () => {
   await gw.close();
 });
 
+/** A JSON POST to the gateway under test, not yet written. */
+function postJson(path: string, headers: Record<string, string>): http.ClientRequest {
+  return http.request({
+    host: '127.0.0.1',
+    port,
+    path,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+  });
+}
+
 /** Starts a 50 MB JSON upload, sends its first 64 KB only, and resolves with the answer if one comes meanwhile. */
 function startUpload(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      path,
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Content-Length': String(50 * 1024 * 1024), ...headers },
-    });
+    const req = postJson(path, { 'Content-Length': String(50 * 1024 * 1024), ...headers });
     req.on('response', (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -94,13 +99,7 @@ test('When the caller may send, then the body is read and checked as before', as
 /** Posts `body` with Transfer-Encoding: chunked (no Content-Length), in two writes, and resolves with the answer. */
 function postChunked(path: string, body: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      path,
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-Gateway-Secret': TEST_SECRET },
-    });
+    const req = postJson(path, { 'X-Gateway-Secret': TEST_SECRET });
     req.on('response', (res) => {
       let text = '';
       res.setEncoding('utf8');
