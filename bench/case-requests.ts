@@ -109,7 +109,7 @@ export async function requestCases(s: Settings, log: (line: string) => void): Pr
     });
 
     // ---- 2. POST /api/messages, 20 connections ----------------------------------------------------------------
-    log('case 2: POST /api/messages text, 20 connections (gateway, simulator direct)');
+    log('case 2: POST /api/messages text, 20 connections (gateway, simulator direct, Express + axios relay)');
     const token = await sim.token(CHANNEL);
     const gatewayText = JSON.stringify({ channel: CHANNEL, to: TO, text: TEXT, metadata: { sent_by: 1 } });
     const directText = JSON.stringify({ phone: TO, isGroup: false, message: TEXT });
@@ -138,6 +138,25 @@ export async function requestCases(s: Settings, log: (line: string) => void): Pr
       },
       s,
     );
+    // The floor of the house stack (Express 5 + one axios instance) relaying the same send: how much of the distance
+    // to "direct" is the stack itself.
+    const relay = await startServer('relay', JSON.stringify({ target: sim.url, authorization: `Bearer ${token}` }));
+    let r2: Awaited<ReturnType<typeof measured>>;
+    try {
+      r2 = await measured(
+        relay.child,
+        {
+          url: `${relay.url}/api/messages`,
+          method: 'POST',
+          connections: 20,
+          headers: { 'Content-Type': 'application/json' },
+          body: gatewayText,
+        },
+        s,
+      );
+    } finally {
+      await relay.child.stop();
+    }
     const ratio2 = g2.load.rps / d2.load.rps;
     const gwMsPerSend = g2.cpuPerReqUs / 1000;
     rows.push({
@@ -149,6 +168,16 @@ export async function requestCases(s: Settings, log: (line: string) => void): Pr
       goal: '≥ 0.5× direct; gateway CPU ≤ 0.3 ms/send',
       met: ratio2 >= 0.5 && gwMsPerSend <= 0.3,
       data: { gateway: g2, direct: d2 },
+    });
+    rows.push({
+      id: '2b',
+      case: 'same, the house stack alone',
+      gateway: `${fmt.n(g2.load.rps)} sends/s, gateway CPU ${fmt.ms(gwMsPerSend)}/send`,
+      baseline: `Express 5 + one axios instance relaying the same send to the simulator, nothing else: ${fmt.n(r2.load.rps)} sends/s, ${fmt.ms(r2.cpuPerReqUs / 1000)} CPU/send`,
+      ratio: `${fmt.x(g2.load.rps / r2.load.rps)} (${fmt.x(r2.load.rps / d2.load.rps)} direct)`,
+      goal: 'reported (the floor of the stack the house style fixes)',
+      met: null,
+      data: { relay: r2 },
     });
 
     // ---- 3. one text send at a time ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import axios from 'axios';
 import express from 'express';
 
 /**
@@ -9,6 +10,9 @@ import express from 'express';
  * - `express <json>`: a minimal Express 5 app answering `GET /api/channels/:id` with that JSON (what the gateway
  *   answers), nothing else: the framework's own floor.
  * - `http <json>`: the same answer from bare node:http, the limit for this machine.
+ * - `relay <json>` (`{target, authorization}`): the house stack with nothing else (house style H12/H13): Express 5,
+ *   its JSON parser and one axios instance with kept-alive connections, relaying a text send (`POST /api/messages`) to
+ *   the engine's send-message and answering its message id: the floor of a send path built this way.
  * - `receiver`: a Hub that answers 200 to every POST and records the events it got (`arrivals`, with each
  *   channel's order when `full`): the channel and
  *   sequence number are read from the message id the bench put in each event (`…_3EB0<channel:4 hex><seq:12 hex>`).
@@ -87,6 +91,27 @@ function createServer(): http.Server {
           res.end('{"success":true}');
         });
       });
+    case 'relay': {
+      const { target, authorization } = JSON.parse(json) as { target: string; authorization: string };
+      const engine = axios.create({
+        baseURL: target,
+        timeout: 10_000,
+        headers: { Authorization: authorization },
+        httpAgent: new http.Agent({ keepAlive: true }),
+      });
+      const app = express();
+      app.use(express.json());
+      app.post('/api/messages', async (req, res) => {
+        const body = req.body as { channel: string; to: string; text: string };
+        const answer = await engine.post<{ response?: Array<{ id?: string }> }>(`/api/${body.channel}/send-message`, {
+          phone: body.to,
+          isGroup: false,
+          message: body.text,
+        });
+        res.json({ success: true, messageId: answer.data.response?.[0]?.id ?? null });
+      });
+      return http.createServer(app);
+    }
     case 'standin': {
       let n = 0;
       return http.createServer((req, res) => {
