@@ -7,10 +7,9 @@ const path = require('node:path');
  * gateway never disagree about a line. It is the built copy: this file is plain CommonJS that pm2 loads, and the app
  * it starts is dist/src/main.js anyway, so `npm run build` comes first in every case.
  */
-function readEnvFile(file) {
-  let dotenv;
+function requireBuilt(file) {
   try {
-    dotenv = require('./dist/src/dotenv.js');
+    return require(`./dist/src/${file}`);
   } catch (error) {
     if (error && error.code === 'MODULE_NOT_FOUND') {
       throw new Error(
@@ -20,7 +19,10 @@ function readEnvFile(file) {
     }
     throw error;
   }
-  return dotenv.readDotEnv(file);
+}
+
+function readEnvFile(file) {
+  return requireBuilt('dotenv.js').readDotEnv(file);
 }
 
 const env = { ...readEnvFile(path.join(__dirname, '.env')), ...process.env };
@@ -43,6 +45,8 @@ const apps = [
     name: 'wpp-gateway',
     cwd: __dirname,
     script: 'dist/src/main.js',
+    // The same node flags as every other start (src/node-flags.ts says why: heap growth, hence RSS, by host).
+    node_args: [...requireBuilt('node-flags.js').GATEWAY_NODE_FLAGS],
     // One process: the SQLite database and the per-channel supervisors live in it (no cluster mode).
     exec_mode: 'fork',
     instances: 1,

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SimulatorOptions } from '../sim/wppconnect-simulator';
+import { GATEWAY_NODE_FLAGS } from '../src/node-flags';
 import { type Child, DIST, freePort, spawnChild } from './children';
 import { fetchJson, pool, sleep, waitUntil } from './load';
 
@@ -107,10 +108,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const spawnedAt = Date.now();
   const child = spawnChild('gateway', path.join(DIST, 'src/main.js'), {
     cwd: dataDir,
-    // --expose-gc only lets the probe settle the heap before an "idle" RSS; the gateway never calls gc itself.
+    // The node flags of every start (src/node-flags.ts), as `npm start` and pm2 pass them. --expose-gc only lets the
+    // probe settle the heap before an "idle" RSS; the gateway never calls gc itself.
     // BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for the
     // profiles in docs/performance.md (written when the gateway exits at the end of the run).
-    nodeArgs: ['--expose-gc', ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])],
+    nodeArgs: [
+      '--expose-gc',
+      ...GATEWAY_NODE_FLAGS,
+      ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
+    ],
     env: {
       PORT: String(port),
       HOST: '127.0.0.1',

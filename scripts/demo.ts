@@ -4,11 +4,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { GATEWAY_NODE_FLAGS } from '../src/node-flags';
 import { startSimulator } from '../sim/wppconnect-simulator';
 
 /**
  * `npm run demo`: the WPPConnect simulator and the gateway together on free local ports with a generated secret.
- * The gateway runs as its own process, exactly as in production (`node dist/src/main.js`); its JSON logs go to
+ * The gateway runs as its own process, exactly as in production (`npm start`: node, the flags of src/node-flags.ts, dist/src/main.js); its JSON logs go to
  * a file so this terminal stays readable.
  */
 
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const log = fs.openSync(logFile, 'a');
-  const gateway = spawn(process.execPath, [path.join(root, 'dist/src/main.js')], {
+  const gateway = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, path.join(root, 'dist/src/main.js')], {
     // Not the checkout: main.ts reads ./.env, and an operator's .env (WEBHOOK_URL…) must not leak into the demo.
     cwd: dataDir,
     env: {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startSimulator } from '../../sim/wppconnect-simulator';
+import { GATEWAY_NODE_FLAGS } from '../../src/node-flags';
 import { freePort, ROOT, waitFor } from '../helpers/processes';
 
 /**
@@ -136,6 +137,9 @@ describe('pm2: start and reload from ecosystem.config.js', () => {
     sim.control.configure({ sendDelayMs: 3_000 });
     const before = await gatewayPid();
     expect(before.status).toBe('online');
+    // pm2 starts it with the node flags of every start (src/node-flags.ts). Its process title replaces the command
+    // line /proc shows, so pm2's own record of the arguments it gave node is what can be read.
+    expect((await pm2App('wpp-gateway')).env.node_args).toEqual([...GATEWAY_NODE_FLAGS]);
 
     // Act: the send is in flight when the reload starts.
     const inFlight = api('POST', '/api/messages', { channel: CH, to: '5511999999999', text: 'during reload' });

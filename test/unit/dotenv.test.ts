@@ -62,6 +62,9 @@ describe('.env reading (ecosystem.config.js)', () => {
       return parseDotEnv('export GATEWAY_SECRET="from-dotenv"\nPORT=4000\n# COMMENTED=1');
     });
     jest.doMock(BUILT_PARSER, () => ({ readDotEnv: readDotEnvSpy }), { virtual: true });
+    jest.doMock(path.join(ROOT, 'dist/src/node-flags.js'), () => jest.requireActual('../../src/node-flags'), {
+      virtual: true,
+    });
     process.env = { PATH: saved.PATH, PORT: '5000' };
 
     // Act
