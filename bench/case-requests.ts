@@ -24,38 +24,92 @@ const TO = '5511999999999';
 const TEXT = 'Olá! Sua fatura vence amanhã.';
 const AUDIO_BYTES = 16 * 1024 * 1024;
 
-/** Warm-up, then a measured autocannon run with the CPU the target process spent on it. */
-async function measured(
-  target: Child,
-  options: Parameters<typeof cannon>[0],
-  s: Settings,
-  others: Child[] = [],
-  sim?: Sim,
-): Promise<{
+interface Target {
+  child: Child;
+  options: Parameters<typeof cannon>[0];
+  /** Processes whose CPU per request is reported too (the simulator behind the gateway). */
+  others?: Child[];
+  /** Engine calls and connections per request, counted at the simulator. */
+  sim?: Sim;
+}
+
+interface Measured {
   load: LoadResult;
   cpuPerReqUs: number;
   otherCpuPerReqUs: number[];
   engineCallsPerReq?: number;
   engineConnectionsPerReq?: number;
-}> {
-  await cannon({ ...options, duration: s.warmupS });
-  await sim?.reset();
-  const before = await target.probe();
-  const othersBefore = await Promise.all(others.map((o) => o.probe()));
-  const load = await cannon({ ...options, duration: s.loadS });
-  const after = await target.probe();
-  const othersAfter = await Promise.all(others.map((o) => o.probe()));
-  const engine = await sim?.stats();
-  if (load.ok === 0)
-    throw new Error(`no 2xx answers from ${options.url} (${load.non2xx} non-2xx, ${load.errors} errors)`);
-  return {
-    load,
-    cpuPerReqUs: cpuUs(before, after) / load.ok,
-    otherCpuPerReqUs: others.map((_, i) => cpuUs(othersBefore[i], othersAfter[i]) / load.ok),
-    ...(engine
-      ? { engineCallsPerReq: engine.calls / load.ok, engineConnectionsPerReq: engine.connections / load.ok }
-      : {}),
-  };
+}
+
+/** Parts each target's measured run is cut into. */
+const ROUNDS = 3;
+
+/**
+ * A warm-up of each target, then each target's autocannon run cut into ROUNDS parts taken in turn (A B C A B C …),
+ * with the CPU each target's process spent on its parts. This VM's speed drifts by ±20 % within minutes: run one after
+ * the other, whichever target went last got the slower machine, and case 1's ratio moved from 0.53× to 0.69× between
+ * runs of the same build. Interleaved, a drift falls on every target alike. Figures are totals over the parts;
+ * p50 and p99 are the medians of the parts' own.
+ */
+async function measured(targets: Target[], s: Settings): Promise<Measured[]> {
+  for (const t of targets) await cannon({ ...t.options, duration: s.warmupS });
+  const totals = targets.map((t) => ({
+    loads: [] as LoadResult[],
+    cpuUs: 0,
+    othersUs: (t.others ?? []).map(() => 0),
+    calls: 0,
+    connections: 0,
+  }));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, t] of targets.entries()) {
+      const total = totals[i];
+      await t.sim?.reset();
+      const before = await t.child.probe();
+      const othersBefore = await Promise.all((t.others ?? []).map((o) => o.probe()));
+      total.loads.push(await cannon({ ...t.options, duration: s.loadS / ROUNDS }));
+      const after = await t.child.probe();
+      const othersAfter = await Promise.all((t.others ?? []).map((o) => o.probe()));
+      total.cpuUs += cpuUs(before, after);
+      othersAfter.forEach((o, k) => (total.othersUs[k] += cpuUs(othersBefore[k], o)));
+      const engine = await t.sim?.stats();
+      total.calls += engine?.calls ?? 0;
+      total.connections += engine?.connections ?? 0;
+    }
+  }
+  return targets.map((t, i) => {
+    const { loads, cpuUs: cpu, othersUs, calls, connections } = totals[i];
+    const sum = (pick: (l: LoadResult) => number) => loads.reduce((acc, l) => acc + pick(l), 0);
+    const ok = sum((l) => l.ok);
+    if (ok === 0) {
+      throw new Error(
+        `no 2xx answers from ${t.options.url} (${sum((l) => l.non2xx)} non-2xx, ${sum((l) => l.errors)} errors)`,
+      );
+    }
+    const seconds = sum((l) => l.seconds);
+    const load: LoadResult = {
+      rps: ok / seconds,
+      ok,
+      non2xx: sum((l) => l.non2xx),
+      errors: sum((l) => l.errors),
+      timeouts: sum((l) => l.timeouts),
+      seconds,
+      p50Ms: percentile(
+        loads.map((l) => l.p50Ms),
+        50,
+      ),
+      p99Ms: percentile(
+        loads.map((l) => l.p99Ms),
+        50,
+      ),
+      maxMs: Math.max(...loads.map((l) => l.maxMs)),
+    };
+    return {
+      load,
+      cpuPerReqUs: cpu / ok,
+      otherCpuPerReqUs: othersUs.map((us) => us / ok),
+      ...(t.sim ? { engineCallsPerReq: calls / ok, engineConnectionsPerReq: connections / ok } : {}),
+    };
+  });
 }
 
 function audioBase64(): string {
@@ -79,13 +133,22 @@ export async function requestCases(s: Settings, log: (line: string) => void): Pr
     const answer = await gw.api('GET', `/api/channels/${CHANNEL}`);
     const json = JSON.stringify(answer.body);
     const getOpts = { url: `${gw.url}/api/channels/${CHANNEL}`, connections: 50, headers: auth };
-    const g1 = await measured(gw.child, getOpts, s);
     const express = await startServer('express', json);
-    const e1 = await measured(express.child, { ...getOpts, url: `${express.url}/api/channels/${CHANNEL}` }, s);
-    await express.child.stop();
     const bare = await startServer('http', json);
-    const h1 = await measured(bare.child, { ...getOpts, url: `${bare.url}/api/channels/${CHANNEL}` }, s);
-    await bare.child.stop();
+    let g1: Measured, e1: Measured, h1: Measured;
+    try {
+      [g1, e1, h1] = await measured(
+        [
+          { child: gw.child, options: getOpts },
+          { child: express.child, options: { ...getOpts, url: `${express.url}/api/channels/${CHANNEL}` } },
+          { child: bare.child, options: { ...getOpts, url: `${bare.url}/api/channels/${CHANNEL}` } },
+        ],
+        s,
+      );
+    } finally {
+      await express.child.stop();
+      await bare.child.stop();
+    }
     const ratio1 = g1.load.rps / e1.load.rps;
     rows.push({
       id: '1',
@@ -113,45 +176,47 @@ export async function requestCases(s: Settings, log: (line: string) => void): Pr
     const token = await sim.token(CHANNEL);
     const gatewayText = JSON.stringify({ channel: CHANNEL, to: TO, text: TEXT, metadata: { sent_by: 1 } });
     const directText = JSON.stringify({ phone: TO, isGroup: false, message: TEXT });
-    const g2 = await measured(
-      gw.child,
-      {
-        url: `${gw.url}/api/messages`,
-        method: 'POST',
-        connections: 20,
-        headers: { ...auth, 'Content-Type': 'application/json' },
-        body: gatewayText,
-        requestIdPrefix: `bench-${process.pid}`,
-      },
-      s,
-      [sim.child],
-      sim,
-    );
-    const d2 = await measured(
-      sim.child,
-      {
-        url: `${sim.url}/api/${CHANNEL}/send-message`,
-        method: 'POST',
-        connections: 20,
-        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-        body: directText,
-      },
-      s,
-    );
     // The floor of the house stack (Express 5 + one axios instance) relaying the same send: how much of the distance
     // to "direct" is the stack itself.
     const relay = await startServer('relay', JSON.stringify({ target: sim.url, authorization: `Bearer ${token}` }));
-    let r2: Awaited<ReturnType<typeof measured>>;
+    let g2: Measured, d2: Measured, r2: Measured;
     try {
-      r2 = await measured(
-        relay.child,
-        {
-          url: `${relay.url}/api/messages`,
-          method: 'POST',
-          connections: 20,
-          headers: { 'Content-Type': 'application/json' },
-          body: gatewayText,
-        },
+      [g2, d2, r2] = await measured(
+        [
+          {
+            child: gw.child,
+            options: {
+              url: `${gw.url}/api/messages`,
+              method: 'POST',
+              connections: 20,
+              headers: { ...auth, 'Content-Type': 'application/json' },
+              body: gatewayText,
+              requestIdPrefix: `bench-${process.pid}`,
+            },
+            others: [sim.child],
+            sim,
+          },
+          {
+            child: sim.child,
+            options: {
+              url: `${sim.url}/api/${CHANNEL}/send-message`,
+              method: 'POST',
+              connections: 20,
+              headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+              body: directText,
+            },
+          },
+          {
+            child: relay.child,
+            options: {
+              url: `${relay.url}/api/messages`,
+              method: 'POST',
+              connections: 20,
+              headers: { 'Content-Type': 'application/json' },
+              body: gatewayText,
+            },
+          },
+        ],
         s,
       );
     } finally {

@@ -41,7 +41,21 @@ function machine(): string {
   return `${os.availableParallelism()} CPUs (${cpu}), Node ${process.version}, ${os.platform()} ${os.release()}, commit ${commit}, load average ${os
     .loadavg()
     .map((l) => l.toFixed(2))
-    .join(' ')} at start`;
+    .join(' ')} at start, ${freshMemory()}`;
+}
+
+/**
+ * How long it takes to write 32 MB of memory the process has not touched yet. On this VM that is not a constant. On
+ * 2026-12-02 the first write took 90-130 ms and a second write of the same bytes took 2 ms: the host backs a guest
+ * page when it is first touched. The same day case 9's direct send took 207-214 ms (median); the day before it took
+ * 81 ms. Case 9 allocates and fills tens of MB per send, on the gateway and on the direct path alike, so its times
+ * move with this figure.
+ */
+function freshMemory(): string {
+  const bytes = 32 * 2 ** 20;
+  const started = process.hrtime.bigint();
+  Buffer.allocUnsafeSlow(bytes).fill(1);
+  return `32 MB of fresh memory written in ${(Number(process.hrtime.bigint() - started) / 1e6).toFixed(1)} ms`;
 }
 
 async function main(): Promise<void> {
