@@ -180,6 +180,17 @@ describe('webhook delivery (durable outbox → receiver)', () => {
     expect(await pipeline.outbox.eventsSince('c1', 0, ['qr.update'])).toHaveLength(0);
   });
 
+  test('When nobody subscribed to qr.update and no stream is open, then nothing is stored or delivered for it', async () => {
+    await pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, events: ['session.status'] });
+    pipeline.publish('c1', 'qr.update', { channel: 'c1', qr: 'data:image/png;base64,AAAA', attempt: 1 });
+    pipeline.publish('c1', 'session.status', { channel: 'c1', status: 'qr_required' });
+    await pipeline.settled();
+    await pipeline.worker.runOnce();
+    // The status published after it is stored and delivered as ever.
+    expect(receiver.received.map((r) => r.headers['x-event-type'])).toEqual(['session.status']);
+    expect(await pipeline.outbox.eventsSince('c1', 0, ['qr.update'])).toHaveLength(0);
+  });
+
   test('When a subscriber asks for qr.update, then it is stored and delivered', async () => {
     await pipeline.subscriptions.setGlobal({ url: `${receiver.url}/hub`, events: ['qr.update'] });
     pipeline.publish('c1', 'qr.update', { channel: 'c1', qr: 'data:image/png;base64,AAAA', attempt: 1 });
