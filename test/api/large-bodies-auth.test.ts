@@ -43,13 +43,15 @@ function startUpload(path: string, headers: Record<string, string> = {}): Promis
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => {
+        clearTimeout(noAnswer);
         req.destroy();
         resolve({ status: res.statusCode ?? 0, body });
       });
     });
     req.on('error', () => undefined);
     req.write(`{"channel":"c1","to":"5511999990000","text":"${'x'.repeat(64 * 1024)}`);
-    setTimeout(() => {
+    // Cleared once the answer is in: left running, it kept the jest worker alive after the file ("failed to exit").
+    const noAnswer = setTimeout(() => {
       req.destroy();
       reject(new Error('no answer while the upload was still going'));
     }, 3_000);

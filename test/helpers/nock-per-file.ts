@@ -10,6 +10,9 @@ beforeAll(() => {
 });
 
 afterAll(() => {
+  // A delayed reply (`.delay(10_000)` for an engine that hangs) keeps its timer after the request it answered was
+  // abandoned: left running, it held the jest worker past its last file ("a worker process has failed to exit").
+  nock.abortPendingRequests();
   nock.cleanAll();
   nock.restore();
   nock.enableNetConnect();
