@@ -3,9 +3,8 @@
 const path = require('node:path');
 
 /**
- * ./.env, read by the gateway's own parser (src/dotenv.ts, which main.ts and the CLI use too), so pm2 and the
- * gateway never disagree about a line. It is the built copy: this file is plain CommonJS that pm2 loads, and the app
- * it starts is dist/src/main.js anyway, so `npm run build` comes first in every case.
+ * A module of the built gateway (dist/src/): this file is plain CommonJS that pm2 loads, and the app it starts is
+ * dist/src/main.js anyway, so `npm run build` comes first in every case.
  */
 function requireBuilt(file) {
   try {
@@ -13,7 +12,7 @@ function requireBuilt(file) {
   } catch (error) {
     if (error && error.code === 'MODULE_NOT_FOUND') {
       throw new Error(
-        `ecosystem.config.js reads .env with the gateway's parser in dist/src/dotenv.js, which is not built yet: run \`npm run build\` in ${__dirname} first`,
+        `ecosystem.config.js reads the gateway's dist/src/${file}, which is not built yet: run \`npm run build\` in ${__dirname} first`,
         { cause: error },
       );
     }
@@ -21,6 +20,10 @@ function requireBuilt(file) {
   }
 }
 
+/**
+ * ./.env, read by the gateway's own parser (src/dotenv.ts, which main.ts and the CLI use too), so pm2 and the
+ * gateway never disagree about a line.
+ */
 function readEnvFile(file) {
   return requireBuilt('dotenv.js').readDotEnv(file);
 }

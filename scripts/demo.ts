@@ -9,8 +9,8 @@ import { startSimulator } from '../sim/wppconnect-simulator';
 
 /**
  * `npm run demo`: the WPPConnect simulator and the gateway together on free local ports with a generated secret.
- * The gateway runs as its own process, exactly as in production (`npm start`: node, the flags of src/node-flags.ts, dist/src/main.js); its JSON logs go to
- * a file so this terminal stays readable.
+ * The gateway runs as its own process, exactly as in production (`npm start`: node with the flags of src/node-flags.ts,
+ * dist/src/main.js); its JSON logs go to a file so this terminal stays readable.
  */
 
 async function freePort(): Promise<number> {
