@@ -408,7 +408,7 @@ export class ChannelSupervisor {
     if (this.disposed || this.timer) return;
     const status = this.status;
     if (status === 'connected') this.scheduleWatch(this.jittered(this.deps.config.channels.livenessIntervalMs));
-    else if (status === 'qr_required') this.scheduleWatch(this.jittered(QR_POLL_MS));
+    else if (status === 'qr_required') this.scheduleWatch(this.qrWatchDelay());
     else if (status === 'starting') this.scheduleWatch(this.startingPollMs());
   }
 
@@ -642,6 +642,22 @@ export class ChannelSupervisor {
     return this.deps.now() - this.lastEngineEventAt > ttl + WEBHOOK_GRACE_MS;
   }
 
+  /**
+   * When to look again at a channel waiting for a scan: the watch there only stands in for an overdue webhook, so it
+   * sleeps until the next one would be overdue, and at least the jittered QR_POLL_MS. Each webhook moves that moment,
+   * and a wake before it finds nothing to do and sleeps again until it. Waking every 4 s instead was 250 timer rounds a
+   * second at 1 000 waiting channels, each through the background limit, for a check that was almost always false
+   * (issue 13, case 5).
+   */
+  private qrWatchDelay(): number {
+    const poll = this.jittered(QR_POLL_MS);
+    if (this.lastEngineEventAt === null || !this.qr) return poll;
+    const ttl = this.qr.attempt === 1 ? FIRST_QR_TTL_MS : NEXT_QR_TTL_MS;
+    const overdueIn = this.lastEngineEventAt + ttl + WEBHOOK_GRACE_MS - this.deps.now();
+    // Just past the moment, so the check then finds the webhook overdue rather than due in a millisecond.
+    return Math.max(poll, overdueIn + 1);
+  }
+
   private jittered(ms: number): number {
     const random = this.deps.random ?? Math.random;
     return Math.round(ms * (1 - POLL_JITTER + 2 * POLL_JITTER * random()));
@@ -675,7 +691,7 @@ export class ChannelSupervisor {
       this.scheduleWatch(this.startingPollMs());
     } else if (status === 'qr_required') {
       if (this.webhookOverdue()) await this.refresh().catch(() => undefined);
-      this.scheduleWatch(this.jittered(QR_POLL_MS));
+      this.scheduleWatch(this.qrWatchDelay());
     } else if (status === 'connected') {
       await this.checkLiveness();
       this.scheduleWatch(this.jittered(this.deps.config.channels.livenessIntervalMs));
@@ -907,6 +923,6 @@ export class ChannelSupervisor {
       this.deps.events.publish(this.id, 'channel.recovered', { channel: this.id });
     }
     if (status === 'connected') this.scheduleWatch(this.jittered(this.deps.config.channels.livenessIntervalMs));
-    if (status === 'qr_required') this.scheduleWatch(this.jittered(QR_POLL_MS));
+    if (status === 'qr_required') this.scheduleWatch(this.qrWatchDelay());
   }
 }

@@ -227,6 +227,33 @@ describe('supervisor runner on fake timers', () => {
     expect(h.engine.routes()).toContain('status-session');
   });
 
+  test('When a channel waiting for a scan gets its QRs by webhook, then its watch sleeps until the next one would be overdue instead of waking every poll interval', async () => {
+    const h = harness({});
+    h.repo.update(CH, { status: 'qr_required', engineStatus: 'QRCODE' });
+    h.engine.status = 'QRCODE';
+    const wakes = jest.spyOn(h.background, 'run');
+    await h.sup.onEngineEvent({ kind: 'qr', qr: 'data:image/png;base64,iVBORw0KGgo=', urlcode: '2@first' });
+    h.sup.scheduleWatch(0);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(wakes).toHaveBeenCalledTimes(1);
+
+    // The first QR is overdue 65 s after its webhook (60 s + grace): no wake before then (a 4 s poll timer woke 13 times).
+    await jest.advanceTimersByTimeAsync(64_000);
+    expect(wakes).toHaveBeenCalledTimes(1);
+
+    // Webhooks every 20 s: each wake finds the newest one not overdue and sleeps until 25 s after it.
+    for (let i = 0; i < 6; i++) {
+      await h.sup.onEngineEvent({ kind: 'qr', qr: 'data:image/png;base64,iVBORw0KGgoB', urlcode: `2@next${i}` });
+      await jest.advanceTimersByTimeAsync(20_000);
+    }
+    expect(wakes.mock.calls.length).toBeLessThanOrEqual(1 + 6);
+    expect(h.engine.routes()).toEqual([]);
+
+    // Then silence: once overdue, the poll stands in every poll interval again.
+    await jest.advanceTimersByTimeAsync(5_000 + 3 * 4_800);
+    expect(h.engine.routes().filter((r) => r === 'status-session').length).toBeGreaterThanOrEqual(3);
+  });
+
   test('When 200 connected channels are probed, then background engine work never exceeds ENGINE_BACKGROUND_CONCURRENCY', async () => {
     const h = harness({ ENGINE_BACKGROUND_CONCURRENCY: '4', LIVENESS_PROBE_INTERVAL_MS: '1000' });
     h.engine.status = 'CONNECTED';
