@@ -86,6 +86,18 @@ describe('channel routes (nock engine)', () => {
       expect(res.status).toBe(200);
       expect(res.body.success).toBe(true);
     });
+
+    test("When any route answers, then the response carries helmet's security headers and no X-Powered-By", async () => {
+      const res = await gw.api('get', '/api/channels');
+      expect(res.status).toBe(200);
+      expect(res.headers).toMatchObject({
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'SAMEORIGIN',
+        'strict-transport-security': expect.stringContaining('max-age='),
+        'cross-origin-resource-policy': 'same-origin',
+      });
+      expect(res.headers).not.toHaveProperty('x-powered-by');
+    });
   });
 
   describe('list and get', () => {
