@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { cpuUs, type ProbeSample } from './children';
+import { cpuUs, type ProbeSample, waitUntil } from './children';
 import {
   channelStatuses,
   createChannels,
@@ -13,7 +13,17 @@ import {
   startSim,
   waitChannels,
 } from './env';
-import { cannon, fetchJson, listenOverflows, type LoadResult, percentile, SerialClient, sleep, timeEach } from './load';
+import {
+  cannon,
+  fetchJson,
+  listenOverflows,
+  type LoadResult,
+  percentile,
+  pool,
+  SerialClient,
+  sleep,
+  timeEach,
+} from './load';
 import { fmt, type Row } from './report';
 import type { Settings } from './settings';
 
@@ -25,6 +35,9 @@ import type { Settings } from './settings';
  * 7 (baseline). `GET /api/channels` with 10 channels.
  * 5. Steady state at `channels`: engine calls per second counted at the simulator (and the busiest second), gateway
  *    CPU (% of one core) and RSS, over `windowS` seconds after `settleS` seconds of settling. No client traffic.
+ * 5b (baseline). The same stream of QR webhooks (a second simulator with `channels` sessions per receiver, posting each
+ *    rotation's webhook as it posts the gateway's) into minimal Express 5 and into bare node:http, over a window as
+ *    long: the CPU of receiving those webhooks alone, against which case 5's ≤ 5 % can be read.
  * 8. RSS at `channels` (median over the same window).
  * 7. `GET /api/channels` at `channels`: p50 and CPU per list, one request at a time.
  * 10. `qrBurst` concurrent `GET /api/channels/:id/qr` on one channel: p99, and the engine calls made for that channel
@@ -36,6 +49,68 @@ import type { Settings } from './settings';
  */
 
 const LIST_BASE = 10;
+const INTAKE_ROUTE = '/engine-events/:channel/:token';
+/** The simulator's QR rotation (sim/engine-config.ts `qrRotateMs`' default). */
+const ROTATION_MS = 20_000;
+
+interface IntakeFloor {
+  cpuPct: number;
+  perS: number;
+}
+
+/**
+ * Case 5b: `n` sessions waiting for a scan on a second simulator (the same options as case 5's) for each of two bare
+ * receivers, minimal Express 5 and node:http (bench/servers.ts `intake-*`), each session posting its QR webhooks to
+ * its own `/engine-events/<session>/t` URL as the gateway's channels get them. Their CPU over one window as long as
+ * case 5's, after the same settling. The gateway and its simulator stay up meanwhile, as they are for every baseline.
+ */
+async function intakeFloor(s: Settings, n: number): Promise<{ express: IntakeFloor; http: IntakeFloor }> {
+  const receivers = { express: await startServer('intake-express'), http: await startServer('intake-http') };
+  const sim = await startSim({ qrDelayMs: 500, autoCloseMs: 3_600_000, qrPool: 1024 });
+  try {
+    const sessions = Array.from({ length: n }, (_, i) =>
+      (['express', 'http'] as const).map((kind) => ({ kind, name: `${kind[0]}${String(i).padStart(4, '0')}` })),
+    )
+      .flat()
+      .map((session, i) => ({ ...session, i }));
+    // Starts spread over one QR rotation (20 s), so the rotations are spread as case 5's (its channels were created
+    // over half a minute) rather than all at once; --quick, whose window sees no rotation, starts them at once.
+    const paceMs = s.quick ? 0 : ROTATION_MS / sessions.length;
+    const pacedFrom = Date.now();
+    await pool(sessions, 16, async ({ kind, name, i }) => {
+      await sleep(Math.max(0, pacedFrom + i * paceMs - Date.now()));
+      const token = await sim.token(name);
+      const res = await fetchJson(`${sim.url}/api/${name}/start-session`, {
+        method: 'POST',
+        body: { webhook: `${receivers[kind].url}${INTAKE_ROUTE.replace(':channel', name).replace(':token', 't')}` },
+        headers: { Authorization: `Bearer ${token}` },
+        timeoutMs: 60_000,
+      });
+      if (res.status >= 300) throw new Error(`start-session ${name}: ${res.status}`);
+    });
+    await waitUntil(
+      `${2 * n} baseline sessions showing a QR`,
+      async () => ((await sim.statuses()).QRCODE ?? 0) >= 2 * n,
+      60_000,
+      200,
+    );
+    await sleep(s.settleS * 1000);
+    for (const r of Object.values(receivers)) await r.child.call('reset');
+    const before = { express: await receivers.express.child.probe(), http: await receivers.http.child.probe() };
+    const started = Date.now();
+    await sleep(s.windowS * 1000);
+    const after = { express: await receivers.express.child.probe(), http: await receivers.http.child.probe() };
+    const seconds = (Date.now() - started) / 1000;
+    const measure = async (kind: 'express' | 'http'): Promise<IntakeFloor> => ({
+      cpuPct: (cpuUs(before[kind], after[kind]) / (seconds * 1e6)) * 100,
+      perS: (await receivers[kind].child.call<{ total: number }>('arrivals')).total / seconds,
+    });
+    return { express: await measure('express'), http: await measure('http') };
+  } finally {
+    await sim.stop();
+    for (const r of Object.values(receivers)) await r.child.stop();
+  }
+}
 
 /** Sockets in TIME_WAIT to or from `port` on loopback (/proc/net/tcp{,6}, state 06). */
 function timeWait(port: number): number {
@@ -128,11 +203,9 @@ export async function scaleCases(s: Settings, log: (line: string) => void): Prom
 
     // ---- 5 and 8: steady state --------------------------------------------------------------------------------
     log(`case 5: steady state, ${s.windowS} s window`);
-    const timeoutsBefore = metricSum(
-      await gw.metrics(),
-      'wppgw_engine_call_duration_seconds_count',
-      'outcome="timeout"',
-    );
+    const metricsBefore = await gw.metrics();
+    const timeoutsBefore = metricSum(metricsBefore, 'wppgw_engine_call_duration_seconds_count', 'outcome="timeout"');
+    const intakeBefore = metricSum(metricsBefore, 'wppgw_http_requests_total', `route="${INTAKE_ROUTE}"`);
     await sim.reset();
     await gw.child.probe('reset');
     await sim.child.probe('reset');
@@ -151,9 +224,12 @@ export async function scaleCases(s: Settings, log: (line: string) => void): Prom
     const simEnd = await sim.child.probe();
     if (profileDir) await gw.child.probe('profile-stop', `${profileDir}/case5-steady.cpuprofile`);
     const steady = await sim.stats();
+    const metricsAfter = await gw.metrics();
     const windowTimeouts =
-      metricSum(await gw.metrics(), 'wppgw_engine_call_duration_seconds_count', 'outcome="timeout"') - timeoutsBefore;
+      metricSum(metricsAfter, 'wppgw_engine_call_duration_seconds_count', 'outcome="timeout"') - timeoutsBefore;
     const seconds = steady.windowMs / 1000;
+    const webhooksPerS =
+      (metricSum(metricsAfter, 'wppgw_http_requests_total', `route="${INTAKE_ROUTE}"`) - intakeBefore) / seconds;
     const callsPerS = steady.calls / seconds;
     const gwCpuPct = (cpuUs(gwStart, gwEnd) / (seconds * 1e6)) * 100;
     const simCpuPct = (cpuUs(simStart, simEnd) / (seconds * 1e6)) * 100;
@@ -167,7 +243,7 @@ export async function scaleCases(s: Settings, log: (line: string) => void): Prom
     rows.push({
       id: '5',
       case: `${fmt.n(n)} channels waiting for a scan, steady state, no client traffic`,
-      gateway: `${fmt.n(callsPerS, 1)} engine calls/s (busiest second ${fmt.n(steady.maxPerSecond)}, up to ${fmt.n(gwEnd.engine.maxInFlight)} in flight; ${topRoutes(steady.byRoute, seconds)}), gateway CPU ${fmt.pct(gwCpuPct)}, RSS ${fmt.mb(rssN)}, event-loop p99 ${fmt.ms(gwEnd.eld.p99Ms)} (max ${fmt.ms(gwEnd.eld.maxMs)}), ${fmt.n(windowTimeouts)} engine-call timeouts; channels: ${statusText(statusesSteady)}`,
+      gateway: `${fmt.n(callsPerS, 1)} engine calls/s (busiest second ${fmt.n(steady.maxPerSecond)}, up to ${fmt.n(gwEnd.engine.maxInFlight)} in flight; ${topRoutes(steady.byRoute, seconds)}), ${fmt.n(webhooksPerS, 1)} QR webhooks/s received, gateway CPU ${fmt.pct(gwCpuPct)}, RSS ${fmt.mb(rssN)}, event-loop p99 ${fmt.ms(gwEnd.eld.p99Ms)} (max ${fmt.ms(gwEnd.eld.maxMs)}), ${fmt.n(windowTimeouts)} engine-call timeouts; channels: ${statusText(statusesSteady)}`,
       baseline: `– (simulator CPU ${fmt.pct(simCpuPct)} at ${fmt.n(n)} sessions)`,
       ratio: '–',
       goal: '≤ 10 engine calls/s; ≤ 5 % CPU',
@@ -175,6 +251,7 @@ export async function scaleCases(s: Settings, log: (line: string) => void): Prom
       data: {
         steady,
         gwCpuPct,
+        webhooksPerS,
         simCpuPct,
         rss,
         eld: gwEnd.eld,
@@ -183,6 +260,20 @@ export async function scaleCases(s: Settings, log: (line: string) => void): Prom
         statuses: statusesSteady,
         setup: { seconds: setupS, refused, restarted },
       },
+    });
+    log(`case 5 baseline: the same QR webhooks into minimal Express 5 and bare node:http, ${s.windowS} s window`);
+    // --quick (CI) sees no QR rotation in its 5 s window: a few sessions only keep the case from rotting.
+    const floor = await intakeFloor(s, s.quick ? 10 : n);
+    const perWebhookMs = (pct: number, rate: number) => (rate > 0 ? (pct * 10) / rate : NaN);
+    rows.push({
+      id: '5b',
+      case: 'same, receiving the same QR webhooks alone',
+      gateway: `gateway CPU ${fmt.pct(gwCpuPct)} at ${fmt.n(webhooksPerS, 1)} webhooks/s (${fmt.n(perWebhookMs(gwCpuPct, webhooksPerS), 2)} ms per webhook, its ${fmt.n(n)} channels' own work included)`,
+      baseline: `minimal Express 5: ${fmt.pct(floor.express.cpuPct)} at ${fmt.n(floor.express.perS, 1)}/s (${fmt.n(perWebhookMs(floor.express.cpuPct, floor.express.perS), 2)} ms each); bare node:http: ${fmt.pct(floor.http.cpuPct)} at ${fmt.n(floor.http.perS, 1)}/s (${fmt.n(perWebhookMs(floor.http.cpuPct, floor.http.perS), 2)} ms each)`,
+      ratio: `${fmt.x(gwCpuPct / floor.express.cpuPct)} Express`,
+      goal: 'reported (what ≤ 5 % leaves for the gateway)',
+      met: null,
+      data: { gwCpuPct, webhooksPerS, floor },
     });
     const rss0 = percentile(rssZero, 50);
     rows.push({

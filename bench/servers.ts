@@ -16,6 +16,10 @@ import express from 'express';
  * - `receiver`: a Hub that answers 200 to every POST and records the events it got (`arrivals`, with each
  *   channel's order when `full`): the channel and
  *   sequence number are read from the message id the bench put in each event (`…_3EB0<channel:4 hex><seq:12 hex>`).
+ * - `intake-express` and `intake-http`: an engine-webhook receiver with nothing else, as minimal Express 5 (its JSON
+ *   parser on `POST /engine-events/:channel/:token`) and as bare node:http (read, JSON.parse), each answering what the
+ *   gateway answers (`{"success":true}`): what receiving case 5's QR webhooks costs before any gateway work. Counted in
+ *   `arrivals().total`.
  * - `standin`: an engine stand-in that parses a send's JSON body as the engine does and answers 201: the least a
  *   process must grow to take a 16 MB voice note.
  */
@@ -112,6 +116,23 @@ function createServer(): http.Server {
       });
       return http.createServer(app);
     }
+    case 'intake-express': {
+      const app = express();
+      app.post('/engine-events/:channel/:token', express.json({ limit: '100mb' }), (_req, res) => {
+        arrivals.total++;
+        res.json({ success: true });
+      });
+      return http.createServer(app);
+    }
+    case 'intake-http':
+      return http.createServer((req, res) => {
+        readBody(req, (raw) => {
+          JSON.parse(raw.toString('utf8'));
+          arrivals.total++;
+          res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+          res.end('{"success":true}');
+        });
+      });
     case 'standin': {
       let n = 0;
       return http.createServer((req, res) => {
