@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { Readable } from 'node:stream';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import pRetry, { AbortError } from 'p-retry';
 import type { z } from 'zod';
@@ -30,6 +31,22 @@ export interface WppconnectClientOptions {
    * a call this instance may no longer make (a lifecycle call without a live lease).
    */
   sessionHeaders?: (session: string, route: string) => Record<string, string> | undefined;
+}
+
+/**
+ * A JSON request body made in steps as the socket takes it (a media send's 22 MB data URI, adapter `mediaJson`), sent
+ * with its exact Content-Length. `parts` starts over on each call, so the one re-send the client makes (a 401 answered
+ * with a fresh token) sends the same bytes again.
+ */
+export class JsonBodyStream {
+  constructor(
+    readonly byteLength: number,
+    private readonly parts: () => Iterable<Buffer>,
+  ) {}
+
+  stream(): Readable {
+    return Readable.from(this.parts(), { objectMode: false });
+  }
 }
 
 export interface EngineRequest {
@@ -291,6 +308,8 @@ export class WppconnectClient {
     // Content-Type only with a body: on a bodiless request the engine's res.send wrapper JSON.parses the reply
     // object and GET /healthz never answers (wppconnect-engine.md §7.3, §8 item 2).
     const headers: Record<string, string> = hasBody ? { 'Content-Type': 'application/json' } : {};
+    const streamed = hasBody && req.body instanceof JsonBodyStream ? req.body : undefined;
+    if (streamed) headers['Content-Length'] = String(streamed.byteLength);
     if (token) headers.Authorization = `Bearer ${token}`;
     const requestId = this.options.context?.requestId();
     if (requestId) headers['X-Request-Id'] = requestId;
@@ -301,7 +320,7 @@ export class WppconnectClient {
       response = await this.http.request({
         method: req.method,
         url,
-        data: hasBody ? (req.body ?? {}) : undefined,
+        data: streamed ? streamed.stream() : hasBody ? (req.body ?? {}) : undefined,
         headers,
         timeout,
         signal: req.signal

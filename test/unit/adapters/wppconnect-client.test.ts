@@ -1,7 +1,9 @@
 import nock from 'nock';
 import type { EngineCallRecord, TokenStore } from '../../../src/adapters/engine-adapter';
+import { mediaJson } from '../../../src/adapters/wppconnect/wppconnect-adapter';
 import {
   type EngineRequest,
+  JsonBodyStream,
   mapTransportError,
   WppconnectClient,
 } from '../../../src/adapters/wppconnect/wppconnect-client';
@@ -184,5 +186,75 @@ describe('WppconnectClient.requestWithRetry (house style H14, H22)', () => {
     // Assert
     expect(res.status).toBe(404);
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe('WppconnectClient, a media send streamed to the engine (issue 13, case 9)', () => {
+  beforeAll(() => {
+    nock.disableNetConnect();
+  });
+  afterEach(() => {
+    const pending = nock.pendingMocks();
+    nock.cleanAll();
+    expect(pending).toEqual([]);
+  });
+
+  test('When the engine answers a streamed send 401 (a stale token), then the same whole body goes again with a fresh token and its Content-Length', async () => {
+    // Arrange: 300 KB of audio, a body of about 400 KB made in steps.
+    const tokens = new Map([[SESSION, TOKEN]]);
+    const client = new WppconnectClient({
+      baseUrl: ENGINE,
+      secretKey: 'S',
+      requestTimeoutMs: 5_000,
+      tokens: { get: (s) => tokens.get(s), set: (s, t) => void tokens.set(s, t), delete: (s) => void tokens.delete(s) },
+      logger: createMemoryLogger(),
+    });
+    const audio = Buffer.alloc(300_000);
+    for (let i = 0; i < audio.length; i++) audio[i] = (i * 31) % 256;
+    const body = mediaJson({ phone: '5511999999999', isGroup: false }, 'base64Ptt', {
+      mime: 'audio/ogg',
+      bytes: audio,
+    });
+    expect(body).toBeInstanceOf(JsonBodyStream);
+    const received: Array<{ authorization: string; length: string; audio: Buffer }> = [];
+    const record = function (this: { req: { headers: Record<string, string> } }, _uri: string, sent: unknown) {
+      const ptt = (sent as { base64Ptt: string }).base64Ptt;
+      received.push({
+        authorization: this.req.headers.authorization,
+        length: this.req.headers['content-length'],
+        audio: Buffer.from(ptt.slice('data:audio/ogg;base64,'.length), 'base64'),
+      });
+    };
+    nock(ENGINE)
+      .post(`/api/${SESSION}/send-voice-base64`)
+      .reply(function (uri, sent) {
+        record.call(this, uri, sent);
+        return [401, { message: 'Token is not present. Check your header and try again' }];
+      })
+      .post(`/api/${SESSION}/S/generate-token`)
+      .reply(201, { status: 'success', session: SESSION, token: 'FRESH', full: `${SESSION}:FRESH` })
+      .post(`/api/${SESSION}/send-voice-base64`)
+      .reply(function (uri, sent) {
+        record.call(this, uri, sent);
+        return [201, { status: 'success', response: [{ id: 'true_5511999999999@c.us_3EB0AA' }], session: SESSION }];
+      });
+
+    // Act
+    const res = await client.request({
+      method: 'POST',
+      path: 'send-voice-base64',
+      session: SESSION,
+      body,
+      auth: 'bearer',
+      route: 'send-voice-base64',
+    });
+
+    // Assert
+    expect(res.status).toBe(201);
+    expect(received.map((r) => r.authorization)).toEqual([`Bearer ${TOKEN}`, 'Bearer FRESH']);
+    for (const r of received) {
+      expect(r.length).toBe(String((body as JsonBodyStream).byteLength));
+      expect(r.audio.equals(audio)).toBe(true);
+    }
   });
 });
