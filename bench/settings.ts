@@ -65,7 +65,9 @@ export function settings(quick: boolean): Settings {
         eventChannels: 20,
         channels: 1000,
         settleS: 20,
-        windowS: 30,
+        // Two whole QR rotations (20 s each): every waiting channel posts exactly two QR webhooks in the window, whatever
+        // the phase its creation gave it, so case 5's webhook rate and its baseline's (5b) are the same.
+        windowS: 40,
         listRuns: 100,
         qrBurst: 1000,
         restartS: 5,
