@@ -198,9 +198,12 @@ describe('simulator fault injection', () => {
     test('When a send is slower than its caller waits, then the engine still sends it (the ack webhook follows)', async () => {
       await make();
       await connect('s1');
-      sim.control.fault({ route: 'send-message', latency: 200 });
-      const gaveUp = await send('s1', 50);
+      // The caller gives up a second after sending and the engine answers a second after that: on a loaded machine a
+      // 50 ms caller could give up before its request was even read, and an unread request is never sent.
+      sim.control.fault({ route: 'send-message', latency: 2_000 });
+      const gaveUp = await send('s1', 1_000);
       expect(gaveUp.error).toBe('client timeout');
+      expect(sim.control.calls().filter((c) => c.path === '/api/s1/send-message' && c.fault)).toHaveLength(1);
       // Answers as soon as the ack arrives; the budget only has to survive a loaded machine (2 s did not, once).
       await hooks.waitFor((b) => b.event === 'onack', 10_000);
     });
