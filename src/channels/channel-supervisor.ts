@@ -637,9 +637,15 @@ export class ChannelSupervisor {
    * 4 s poll alone was 250 engine calls a second (issue 13).
    */
   private webhookOverdue(): boolean {
-    if (this.lastEngineEventAt === null || !this.qr) return true;
+    const at = this.webhookOverdueAt();
+    return at === null || this.deps.now() > at;
+  }
+
+  /** When the next QR webhook is overdue: the QR's lifetime plus grace after the last webhook; null when unknown. */
+  private webhookOverdueAt(): number | null {
+    if (this.lastEngineEventAt === null || !this.qr) return null;
     const ttl = this.qr.attempt === 1 ? FIRST_QR_TTL_MS : NEXT_QR_TTL_MS;
-    return this.deps.now() - this.lastEngineEventAt > ttl + WEBHOOK_GRACE_MS;
+    return this.lastEngineEventAt + ttl + WEBHOOK_GRACE_MS;
   }
 
   /**
@@ -651,11 +657,9 @@ export class ChannelSupervisor {
    */
   private qrWatchDelay(): number {
     const poll = this.jittered(QR_POLL_MS);
-    if (this.lastEngineEventAt === null || !this.qr) return poll;
-    const ttl = this.qr.attempt === 1 ? FIRST_QR_TTL_MS : NEXT_QR_TTL_MS;
-    const overdueIn = this.lastEngineEventAt + ttl + WEBHOOK_GRACE_MS - this.deps.now();
+    const at = this.webhookOverdueAt();
     // Just past the moment, so the check then finds the webhook overdue rather than due in a millisecond.
-    return Math.max(poll, overdueIn + 1);
+    return at === null ? poll : Math.max(poll, at - this.deps.now() + 1);
   }
 
   private jittered(ms: number): number {

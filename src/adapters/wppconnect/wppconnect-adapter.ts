@@ -166,9 +166,9 @@ const BASE64_STEP = 48 * 1024;
  * data URIs: a bare base64 string is read as a path, wppconnect-engine.md §2.3). A large payload is a
  * {@link JsonBodyStream} that encodes it step by step as the socket takes it: as a string, a 22 MB data URI would be
  * built, scanned by JSON.stringify, produced again as the JSON text, and copied into a Buffer by axios; written into
- * one Buffer of its own, its 22 MB of fresh memory cost 75-90 ms to fill on a host slow to fault pages in, against 10-20
- * ms for the same bytes in 64 KB steps (issue 13, case 9). base64 needs no escaping, so only the small fields go through
- * JSON.stringify.
+ * one Buffer of its own, its 22 MB of fresh memory cost 75-90 ms to fill on a host slow to fault pages in, against
+ * 10-20 ms for the same bytes in 48 KB steps (issue 13, case 9). base64 needs no escaping, so only the small fields go
+ * through JSON.stringify.
  */
 export function mediaJson(
   fields: Record<string, unknown>,
