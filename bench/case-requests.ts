@@ -41,11 +41,8 @@ interface Measured {
   engineConnectionsPerReq?: number;
 }
 
-/** Parts each target's measured run is cut into. */
-const ROUNDS = 3;
-
 /**
- * A warm-up of each target, then each target's autocannon run cut into ROUNDS parts taken in turn (A B C A B C …),
+ * A warm-up of each target, then each target's autocannon run cut into `s.rounds` parts taken in turn (A B C A B C …),
  * with the CPU each target's process spent on its parts. This VM's speed drifts by ±20 % within minutes: run one after
  * the other, whichever target went last got the slower machine, and case 1's ratio moved from 0.53× to 0.69× between
  * runs of the same build. Interleaved, a drift falls on every target alike. Figures are totals over the parts;
@@ -60,13 +57,13 @@ async function measured(targets: Target[], s: Settings): Promise<Measured[]> {
     calls: 0,
     connections: 0,
   }));
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < s.rounds; round++) {
     for (const [i, t] of targets.entries()) {
       const total = totals[i];
       await t.sim?.reset();
       const before = await t.child.probe();
       const othersBefore = await Promise.all((t.others ?? []).map((o) => o.probe()));
-      total.loads.push(await cannon({ ...t.options, duration: s.loadS / ROUNDS }));
+      total.loads.push(await cannon({ ...t.options, duration: s.loadS / s.rounds }));
       const after = await t.child.probe();
       const othersAfter = await Promise.all((t.others ?? []).map((o) => o.probe()));
       total.cpuUs += cpuUs(before, after);

@@ -2,9 +2,14 @@
 
 export interface Settings {
   quick: boolean;
-  /** Seconds of autocannon load per measured run, and of warm-up before it. */
+  /**
+   * Seconds of autocannon load per measured run, and of warm-up before it. autocannon ends a run on its one-second
+   * tick, so a run is never shorter than 1 s: `loadS / rounds` and `warmupS` below 1 only look shorter.
+   */
   loadS: number;
   warmupS: number;
+  /** Cases 1 and 2: parts each target's measured run is cut into, taken in turn (interleaved against drift). */
+  rounds: number;
   /** Case 3: text sends one at a time (each path), after 30 untimed. */
   serialSends: number;
   /** Case 9: 16 MB voice notes per path (after one untimed). */
@@ -29,6 +34,8 @@ export interface Settings {
   leaseChannels: number;
   /** Idempotent sends per store in the gateway-level store case (P6). */
   storeSends: number;
+  /** P8/P9: the lease lifetime of the two instances (LEASE_TTL_MS); the kill -9 take-over waits for it to run out. */
+  leaseTtlMs: number;
   /** The whole run is killed after this many seconds (a hung case must not hang CI). */
   watchdogS: number;
 }
@@ -37,28 +44,31 @@ export function settings(quick: boolean): Settings {
   return quick
     ? {
         quick,
-        loadS: 2,
-        warmupS: 0.5,
+        loadS: 1,
+        warmupS: 1,
+        rounds: 1,
         serialSends: 60,
         audioRuns: 2,
         events: 600,
         eventChannels: 20,
         channels: 100,
-        settleS: 3,
-        windowS: 5,
+        settleS: 2,
+        windowS: 4,
         listRuns: 20,
         qrBurst: 200,
-        restartS: 5,
-        restartTailS: 6,
+        restartS: 3,
+        restartTailS: 4,
         storeOps: 300,
         leaseChannels: 200,
         storeSends: 60,
+        leaseTtlMs: 2_500,
         watchdogS: 300,
       }
     : {
         quick,
         loadS: 10,
         warmupS: 2,
+        rounds: 3,
         serialSends: 300,
         audioRuns: 6,
         events: 5000,
@@ -75,6 +85,7 @@ export function settings(quick: boolean): Settings {
         storeOps: 3000,
         leaseChannels: 1000,
         storeSends: 400,
+        leaseTtlMs: 5_000,
         watchdogS: 1800,
       };
 }
