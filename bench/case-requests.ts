@@ -169,16 +169,26 @@ export async function requestCases(s: Settings, log: (line: string) => void): Pr
     });
 
     // ---- 2. POST /api/messages, 20 connections ----------------------------------------------------------------
-    log('case 2: POST /api/messages text, 20 connections (gateway, simulator direct, Express + axios relay)');
+    log(
+      'case 2: POST /api/messages text, 20 connections (gateway, simulator direct, Express + axios relay, node:http relay)',
+    );
     const token = await sim.token(CHANNEL);
     const gatewayText = JSON.stringify({ channel: CHANNEL, to: TO, text: TEXT, metadata: { sent_by: 1 } });
     const directText = JSON.stringify({ phone: TO, isGroup: false, message: TEXT });
     // The floor of the house stack (Express 5 + one axios instance) relaying the same send: how much of the distance
-    // to "direct" is the stack itself.
-    const relay = await startServer('relay', JSON.stringify({ target: sim.url, authorization: `Bearer ${token}` }));
-    let g2: Measured, d2: Measured, r2: Measured;
+    // to "direct" is the stack itself; and the same relay in bare node:http: what the extra hop alone costs here.
+    const relayConfig = JSON.stringify({ target: sim.url, authorization: `Bearer ${token}` });
+    const relay = await startServer('relay', relayConfig);
+    const relayHttp = await startServer('relay-http', relayConfig);
     try {
-      [g2, d2, r2] = await measured(
+      const relayLoad = (url: string) => ({
+        url: `${url}/api/messages`,
+        method: 'POST' as const,
+        connections: 20,
+        headers: { 'Content-Type': 'application/json' },
+        body: gatewayText,
+      });
+      const [g2, d2, r2, h2] = await measured(
         [
           {
             child: gw.child,
@@ -203,83 +213,104 @@ export async function requestCases(s: Settings, log: (line: string) => void): Pr
               body: directText,
             },
           },
-          {
-            child: relay.child,
-            options: {
-              url: `${relay.url}/api/messages`,
-              method: 'POST',
-              connections: 20,
-              headers: { 'Content-Type': 'application/json' },
-              body: gatewayText,
-            },
-          },
+          { child: relay.child, options: relayLoad(relay.url) },
+          { child: relayHttp.child, options: relayLoad(relayHttp.url) },
         ],
         s,
       );
+      const ratio2 = g2.load.rps / d2.load.rps;
+      const gwMsPerSend = g2.cpuPerReqUs / 1000;
+      rows.push({
+        id: '2',
+        case: 'POST /api/messages text, 20 connections',
+        gateway: `${fmt.n(g2.load.rps)} sends/s, gateway CPU ${fmt.ms(gwMsPerSend)}/send; ${fmt.n(g2.engineCallsPerReq ?? NaN, 2)} engine calls and ${fmt.n(g2.engineConnectionsPerReq ?? NaN, 2)} new engine connections per send, simulator ${fmt.us(g2.otherCpuPerReqUs[0])}/send`,
+        baseline: `simulator send-message called directly: ${fmt.n(d2.load.rps)} req/s, ${fmt.us(d2.cpuPerReqUs)} simulator CPU/call`,
+        ratio: fmt.x(ratio2),
+        goal: '≥ 0.5× direct; gateway CPU ≤ 0.3 ms/send',
+        met: ratio2 >= 0.5 && gwMsPerSend <= 0.3,
+        data: { gateway: g2, direct: d2 },
+      });
+      rows.push({
+        id: '2b',
+        case: 'same, the house stack alone',
+        gateway: `${fmt.n(g2.load.rps)} sends/s, gateway CPU ${fmt.ms(gwMsPerSend)}/send`,
+        baseline: `Express 5 + one axios instance relaying the same send to the simulator, nothing else: ${fmt.n(r2.load.rps)} sends/s, ${fmt.ms(r2.cpuPerReqUs / 1000)} CPU/send; the same relay in bare node:http: ${fmt.n(h2.load.rps)} sends/s, ${fmt.ms(h2.cpuPerReqUs / 1000)} CPU/send`,
+        ratio: `${fmt.x(g2.load.rps / r2.load.rps)} (stack ${fmt.x(r2.load.rps / d2.load.rps)}, node:http ${fmt.x(h2.load.rps / d2.load.rps)} direct)`,
+        goal: 'reported (the floor of the stack the house style fixes, and of a relay at all)',
+        met: null,
+        data: { relay: r2, relayHttp: h2 },
+      });
+      rows.push({
+        id: 'S1',
+        case: 'simulator cost (the engine here): sends',
+        gateway: '–',
+        baseline: `send-message direct: ${fmt.n(d2.load.rps)} req/s at ${fmt.us(d2.cpuPerReqUs)} simulator CPU/call`,
+        ratio: '–',
+        goal: 'cheap next to the gateway',
+        met: null,
+      });
+
+      // ---- 3. one text send at a time -------------------------------------------------------------------------
+      log(`case 3: ${s.serialSends} text sends one at a time, gateway, direct and both relays interleaved`);
+      const directBody = Buffer.from(directText);
+      const gwBody = Buffer.from(gatewayText);
+      let seq = 0;
+      // Each path one send in turn, so a drift of the machine falls on all of them alike.
+      const paths: Array<{ client: SerialClient; path: string; body: Buffer; headers: () => Record<string, string> }> =
+        [
+          {
+            client: new SerialClient(sim.url),
+            path: `/api/${CHANNEL}/send-message`,
+            body: directBody,
+            headers: () => ({ Authorization: `Bearer ${token}` }),
+          },
+          {
+            client: new SerialClient(gw.url),
+            path: '/api/messages',
+            body: gwBody,
+            headers: () => ({ ...auth, 'X-Request-Id': `serial-${process.pid}-${seq++}` }),
+          },
+          { client: new SerialClient(relay.url), path: '/api/messages', body: gwBody, headers: () => ({}) },
+          { client: new SerialClient(relayHttp.url), path: '/api/messages', body: gwBody, headers: () => ({}) },
+        ];
+      const times: number[][] = paths.map(() => []);
+      await timeEach(s.serialSends, 30, async (i) => {
+        for (const [k, p] of paths.entries()) {
+          const t0 = process.hrtime.bigint();
+          await p.client.request('POST', p.path, p.body, p.headers());
+          if (i >= 0) times[k].push(Number(process.hrtime.bigint() - t0) / 1e6);
+        }
+      });
+      for (const p of paths) p.client.close();
+      const [p50d, p50g, p50r, p50h] = times.map((t) => percentile(t, 50));
+      const [directMs, gatewayMs] = times;
+      rows.push({
+        id: '3',
+        case: 'text send, one at a time',
+        gateway: `p50 ${fmt.ms(p50g)} (p99 ${fmt.ms(percentile(gatewayMs, 99))}): +${fmt.ms(p50g - p50d)} over direct`,
+        baseline: `simulator direct: p50 ${fmt.ms(p50d)} (p99 ${fmt.ms(percentile(directMs, 99))})`,
+        ratio: fmt.x(p50g / p50d),
+        goal: 'added p50 ≤ 0.5 ms',
+        met: p50g - p50d <= 0.5,
+        data: {
+          directMs: { p50: p50d, p99: percentile(directMs, 99) },
+          gatewayMs: { p50: p50g, p99: percentile(gatewayMs, 99) },
+        },
+      });
+      rows.push({
+        id: '3b',
+        case: 'same, the floor of one more hop',
+        gateway: `+${fmt.ms(p50g - p50d)} over direct`,
+        baseline: `Express 5 + axios relay: +${fmt.ms(p50r - p50d)}; bare node:http relay: +${fmt.ms(p50h - p50d)} (p50 over direct, same run)`,
+        ratio: `${fmt.x((p50g - p50d) / (p50r - p50d))} the stack's added time`,
+        goal: 'reported (what an extra loopback hop costs here)',
+        met: null,
+        data: { relayMs: { p50: p50r }, relayHttpMs: { p50: p50h } },
+      });
     } finally {
       await relay.child.stop();
+      await relayHttp.child.stop();
     }
-    const ratio2 = g2.load.rps / d2.load.rps;
-    const gwMsPerSend = g2.cpuPerReqUs / 1000;
-    rows.push({
-      id: '2',
-      case: 'POST /api/messages text, 20 connections',
-      gateway: `${fmt.n(g2.load.rps)} sends/s, gateway CPU ${fmt.ms(gwMsPerSend)}/send; ${fmt.n(g2.engineCallsPerReq ?? NaN, 2)} engine calls and ${fmt.n(g2.engineConnectionsPerReq ?? NaN, 2)} new engine connections per send, simulator ${fmt.us(g2.otherCpuPerReqUs[0])}/send`,
-      baseline: `simulator send-message called directly: ${fmt.n(d2.load.rps)} req/s, ${fmt.us(d2.cpuPerReqUs)} simulator CPU/call`,
-      ratio: fmt.x(ratio2),
-      goal: '≥ 0.5× direct; gateway CPU ≤ 0.3 ms/send',
-      met: ratio2 >= 0.5 && gwMsPerSend <= 0.3,
-      data: { gateway: g2, direct: d2 },
-    });
-    rows.push({
-      id: '2b',
-      case: 'same, the house stack alone',
-      gateway: `${fmt.n(g2.load.rps)} sends/s, gateway CPU ${fmt.ms(gwMsPerSend)}/send`,
-      baseline: `Express 5 + one axios instance relaying the same send to the simulator, nothing else: ${fmt.n(r2.load.rps)} sends/s, ${fmt.ms(r2.cpuPerReqUs / 1000)} CPU/send`,
-      ratio: `${fmt.x(g2.load.rps / r2.load.rps)} (${fmt.x(r2.load.rps / d2.load.rps)} direct)`,
-      goal: 'reported (the floor of the stack the house style fixes)',
-      met: null,
-      data: { relay: r2 },
-    });
-
-    // ---- 3. one text send at a time ---------------------------------------------------------------------------
-    log(`case 3: ${s.serialSends} text sends one at a time, gateway and direct interleaved`);
-    const gwClient = new SerialClient(gw.url);
-    const simClient = new SerialClient(sim.url);
-    const gwBody = Buffer.from(gatewayText);
-    const directBody = Buffer.from(directText);
-    const directHeaders = { Authorization: `Bearer ${token}` };
-    let seq = 0;
-    const gwSend = (body: Buffer) =>
-      gwClient.request('POST', '/api/messages', body, { ...auth, 'X-Request-Id': `serial-${process.pid}-${seq++}` });
-    const directMs: number[] = [];
-    const gatewayMs: number[] = [];
-    await timeEach(s.serialSends, 30, async (i) => {
-      const t0 = process.hrtime.bigint();
-      await simClient.request('POST', `/api/${CHANNEL}/send-message`, directBody, directHeaders);
-      const t1 = process.hrtime.bigint();
-      await gwSend(gwBody);
-      const t2 = process.hrtime.bigint();
-      if (i >= 0) {
-        directMs.push(Number(t1 - t0) / 1e6);
-        gatewayMs.push(Number(t2 - t1) / 1e6);
-      }
-    });
-    const p50d = percentile(directMs, 50);
-    const p50g = percentile(gatewayMs, 50);
-    rows.push({
-      id: '3',
-      case: 'text send, one at a time',
-      gateway: `p50 ${fmt.ms(p50g)} (p99 ${fmt.ms(percentile(gatewayMs, 99))}): +${fmt.ms(p50g - p50d)} over direct`,
-      baseline: `simulator direct: p50 ${fmt.ms(p50d)} (p99 ${fmt.ms(percentile(directMs, 99))})`,
-      ratio: fmt.x(p50g / p50d),
-      goal: 'added p50 ≤ 0.5 ms',
-      met: p50g - p50d <= 0.5,
-      data: {
-        directMs: { p50: p50d, p99: percentile(directMs, 99) },
-        gatewayMs: { p50: p50g, p99: percentile(gatewayMs, 99) },
-      },
-    });
 
     // ---- 9. 16 MB voice note ----------------------------------------------------------------------------------
     log(`case 9: 16 MB voice note, ${s.audioRuns} per path`);
@@ -294,10 +325,26 @@ export async function requestCases(s: Settings, log: (line: string) => void): Pr
     // The gateway's idle RSS is taken settled (after a full GC), then its peak while the voice notes go through.
     await gw.child.probe('gc');
     const idle = await gw.child.probe('peak-start');
-    const gatewayAudioMs = await timeEach(s.audioRuns, 0, () => gwSend(gwAudio));
+    const gwClient = new SerialClient(gw.url);
+    const simClient = new SerialClient(sim.url);
+    const gatewayAudioMs = await timeEach(s.audioRuns, 0, (i) =>
+      gwClient.request(
+        'POST',
+        '/api/messages',
+        gwAudio,
+        { ...auth, 'X-Request-Id': `audio-${process.pid}-${i}` },
+        60_000,
+      ),
+    );
     const peak = await gw.child.probe('peak-stop');
     const directAudioMs = await timeEach(s.audioRuns, 0, () =>
-      simClient.request('POST', `/api/${CHANNEL}/send-voice-base64`, directAudio, directHeaders, 60_000),
+      simClient.request(
+        'POST',
+        `/api/${CHANNEL}/send-voice-base64`,
+        directAudio,
+        { Authorization: `Bearer ${token}` },
+        60_000,
+      ),
     );
     gwClient.close();
     simClient.close();
@@ -336,16 +383,6 @@ export async function requestCases(s: Settings, log: (line: string) => void): Pr
         standinHeld: { idle: sIdle.held, peak: sPeak.peakHeld },
         payloadBytes: payload,
       },
-    });
-
-    rows.push({
-      id: 'S1',
-      case: 'simulator cost (the engine here): sends',
-      gateway: '–',
-      baseline: `send-message direct: ${fmt.n(d2.load.rps)} req/s at ${fmt.us(d2.cpuPerReqUs)} simulator CPU/call`,
-      ratio: '–',
-      goal: 'cheap next to the gateway',
-      met: null,
     });
   } finally {
     await gw?.stop();

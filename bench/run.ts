@@ -21,7 +21,29 @@ import { settings } from './settings';
  * Bounded: a watchdog ends the run (and every child) after `watchdogS`.
  */
 
-const ORDER = ['1', '1b', '2', '3', '4a', '4b', '5', '6', '7', '8', '9', '10', 'S1', 'S2', 'P1', 'P2', 'P3', 'P4'];
+const ORDER = [
+  '1',
+  '1b',
+  '2',
+  '2b',
+  '3',
+  '3b',
+  '4a',
+  '4b',
+  '5',
+  '5b',
+  '6',
+  '7',
+  '8',
+  '9',
+  '10',
+  'S1',
+  'S2',
+  'P1',
+  'P2',
+  'P3',
+  'P4',
+];
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

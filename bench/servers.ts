@@ -13,6 +13,8 @@ import express from 'express';
  * - `relay <json>` (`{target, authorization}`): the house stack with nothing else (house style H12/H13): Express 5,
  *   its JSON parser and one axios instance with kept-alive connections, relaying a text send (`POST /api/messages`) to
  *   the engine's send-message and answering its message id: the floor of a send path built this way.
+ * - `relay-http <json>`: the same relay in bare node:http on both sides (kept-alive engine connections): the cost of
+ *   the extra loopback hop alone, the limit for a gateway's added latency on this machine.
  * - `receiver`: a Hub that answers 200 to every POST and records the events it got (`arrivals`, with each
  *   channel's order when `full`): the channel and
  *   sequence number are read from the message id the bench put in each event (`…_3EB0<channel:4 hex><seq:12 hex>`).
@@ -115,6 +117,47 @@ function createServer(): http.Server {
         res.json({ success: true, messageId: answer.data.response?.[0]?.id ?? null });
       });
       return http.createServer(app);
+    }
+    case 'relay-http': {
+      // The same relay with bare node:http on both sides: what one more loopback hop costs here, with no framework.
+      const { target, authorization } = JSON.parse(json) as { target: string; authorization: string };
+      const engine = new URL(target);
+      const agent = new http.Agent({ keepAlive: true });
+      return http.createServer((req, res) => {
+        readBody(req, (raw) => {
+          const body = JSON.parse(raw.toString('utf8')) as { channel: string; to: string; text: string };
+          const payload = JSON.stringify({ phone: body.to, isGroup: false, message: body.text });
+          const out = http.request(
+            {
+              host: engine.hostname,
+              port: engine.port,
+              path: `/api/${body.channel}/send-message`,
+              method: 'POST',
+              agent,
+              headers: {
+                Authorization: authorization,
+                'Content-Type': 'application/json',
+                'Content-Length': Buffer.byteLength(payload),
+              },
+            },
+            (answer) =>
+              readBody(answer, (text) => {
+                const parsed = JSON.parse(text.toString('utf8')) as { response?: Array<{ id?: string }> };
+                const reply = JSON.stringify({ success: true, messageId: parsed.response?.[0]?.id ?? null });
+                res.writeHead(200, {
+                  'Content-Type': 'application/json; charset=utf-8',
+                  'Content-Length': Buffer.byteLength(reply),
+                });
+                res.end(reply);
+              }),
+          );
+          out.on('error', () => {
+            res.writeHead(502);
+            res.end();
+          });
+          out.end(payload);
+        });
+      });
     }
     case 'intake-express': {
       const app = express();
