@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import nock from 'nock';
 import { WppconnectClient } from '../../../src/adapters/wppconnect/wppconnect-client';
 import { createMemoryLogger } from '../../../src/logger';
@@ -80,6 +80,39 @@ describe('WppconnectClient: connections to the engine', () => {
     // Assert
     expect(connections).toBe(1);
     expect(headers.map((h) => h.connection)).toEqual(['keep-alive', 'keep-alive', 'keep-alive']);
+  });
+
+  test('When calls reuse a kept-alive connection, then its TCP keep-alive option is set once, not rewritten on every call', async () => {
+    // Arrange: every setKeepAlive on a socket, and how often it changed the option (each change is setsockopt calls).
+    const changes = new Map<net.Socket, { last: string; count: number }>();
+    const original = net.Socket.prototype.setKeepAlive;
+    const spy = jest.spyOn(net.Socket.prototype, 'setKeepAlive').mockImplementation(function (
+      this: net.Socket,
+      enable?: boolean,
+      delay?: number,
+    ) {
+      const value = `${Boolean(enable)}/${Math.trunc((delay ?? 0) / 1000)}`;
+      const seen = changes.get(this);
+      if (seen?.last !== value) changes.set(this, { last: value, count: (seen?.count ?? 0) + 1 });
+      return original.call(this, enable, delay);
+    });
+
+    // Act
+    try {
+      for (let i = 0; i < 4; i++) await send();
+      for (let i = 0; i < 4; i++) {
+        await client.requestWithRetry(
+          { method: 'GET', path: 'status-session', session: 's1', auth: 'bearer', route: 'status-session' },
+          2_000,
+        );
+      }
+    } finally {
+      spy.mockRestore();
+    }
+
+    // Assert: axios sets 60 s on each request's socket; the agents set the same when a socket goes back to the pool.
+    expect(changes.size).toBeGreaterThan(0);
+    expect([...changes.values()].map((c) => c.count)).toEqual([...changes.values()].map(() => 1));
   });
 
   test('When a send follows a quiet second, then it gets a new connection (never one the engine may be closing)', async () => {
