@@ -1,5 +1,6 @@
 import type { Db } from './database';
 import type { IdempotencyRow, IdempotencyStore } from './idempotency-store';
+import { TurnWrites } from './turn-writes';
 
 interface Row {
   request_hash: string;
@@ -8,20 +9,29 @@ interface Row {
   created_at: number;
 }
 
-/** The idempotency rows in the embedded SQLite file (table `idempotency`, migration 1). */
+/**
+ * The idempotency rows in the embedded SQLite file (table `idempotency`, migration 1). A send writes twice (its claim
+ * before the engine call, its answer after); the claims and answers of one turn of the event loop share a commit
+ * (TurnWrites), each awaited until it is committed.
+ */
 export class SqliteIdempotencyStore implements IdempotencyStore {
-  constructor(private readonly db: Db) {}
+  private readonly writes: TurnWrites;
 
-  async claim(key: string, hash: string, at: number, expiredBefore: number): Promise<boolean> {
-    return (
-      this.db
-        .prepare(
-          `INSERT INTO idempotency (key, request_hash, status, response, created_at) VALUES (?, ?, 0, '{}', ?)
+  constructor(private readonly db: Db) {
+    this.writes = new TurnWrites(db);
+  }
+
+  claim(key: string, hash: string, at: number, expiredBefore: number): Promise<boolean> {
+    return this.writes.run(
+      () =>
+        this.db
+          .prepare(
+            `INSERT INTO idempotency (key, request_hash, status, response, created_at) VALUES (?, ?, 0, '{}', ?)
            ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, status = 0, response = '{}',
              created_at = excluded.created_at
            WHERE idempotency.created_at < ?`,
-        )
-        .run(key, hash, at, expiredBefore).changes === 1
+          )
+          .run(key, hash, at, expiredBefore).changes === 1,
     );
   }
 
@@ -35,13 +45,15 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
   }
 
   async settle(key: string, hash: string, status: number, response: string, at: number): Promise<void> {
-    this.db
-      .prepare(
-        `INSERT INTO idempotency (key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?)
+    await this.writes.run(() =>
+      this.db
+        .prepare(
+          `INSERT INTO idempotency (key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, status = excluded.status,
            response = excluded.response, created_at = excluded.created_at`,
-      )
-      .run(key, hash, status, response, at);
+        )
+        .run(key, hash, status, response, at),
+    );
   }
 
   async forget(key: string): Promise<void> {

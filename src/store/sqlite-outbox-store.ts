@@ -1,4 +1,5 @@
 import type { Db } from './database';
+import { TurnWrites } from './turn-writes';
 import {
   type Delivery,
   type DeliveryState,
@@ -71,19 +72,15 @@ const HEADS = `WITH RECURSIVE heads(id, sub, ch) AS (
 export class SqliteOutboxStore implements OutboxStore {
   /** Delivery id → the worker holding it and until when. */
   private readonly claims = new Map<number, { worker: string; until: number }>();
-  /** Deliveries answered this turn, marked delivered together (markDelivered). */
-  private readonly delivered: Array<{
-    id: number;
-    status: number;
-    at: number;
-    resolve: () => void;
-    reject: (error: unknown) => void;
-  }> = [];
+  /** Deliveries answered in one turn are marked delivered together (markDelivered). */
+  private readonly writes: TurnWrites;
 
   constructor(
     private readonly db: Db,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.writes = new TurnWrites(db);
+  }
 
   async appendMany(events: readonly NewEvent[]): Promise<number[]> {
     return this.db.transaction(() => {
@@ -149,30 +146,16 @@ export class SqliteOutboxStore implements OutboxStore {
    * 4b). The promise resolves once the mark is committed, so nothing reads the delivery as pending after it.
    */
   markDelivered(id: number, status: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.delivered.push({ id, status, at: this.now(), resolve, reject });
-      if (this.delivered.length === 1) setImmediate(() => this.commitDelivered());
-    });
-  }
-
-  private commitDelivered(): void {
-    const batch = this.delivered.splice(0);
-    let failure: unknown;
-    try {
-      const mark = this.db.prepare(
-        `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL, delivered_at = ?, updated_at = ? WHERE id = ?`,
-      );
-      this.db.transaction(() => {
-        for (const d of batch) mark.run(d.status, d.at, d.at, d.id);
-      })();
-    } catch (error) {
-      failure = error;
-    }
-    for (const d of batch) {
-      this.claims.delete(d.id);
-      if (failure === undefined) d.resolve();
-      else d.reject(failure);
-    }
+    const at = this.now();
+    return this.writes
+      .run(() => {
+        this.db
+          .prepare(
+            `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL, delivered_at = ?, updated_at = ? WHERE id = ?`,
+          )
+          .run(status, at, at, id);
+      })
+      .finally(() => this.claims.delete(id));
   }
 
   async markRetry(id: number, nextAt: number, status: number | null, error: string): Promise<void> {

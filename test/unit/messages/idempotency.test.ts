@@ -128,10 +128,14 @@ describe('idempotency', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-idem-'));
     const first = openDatabase(dir);
     const dying = createIdempotency({ db: first, windowMs: WINDOW, now });
-    void dying.run(
-      idempotencyScope({ idempotencyKey: 'k', hash: 'h' }),
-      () => new Promise<SendOutcome>(() => undefined),
-    );
+    let sending!: () => void;
+    const sendStarted = new Promise<void>((resolve) => (sending = resolve));
+    void dying.run(idempotencyScope({ idempotencyKey: 'k', hash: 'h' }), () => {
+      sending();
+      return new Promise<SendOutcome>(() => undefined);
+    });
+    // The process dies once the engine call is under way (its claim committed before it).
+    await sendStarted;
     first.close();
     const reopened = openDatabase(dir);
     const idem = createIdempotency({ db: reopened, windowMs: WINDOW, now });
