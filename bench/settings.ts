@@ -34,6 +34,8 @@ export interface Settings {
   leaseChannels: number;
   /** Idempotent sends per store in the gateway-level store case (P6). */
   storeSends: number;
+  /** O1: old events (one delivery each) the outbox's prune removes. */
+  pruneEvents: number;
   /** P8/P9: the lease lifetime of the two instances (LEASE_TTL_MS); the kill -9 take-over waits for it to run out. */
   leaseTtlMs: number;
   /** The whole run is killed after this many seconds (a hung case must not hang CI). */
@@ -61,6 +63,7 @@ export function settings(quick: boolean): Settings {
         storeOps: 300,
         leaseChannels: 200,
         storeSends: 60,
+        pruneEvents: 5_000,
         leaseTtlMs: 2_500,
         watchdogS: 300,
       }
@@ -85,6 +88,7 @@ export function settings(quick: boolean): Settings {
         storeOps: 3000,
         leaseChannels: 1000,
         storeSends: 400,
+        pruneEvents: 50_000,
         leaseTtlMs: 5_000,
         watchdogS: 1800,
       };

@@ -63,6 +63,9 @@ const HEADS = `WITH RECURSIVE heads(id, sub, ch) AS (
   )
   SELECT h.id FROM heads h JOIN subscriptions s ON s.id = h.sub AND s.paused = 0`;
 
+/** Events deleted per statement by prune; requests are served between statements. */
+export const PRUNE_CHUNK = 1_000;
+
 /**
  * The outbox in the gateway's SQLite file (see OutboxStore). One process uses the file, so claims are kept in memory:
  * they keep that process's concurrent attempts apart, and a crash forgets them with the attempts they covered (those
@@ -181,9 +184,18 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   async list(state: DeliveryState | undefined, limit: number): Promise<Delivery[]> {
-    const rows = state
-      ? this.db.prepare(`${DELIVERY_SELECT} WHERE d.state = ? ORDER BY d.id DESC LIMIT ?`).all(state, limit)
-      : this.db.prepare(`${DELIVERY_SELECT} ORDER BY d.id DESC LIMIT ?`).all(limit);
+    // Pending deliveries through their own index: in id order SQLite would read every delivered row to find them.
+    const rows =
+      state === 'pending'
+        ? this.db
+            .prepare(
+              `SELECT d.*, e.event_id, e.type FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.event_seq
+               WHERE d.state = 'pending' ORDER BY d.id DESC LIMIT ?`,
+            )
+            .all(limit)
+        : state
+          ? this.db.prepare(`${DELIVERY_SELECT} WHERE d.state = ? ORDER BY d.id DESC LIMIT ?`).all(state, limit)
+          : this.db.prepare(`${DELIVERY_SELECT} ORDER BY d.id DESC LIMIT ?`).all(limit);
     return (rows as DeliveryRow[]).map(toDelivery);
   }
 
@@ -252,13 +264,23 @@ export class SqliteOutboxStore implements OutboxStore {
     };
   }
 
-  /** Drops events older than `maxAgeMs` that have no pending delivery (keeps the database small). */
+  /**
+   * Drops events older than `maxAgeMs` that have no pending delivery (keeps the database small), PRUNE_CHUNK at a
+   * time with a turn of the event loop between chunks: better-sqlite3 runs on the thread that serves requests, and an
+   * hour of events at 1 000 channels is tens of thousands of rows (with their deliveries, by cascade).
+   */
   async prune(maxAgeMs: number): Promise<number> {
     const before = this.now() - maxAgeMs;
-    return this.db
-      .prepare(
-        `DELETE FROM events WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq AND d.state = 'pending')`,
-      )
-      .run(before).changes;
+    const chunk = this.db.prepare(
+      `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < ? AND NOT EXISTS
+         (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq AND d.state = 'pending') ORDER BY seq LIMIT ?)`,
+    );
+    let removed = 0;
+    for (;;) {
+      const changes = chunk.run(before, PRUNE_CHUNK).changes;
+      removed += changes;
+      if (changes < PRUNE_CHUNK) return removed;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { openDatabase } from '../../src/store/database';
 import { PgOutboxStore } from '../../src/store/pg-outbox-store';
 import { PgSubscriptionStore } from '../../src/store/pg-subscription-store';
-import { SqliteOutboxStore } from '../../src/store/sqlite-outbox-store';
+import { PRUNE_CHUNK, SqliteOutboxStore } from '../../src/store/sqlite-outbox-store';
 import { SqliteSubscriptionStore } from '../../src/store/sqlite-subscription-store';
 import type { SubscriptionStore } from '../../src/store/subscription-store';
 import { postgresHarness, sqliteHarness, usePostgres } from './harness';
@@ -66,6 +66,84 @@ describe('SQLite outbox: marks committed together', () => {
 
     // Assert
     for (const mark of marks) await expect(mark).rejects.toThrow(/not open/);
+  });
+});
+
+describe('SQLite outbox: pruning at scale', () => {
+  test('When more old events than one chunk are pruned, then the event loop turns between chunks and every old event without a pending delivery goes, with its deliveries', async () => {
+    // Arrange: 2½ chunks of old delivered events, an old one still pending, a recent one.
+    const db = openDatabase(fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-prune-')));
+    const subscription = await new SqliteSubscriptionStore(db).putForChannel(
+      'c',
+      { url: 'http://hub.test/a', secret: null, events: ['*'], source: 'api' },
+      0,
+    );
+    const clock = { now: 0 };
+    const store = new SqliteOutboxStore(db, () => clock.now);
+    const old = Math.floor(PRUNE_CHUNK * 2.5);
+    const event = (n: number) => ({
+      channelId: `c${n % 20}`,
+      type: 'message',
+      eventId: `e${n}`,
+      body: '{}',
+      subscriptionIds: [subscription],
+    });
+    const [pending] = await store.appendMany([event(-1)]);
+    await store.appendMany(Array.from({ length: old }, (_, n) => event(n)));
+    db.prepare("UPDATE deliveries SET state = 'delivered' WHERE event_seq <> ?").run(pending);
+    clock.now = 10_000;
+    const [recent] = await store.appendMany([event(old)]);
+    db.prepare("UPDATE deliveries SET state = 'delivered' WHERE event_seq = ?").run(recent);
+    let turns = 0;
+    const ticking = setInterval(() => turns++, 0);
+
+    // Act
+    let removed: number;
+    try {
+      removed = await store.prune(5_000);
+    } finally {
+      clearInterval(ticking);
+    }
+
+    // Assert
+    expect(removed).toBe(old);
+    expect(turns).toBeGreaterThan(0);
+    const left = db.prepare('SELECT event_seq AS seq FROM deliveries ORDER BY event_seq').all();
+    expect(left).toEqual([{ seq: pending }, { seq: recent }]);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM events').get()).toEqual({ n: 2 });
+    db.close();
+  });
+
+  test('When the schema is migrated, then every foreign key has an index on its child columns and a prune reads deliveries by event, never the whole table', () => {
+    // Arrange
+    const db = openDatabase(fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-schema-')));
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
+      (t) => t.name,
+    );
+
+    // Act: each foreign key, and whether an index of its table starts with its column.
+    const keys = tables.flatMap((table) =>
+      (db.pragma(`foreign_key_list(${table})`) as { from: string; table: string }[]).map((fk) => {
+        const indexes = db.pragma(`index_list(${table})`) as { name: string }[];
+        const leading = indexes.map((i) => (db.pragma(`index_info(${i.name})`) as { name: string }[])[0]?.name);
+        return { table, column: fk.from, indexed: leading.includes(fk.from) };
+      }),
+    );
+    const plan = (
+      db
+        .prepare(
+          `EXPLAIN QUERY PLAN DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < 1 AND NOT EXISTS
+             (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq AND d.state = 'pending') ORDER BY seq LIMIT 10)`,
+        )
+        .all() as { detail: string }[]
+    ).map((r) => r.detail);
+
+    // Assert
+    expect(keys).toContainEqual({ table: 'deliveries', column: 'event_seq', indexed: true });
+    expect(keys.filter((k) => !k.indexed)).toEqual([]);
+    expect(plan).toContain('SEARCH d USING INDEX deliveries_event (event_seq=?)');
+    expect(plan.filter((line) => /^SCAN (d|deliveries)\b/.test(line))).toEqual([]);
+    db.close();
   });
 });
 
