@@ -43,6 +43,7 @@ const toDelivery = (r: DeliveryRow): Delivery => ({
 });
 
 const DELIVERY_SELECT = `SELECT d.*, e.event_id, e.type FROM deliveries d JOIN events e ON e.seq = d.event_seq`;
+const PENDING_SELECT = `SELECT d.*, e.event_id, e.type FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.event_seq`;
 /**
  * The oldest pending delivery of each (subscription, channel) pair whose subscription is not paused.
  *
@@ -184,18 +185,15 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   async list(state: DeliveryState | undefined, limit: number): Promise<Delivery[]> {
-    // Pending deliveries through their own index: in id order SQLite would read every delivered row to find them.
-    const rows =
-      state === 'pending'
-        ? this.db
-            .prepare(
-              `SELECT d.*, e.event_id, e.type FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.event_seq
-               WHERE d.state = 'pending' ORDER BY d.id DESC LIMIT ?`,
-            )
-            .all(limit)
-        : state
-          ? this.db.prepare(`${DELIVERY_SELECT} WHERE d.state = ? ORDER BY d.id DESC LIMIT ?`).all(state, limit)
-          : this.db.prepare(`${DELIVERY_SELECT} ORDER BY d.id DESC LIMIT ?`).all(limit);
+    let rows: unknown[];
+    if (state === 'pending') {
+      // Through their own index: in id order SQLite would read every delivered row to find the few pending ones.
+      rows = this.db.prepare(`${PENDING_SELECT} WHERE d.state = 'pending' ORDER BY d.id DESC LIMIT ?`).all(limit);
+    } else if (state) {
+      rows = this.db.prepare(`${DELIVERY_SELECT} WHERE d.state = ? ORDER BY d.id DESC LIMIT ?`).all(state, limit);
+    } else {
+      rows = this.db.prepare(`${DELIVERY_SELECT} ORDER BY d.id DESC LIMIT ?`).all(limit);
+    }
     return (rows as DeliveryRow[]).map(toDelivery);
   }
 
@@ -271,13 +269,22 @@ export class SqliteOutboxStore implements OutboxStore {
    */
   async prune(maxAgeMs: number): Promise<number> {
     const before = this.now() - maxAgeMs;
+    // Events are appended in time order, so the old ones are those before the first recent one, found once: each
+    // chunk's scan stops there instead of reading the whole table (a week of events), as does an hourly prune that
+    // finds nothing to remove.
+    const { bound } = this.db
+      .prepare(
+        `SELECT COALESCE((SELECT seq FROM events WHERE created_at >= ? ORDER BY seq LIMIT 1),
+           (SELECT COALESCE(MAX(seq), 0) + 1 FROM events)) AS bound`,
+      )
+      .get(before) as { bound: number };
     const chunk = this.db.prepare(
-      `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < ? AND NOT EXISTS
+      `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq < ? AND NOT EXISTS
          (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq AND d.state = 'pending') ORDER BY seq LIMIT ?)`,
     );
     let removed = 0;
     for (;;) {
-      const changes = chunk.run(before, PRUNE_CHUNK).changes;
+      const changes = chunk.run(bound, PRUNE_CHUNK).changes;
       removed += changes;
       if (changes < PRUNE_CHUNK) return removed;
       await new Promise((resolve) => setImmediate(resolve));
