@@ -43,7 +43,16 @@ const toDelivery = (r: DeliveryRow): Delivery => ({
 });
 
 const DELIVERY_SELECT = `SELECT d.*, e.event_id, e.type FROM deliveries d JOIN events e ON e.seq = d.event_seq`;
-const PENDING_SELECT = `SELECT d.*, e.event_id, e.type FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.event_seq`;
+/**
+ * The deliveries of one state, newest first. The state is written into each statement, not bound: SQLite uses a
+ * partial index (pending, dead) only when the statement itself says the state, and in id order it would otherwise read
+ * every delivered row to find the few pending or dead ones.
+ */
+const LIST_BY_STATE: Record<DeliveryState, string> = {
+  pending: `SELECT d.*, e.event_id, e.type FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.event_seq WHERE d.state = 'pending'`,
+  dead: `SELECT d.*, e.event_id, e.type FROM deliveries d INDEXED BY deliveries_dead JOIN events e ON e.seq = d.event_seq WHERE d.state = 'dead'`,
+  delivered: `${DELIVERY_SELECT} WHERE d.state = 'delivered'`,
+};
 /**
  * The oldest pending delivery of each (subscription, channel) pair whose subscription is not paused.
  *
@@ -185,15 +194,9 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   async list(state: DeliveryState | undefined, limit: number): Promise<Delivery[]> {
-    let rows: unknown[];
-    if (state === 'pending') {
-      // Through their own index: in id order SQLite would read every delivered row to find the few pending ones.
-      rows = this.db.prepare(`${PENDING_SELECT} WHERE d.state = 'pending' ORDER BY d.id DESC LIMIT ?`).all(limit);
-    } else if (state) {
-      rows = this.db.prepare(`${DELIVERY_SELECT} WHERE d.state = ? ORDER BY d.id DESC LIMIT ?`).all(state, limit);
-    } else {
-      rows = this.db.prepare(`${DELIVERY_SELECT} ORDER BY d.id DESC LIMIT ?`).all(limit);
-    }
+    const rows = this.db
+      .prepare(`${state ? LIST_BY_STATE[state] : DELIVERY_SELECT} ORDER BY d.id DESC LIMIT ?`)
+      .all(limit);
     return (rows as DeliveryRow[]).map(toDelivery);
   }
 

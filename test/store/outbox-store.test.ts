@@ -145,6 +145,45 @@ describe('SQLite outbox: pruning at scale', () => {
     expect(plan.filter((line) => /^SCAN (d|deliveries)\b/.test(line))).toEqual([]);
     db.close();
   });
+
+  test('When /metrics counts pending and dead deliveries and an operator lists them, then each statement reads its own partial index, not every delivery', async () => {
+    // Arrange: the statements the store runs, captured as it prepares them.
+    const db = openDatabase(fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-plans-')));
+    const store = new SqliteOutboxStore(db, () => 0);
+    const prepared: string[] = [];
+    const prepare = db.prepare.bind(db);
+    jest.spyOn(db, 'prepare').mockImplementation(((sql: string) => {
+      prepared.push(sql);
+      return prepare(sql);
+    }) as typeof db.prepare);
+
+    // Act
+    await store.stats();
+    await store.list('pending', 50);
+    await store.list('dead', 50);
+    const plans = prepared.map((sql) => ({
+      sql: sql.replace(/\s+/g, ' ').slice(0, 60),
+      plan: (
+        db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(
+          ...sql
+            .split('?')
+            .slice(1)
+            .map(() => 0),
+        ) as { detail: string }[]
+      )
+        .map((r) => r.detail)
+        .join(' | '),
+    }));
+
+    // Assert: no statement reads the deliveries table from end to end.
+    expect(plans).toHaveLength(4);
+    for (const { sql, plan } of plans)
+      expect({ sql, plan }).toEqual({
+        sql,
+        plan: expect.stringMatching(/USING (COVERING )?INDEX deliveries_(pending|dead)/),
+      });
+    db.close();
+  });
 });
 
 /** Subscriptions for the deliveries to belong to, made through the store's own interface. */
