@@ -4,7 +4,7 @@ import request from 'supertest';
 import type { TokenStore } from '../../src/adapters/engine-adapter';
 import { WppconnectAdapter } from '../../src/adapters/wppconnect/wppconnect-adapter';
 import { GatewayError } from '../../src/errors';
-import { createMemoryLogger, createRequestContext } from '../../src/logger';
+import { createMemoryLogger, createRequestContext, type RequestContext } from '../../src/logger';
 import { errorMiddleware, notFoundMiddleware } from '../../src/middleware/error-middleware';
 import { requestIdMiddleware } from '../../src/middleware/request-id-middleware';
 import type { ChannelGate } from '../../src/messages/channel-gate';
@@ -14,10 +14,17 @@ const ENGINE = 'http://engine.test';
 const CH = 'pixel12digital';
 const TOKEN = '$2b$10$pixel12digitalTOKEN';
 
+/** Each test app's request context, closed after its test (RequestContext.close says why). */
+const contexts: RequestContext[] = [];
+afterEach(() => {
+  for (const context of contexts.splice(0)) context.close();
+});
+
 /** The media routes as src/app.ts mounts them, with the real WPPConnect adapter; one function so it can be swapped. */
 function buildTestApp() {
   const logger = createMemoryLogger();
   const context = createRequestContext();
+  contexts.push(context);
   const tokenMap = new Map<string, string>();
   const tokens: TokenStore = {
     get: (s) => tokenMap.get(s),

@@ -8,7 +8,7 @@ import request from 'supertest';
 import type { TokenStore } from '../../src/adapters/engine-adapter';
 import { WppconnectAdapter } from '../../src/adapters/wppconnect/wppconnect-adapter';
 import { GatewayError } from '../../src/errors';
-import { createMemoryLogger, createRequestContext } from '../../src/logger';
+import { createMemoryLogger, createRequestContext, type RequestContext } from '../../src/logger';
 import { errorMiddleware, notFoundMiddleware } from '../../src/middleware/error-middleware';
 import { requestIdMiddleware } from '../../src/middleware/request-id-middleware';
 import type { ChannelGate } from '../../src/messages/channel-gate';
@@ -36,6 +36,12 @@ interface TestAppOptions {
   disconnected?: string[];
 }
 
+/** Each test app's request context, closed after its test (RequestContext.close says why). */
+const contexts: RequestContext[] = [];
+afterEach(() => {
+  for (const context of contexts.splice(0)) context.close();
+});
+
 /**
  * The gateway pieces as src/app.ts mounts them (request id → JSON body limit → /api routers → 404 → error handler),
  * with the real WPPConnect adapter. One function so it can be swapped for `createApp` later.
@@ -43,6 +49,7 @@ interface TestAppOptions {
 function buildTestApp(options: TestAppOptions = {}) {
   const logger = createMemoryLogger();
   const context = createRequestContext();
+  contexts.push(context);
   const db: Db = openDatabase(':memory:');
   const tokenMap = new Map<string, string>();
   const tokens: TokenStore = {

@@ -56,6 +56,7 @@ export function buildTestGateway(
       request(gateway.app)[method](url).set('X-Gateway-Secret', TEST_SECRET).set('Content-Type', 'application/json'),
     async close() {
       await gateway.stop();
+      context.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

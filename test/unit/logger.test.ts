@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { createWinstonLogger } from '../../src/logger';
+import { createRequestContext, createWinstonLogger } from '../../src/logger';
 
 function capture(level: string) {
   const stream = new PassThrough();
@@ -35,5 +35,24 @@ describe('logger', () => {
     expect(lines).toHaveLength(2);
     expect(lines.join('\n')).not.toContain('s3cr3t-value');
     expect(JSON.parse(lines[1])).toMatchObject({ level: 'error', message: 'boom', component: 'c' });
+  });
+});
+
+describe('request context', () => {
+  test('When a request context is closed, then async work still running in it no longer carries it', async () => {
+    // Arrange
+    const context = createRequestContext();
+    const seen: Array<string | undefined> = [];
+
+    // Act
+    await context.run({ requestId: 'r1' }, async () => {
+      seen.push(context.requestId());
+      context.close();
+      await Promise.resolve();
+      seen.push(context.requestId());
+    });
+
+    // Assert: disabled, so Node no longer visits it for every new promise.
+    expect(seen).toEqual(['r1', undefined]);
   });
 });
