@@ -49,8 +49,8 @@ const DELIVERY_SELECT = `SELECT d.*, e.event_id, e.type FROM deliveries d JOIN e
  * every delivered row to find the few pending or dead ones.
  */
 const LIST_BY_STATE: Record<DeliveryState, string> = {
-  pending: `SELECT d.*, e.event_id, e.type FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.event_seq WHERE d.state = 'pending'`,
-  dead: `SELECT d.*, e.event_id, e.type FROM deliveries d INDEXED BY deliveries_dead JOIN events e ON e.seq = d.event_seq WHERE d.state = 'dead'`,
+  pending: `${DELIVERY_SELECT.replace('deliveries d', 'deliveries d INDEXED BY deliveries_pending')} WHERE d.state = 'pending'`,
+  dead: `${DELIVERY_SELECT.replace('deliveries d', 'deliveries d INDEXED BY deliveries_dead')} WHERE d.state = 'dead'`,
   delivered: `${DELIVERY_SELECT} WHERE d.state = 'delivered'`,
 };
 /**

@@ -43,15 +43,21 @@ outboxStoreContract(
   }),
 );
 
+/** A fresh SQLite file as the gateway opens it, with one subscription for deliveries to belong to. */
+async function sqliteWithSubscription(prefix: string) {
+  const db = openDatabase(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+  const subscription = await new SqliteSubscriptionStore(db).putForChannel(
+    'c',
+    { url: 'http://hub.test/a', secret: null, events: ['*'], source: 'api' },
+    0,
+  );
+  return { db, subscription };
+}
+
 describe('SQLite outbox: marks committed together', () => {
   test('When the commit of several marks fails, then every one of them fails', async () => {
     // Arrange
-    const db = openDatabase(fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-marks-')));
-    const subscription = await new SqliteSubscriptionStore(db).putForChannel(
-      'c',
-      { url: 'http://hub.test/a', secret: null, events: ['*'], source: 'api' },
-      0,
-    );
+    const { db, subscription } = await sqliteWithSubscription('outbox-marks-');
     const store = new SqliteOutboxStore(db, () => 0);
     for (const channel of ['c1', 'c2'])
       await store.appendMany([
@@ -72,12 +78,7 @@ describe('SQLite outbox: marks committed together', () => {
 describe('SQLite outbox: pruning at scale', () => {
   test('When more old events than one chunk are pruned, then the event loop turns between chunks and every old event without a pending delivery goes, with its deliveries', async () => {
     // Arrange: 2½ chunks of old delivered events, an old one still pending, a recent one.
-    const db = openDatabase(fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-prune-')));
-    const subscription = await new SqliteSubscriptionStore(db).putForChannel(
-      'c',
-      { url: 'http://hub.test/a', secret: null, events: ['*'], source: 'api' },
-      0,
-    );
+    const { db, subscription } = await sqliteWithSubscription('outbox-prune-');
     const clock = { now: 0 };
     const store = new SqliteOutboxStore(db, () => clock.now);
     const old = Math.floor(PRUNE_CHUNK * 2.5);
