@@ -64,7 +64,7 @@ export function settings(quick: boolean): Settings {
         leaseChannels: 200,
         storeSends: 60,
         pruneEvents: 5_000,
-        leaseTtlMs: 5_000,
+        leaseTtlMs: 2_500,
         watchdogS: 300,
       }
     : {

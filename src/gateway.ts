@@ -83,10 +83,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
           ? {
               origin: instanceId,
               fence: (id: string) => cluster!.fence(id),
-              onFenced: (id: string) =>
+              onFenced: (id: string) => {
                 storeLogger.warn('channel state not written: this instance no longer holds the channel', {
                   channel: id,
-                }),
+                });
+                cluster!.writeRefused(id);
+              },
             }
           : {}),
         onWriteError: (error, willRetry) =>

@@ -101,6 +101,8 @@ export class Cluster {
   private stopped = false;
   private resyncTimer: NodeJS.Timeout | null = null;
   private channelStore: PgChannelStore | null = null;
+  /** Channels whose row write was refused by the fence (see `writeRefused`). */
+  private readonly unwritten = new Set<string>();
 
   constructor(private readonly options: ClusterOptions) {
     this.instanceId = options.instanceId;
@@ -111,7 +113,12 @@ export class Cluster {
       ttlMs: options.leaseTtlMs,
       waveSize: options.waveSize,
       channels: () => options.repo.list().map((r) => r.id),
-      onGained: (lease) => options.onGained(lease.channelId),
+      onGained: (lease) => {
+        // Held again after a write was refused for want of the lease: the store gets memory's row (a created
+        // channel whose first write was refused existed nowhere else, so no other instance could ever drive it).
+        if (this.unwritten.delete(lease.channelId)) options.repo.rewrite(lease.channelId);
+        options.onGained(lease.channelId);
+      },
       onLost: (channelId, reason) => options.onLost(channelId, reason),
       logger: options.logger,
     });
@@ -132,6 +139,15 @@ export class Cluster {
   fence(channelId: string): { owner: string; token: number } | null {
     const lease = this.ownership.lease(channelId);
     return lease ? { owner: lease.owner, token: lease.token } : null;
+  }
+
+  /**
+   * The store refused a row write of the channel: this instance did not hold its lease then (its own fence, or the
+   * statement's). If it holds the lease again later (a renewal that had been missed, a claim), the row is written
+   * again from memory; while another instance holds it, that instance's writes stand and this copy follows them.
+   */
+  writeRefused(channelId: string): void {
+    this.unwritten.add(channelId);
   }
 
   /** Headers for an engine call on `session`; a lifecycle call without a live lease is refused (CHANNEL_MOVING). */

@@ -246,6 +246,16 @@ export class ChannelRepository {
     return unplaced.length;
   }
 
+  /**
+   * Several instances: writes the channel's row again as memory has it (its token, and its tombstone cleared unless a
+   * delete has begun), after a write was refused because this instance did not hold the lease at the time and it holds
+   * it again. Whole-row writes, so the last one carries every change the refused ones had.
+   */
+  rewrite(id: string): void {
+    const record = this.byId.get(id);
+    if (record) void this.store.put(this.stored(record), { clearTombstone: !this.tombstones.has(record.lookupKey) });
+  }
+
   /** The engine now runs the session with a start-session body we sent (our webhook): no longer "adopted". */
   clearAdopted(id: string): void {
     const current = this.get(id);

@@ -157,6 +157,42 @@ function ownershipSuite(name: string, harness: () => StoreHarness<LeaseStore>): 
       expect(b.own.ownerOf('ch0')).toBe('gw-a');
     });
 
+    test('When a call claims a channel while a round is renewing, then the round keeps it (the renewal only missed it)', async () => {
+      let during: (() => Promise<unknown>) | null = null;
+      const gated = new Proxy(store, {
+        get(target, key) {
+          if (key === 'renewAll')
+            return async (owner: string, ttlMs: number) => {
+              const renewed = await target.renewAll(owner, ttlMs);
+              const inFlight = during;
+              during = null;
+              await inFlight?.();
+              return renewed;
+            };
+          const value: unknown = Reflect.get(target, key, target);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const gained: string[] = [];
+      const lost: Array<[string, string]> = [];
+      const own = new ChannelOwnership({
+        store: gated,
+        instanceId: 'gw-a',
+        ttlMs: TTL_MS,
+        channels: () => ['ch0', 'ch1'],
+        onGained: (lease) => gained.push(lease.channelId),
+        onLost: (channel, reason) => lost.push([channel, reason]),
+      });
+      during = () => own.claim('ch0');
+
+      await own.tick();
+
+      expect(own.owned()).toEqual(['ch0', 'ch1']);
+      expect(lost).toEqual([]);
+      expect(gained.sort()).toEqual(['ch0', 'ch1']);
+      expect(await store.holder('ch0')).toMatchObject({ owner: 'gw-a' });
+    });
+
     test('When a channel is deleted, then release hands its lease back at once and it is no longer renewed', async () => {
       const a = instance('gw-a', 50, ['ch0', 'ch1']);
       await a.own.tick();

@@ -52,7 +52,10 @@ async function node(name: string): Promise<Node> {
   const store = new PgChannelStore(pool, {
     origin: instanceId,
     fence: (id) => late.cluster!.fence(id),
-    onFenced: (id) => fenced.push(id),
+    onFenced: (id) => {
+      fenced.push(id);
+      late.cluster!.writeRefused(id);
+    },
   });
   const repo = new ChannelRepository(store);
   await repo.load();
@@ -122,6 +125,30 @@ describe('several instances on one PostgreSQL', () => {
     expect(a.fenced).toEqual(['c2']);
     const { rows } = await pool.query<{ status: string }>('SELECT status FROM channels WHERE id = $1', ['c2']);
     expect(rows[0].status).toBe('qr_required');
+  });
+
+  test('When a channel’s writes were refused while its instance did not hold the lease, then its row is written once it holds the lease again, and the other instances see the channel', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    // Created and changed before the lease is held here (a renewal that missed a claim used to drop it like this).
+    a.repo.create('c4', { engineId: 'e1' });
+    a.repo.update('c4', { status: 'qr_required', engineStatus: 'QRCODE' });
+    a.repo.tokenStore().set('c4', 'engine-token-4');
+    await a.repo.flush();
+    expect(new Set(a.fenced)).toEqual(new Set(['c4']));
+    expect((await pool.query('SELECT 1 FROM channels WHERE id = $1', ['c4'])).rowCount).toBe(0);
+
+    await a.cluster.claim('c4');
+    await a.repo.flush();
+
+    const { rows } = await pool.query<{ status: string; engine_id: string }>(
+      'SELECT status, engine_id FROM channels WHERE id = $1',
+      ['c4'],
+    );
+    expect(rows).toEqual([expect.objectContaining({ status: 'qr_required', engine_id: 'e1' })]);
+    await waitFor(() => b.repo.get('c4')?.status === 'qr_required', 5_000, 'c4 in the other copy');
+    expect(b.repo.tokenStore().get('c4')).toBe('engine-token-4');
+    expect(b.repo.isTombstoned('c4')).toBe(false);
   });
 
   test('When an instance does not hold a channel, then its lifecycle engine calls are refused (CHANNEL_MOVING) and reads carry no lease', async () => {
