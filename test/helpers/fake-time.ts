@@ -11,8 +11,8 @@ import { setImmediate as realSetImmediate, setTimeout as realSetTimeout } from '
  * with `fakeDelay`, or a route handler waiting on the gateway's own timers). So a deadline, a backoff or a poll can
  * never overtake an engine answer because the machine is slow: what happens when is decided by fake time alone.
  *
- * Node's own timers (`node:timers`, used here, by nock and by the HTTP client's socket timeouts and
- * `AbortSignal.timeout`) are not faked: jest fakes the globals of the test's sandbox only.
+ * Node's own timers (`node:timers`, used here, by nock, by the engine client's timeout in engine-http-adapter.ts and
+ * by socket timeouts and `AbortSignal.timeout`) are not faked: jest fakes the globals of the test's sandbox only.
  */
 
 /**

@@ -5,6 +5,7 @@ import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import pRetry, { AbortError } from 'p-retry';
 import type { z } from 'zod';
 import { GatewayError, isGatewayError } from '../../errors';
+import { engineHttpAdapter } from './engine-http-adapter';
 import type { Logger, RequestContext } from '../../logger';
 import type { EngineCircuit } from '../engine-circuit';
 import type { EngineCallObserver, EngineCallRecord, TokenStore } from '../engine-adapter';
@@ -108,9 +109,10 @@ const WARM_SOCKET_MS = 1_000;
  * Either way, a call that times out or is aborted destroys its socket, so a hung engine socket never serves the next
  * call.
  *
- * TCP keep-alive probes start after TCP_KEEPALIVE_MS, axios's own value: axios sets it on a request's socket and the
- * agent sets its `keepAliveMsecs` when the socket goes back to the pool, so with Node's default (1 s) the two
+ * TCP keep-alive probes start after TCP_KEEPALIVE_MS, the value axios's own adapter sets on a request's socket: the
+ * agent sets its `keepAliveMsecs` when the socket goes back to the pool, and with Node's default (1 s) the two
  * rewrote the socket option on every call (two setsockopt calls per send, 1.6 % of the send path's CPU, issue 13).
+ * The engine-http-adapter leaves the option to the agent; a request it hands to axios's adapter finds it unchanged.
  * Our idle timeouts close a pooled socket long before a probe would be sent either way.
  */
 const TCP_KEEPALIVE_MS = 60_000;
@@ -177,6 +179,11 @@ export class WppconnectClient {
       maxRedirects: 0,
       maxBodyLength: Infinity,
       maxContentLength: Infinity,
+      // The engine is called directly, never through an HTTP_PROXY from the environment (as webhook deliveries are):
+      // it is a peer on this host or network, and the connection choices below are about its sockets, not a proxy's.
+      proxy: false,
+      // node:http for these requests, axios's own adapter for any other (engine-http-adapter.ts says why).
+      adapter: engineHttpAdapter(),
       // No agent here: each call picks pooled, warm or fresh connections (engineAgents says why).
       headers: { Accept: 'application/json' },
     });
@@ -330,10 +337,9 @@ export class WppconnectClient {
         url,
         data: streamed ? streamed.stream() : hasBody ? (req.body ?? {}) : undefined,
         headers,
+        // The adapter's timeout bounds the whole exchange, body included; the signal is the caller's deadline.
         timeout,
-        signal: req.signal
-          ? AbortSignal.any([req.signal, AbortSignal.timeout(timeout + 50)])
-          : AbortSignal.timeout(timeout + 50),
+        signal: req.signal,
         responseType: 'arraybuffer',
         ...(req.reuseConnection ? this.agents.pooled : req.probe ? this.agents.fresh : this.agents.warm),
       });

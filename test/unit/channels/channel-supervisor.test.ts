@@ -353,8 +353,8 @@ describe('ChannelSupervisor zombies', () => {
 
   test('When host-device hangs past the probe timeout while the engine answers, then it is a zombie and restarted', async () => {
     // Arrange: page alive for check-connection, but WhatsApp calls hang (wppconnect-engine.md §3.5(3)).
-    // The one race on the wall clock in this file: the probe's timeout is the HTTP client's own (its socket timeout and
-    // AbortSignal.timeout, which jest cannot fake), so the hang it beats is wall-clock too (nock-engine.ts). Fake time
+    // The one race on the wall clock in this file: the probe's timeout is the HTTP client's own (a node:timers timer,
+    // which jest does not fake), so the hang it beats is wall-clock too (nock-engine.ts). Fake time
     // stands still while the hung request is in flight; the backoff and restart after it run on fake time as elsewhere.
     const h = harness({ LIVENESS_PROBE_TIMEOUT_MS: '200' });
     await connect(h);
