@@ -359,7 +359,8 @@ export class WppconnectClient {
     if (req.probe && response.status !== 200) circuit?.failed(`${req.route} answered HTTP ${response.status}`, true);
     else circuit?.succeeded(req.probe);
     const contentType = String(response.headers['content-type'] ?? '');
-    const raw = Buffer.from(response.data as ArrayBuffer);
+    // Both adapters give a Buffer for 'arraybuffer' on Node; Buffer.from would copy it (a media download's whole body).
+    const raw = Buffer.isBuffer(response.data) ? response.data : Buffer.from(response.data as ArrayBuffer);
     let data: unknown = raw;
     if (!req.binary || !contentType.startsWith('image/')) {
       const text = raw.toString('utf8');
