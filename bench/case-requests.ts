@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { type Child, cpuUs } from './children';
+import { engineTransportCpu } from './engine-transport';
 import { connectedChannels, type Gateway, GATEWAY_SECRET, type Sim, startGateway, startServer, startSim } from './env';
 import { cannon, type LoadResult, percentile, SerialClient, timeEach } from './load';
 import { fmt, type Row } from './report';
@@ -248,6 +249,26 @@ export async function requestCases(s: Settings, log: (line: string) => void): Pr
         ratio: '–',
         goal: 'cheap next to the gateway',
         met: null,
+      });
+
+      // ---- 2c. the engine client's transport alone ---------------------------------------------------------------
+      log(`case 2c: ${s.transportCalls} engine sends per transport, the client's adapter and axios's own, in turn`);
+      const t2 = await engineTransportCpu(
+        sim.url,
+        `Bearer ${token}`,
+        `/api/${CHANNEL}/send-message`,
+        JSON.parse(directText) as Record<string, unknown>,
+        s.transportCalls,
+      );
+      rows.push({
+        id: '2c',
+        case: "same, the engine client's transport alone (CPU per engine call)",
+        gateway: `engine-http-adapter: ${fmt.us(t2.oursUs)} per call (${fmt.n(t2.calls)} calls, 10 in flight)`,
+        baseline: `axios's own Node adapter, with the timeout signal the client built per call before: ${fmt.us(t2.axiosUs)} per call`,
+        ratio: fmt.x(t2.oursUs / t2.axiosUs),
+        goal: 'reported (what the transport of every engine call costs)',
+        met: null,
+        data: { ...t2 },
       });
 
       // ---- 3. one text send at a time -------------------------------------------------------------------------

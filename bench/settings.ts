@@ -12,6 +12,8 @@ export interface Settings {
   rounds: number;
   /** Case 3: text sends one at a time (each path), after 30 untimed. */
   serialSends: number;
+  /** Case 2c: engine calls per transport (after one untimed block each). */
+  transportCalls: number;
   /** Case 9: 16 MB voice notes per path (after one untimed). */
   audioRuns: number;
   /** Case 4: events per run. */
@@ -50,6 +52,7 @@ export function settings(quick: boolean): Settings {
         warmupS: 1,
         rounds: 1,
         serialSends: 60,
+        transportCalls: 500,
         audioRuns: 2,
         events: 600,
         eventChannels: 20,
@@ -73,6 +76,7 @@ export function settings(quick: boolean): Settings {
         warmupS: 2,
         rounds: 3,
         serialSends: 300,
+        transportCalls: 3000,
         audioRuns: 6,
         events: 5000,
         eventChannels: 20,
