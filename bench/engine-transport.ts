@@ -1,6 +1,7 @@
 import http from 'node:http';
 import axios, { type AxiosInstance, type AxiosRequestConfig } from 'axios';
 import { engineHttpAdapter } from '../src/adapters/wppconnect/engine-http-adapter';
+import { engineAxiosConfig } from '../src/adapters/wppconnect/wppconnect-client';
 
 /**
  * Case 2c: what the engine client's transport costs per engine call, its own adapter (engine-http-adapter.ts) against
@@ -17,19 +18,13 @@ export interface TransportCpu {
 
 const IN_FLIGHT = 10;
 
+/** The engine client's own instance options (its timeout, status, redirect and proxy choices), with `adapter`. */
 function instance(baseURL: string, authorization: string, adapter: AxiosRequestConfig['adapter']): AxiosInstance {
   return axios.create({
-    baseURL,
-    timeout: 10_000,
-    validateStatus: () => true,
-    maxRedirects: 0,
-    maxBodyLength: Infinity,
-    maxContentLength: Infinity,
-    proxy: false,
+    ...engineAxiosConfig(baseURL, 10_000, adapter),
     responseType: 'arraybuffer',
     headers: { Accept: 'application/json', Authorization: authorization },
     httpAgent: new http.Agent({ keepAlive: true, keepAliveMsecs: 60_000, scheduling: 'lifo' }),
-    adapter,
   });
 }
 

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import axios, { type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import pRetry, { AbortError } from 'p-retry';
 import type { z } from 'zod';
 import { GatewayError, isGatewayError } from '../../errors';
@@ -164,6 +164,33 @@ export function mapTransportError(error: unknown, abortReason?: unknown): Gatewa
   return new GatewayError('ENGINE_UNREACHABLE', { cause: error });
 }
 
+/**
+ * The engine client's axios instance options (house style H13). Exported for bench case 2c, which measures the same
+ * instance with axios's own adapter in place of ours.
+ */
+export function engineAxiosConfig(
+  baseURL: string,
+  timeout: number,
+  adapter: AxiosRequestConfig['adapter'] = engineHttpAdapter(),
+): AxiosRequestConfig {
+  return {
+    baseURL,
+    timeout,
+    // The engine answers errors with 4xx/5xx bodies we must read; we decide per route what a status means.
+    validateStatus: () => true,
+    maxRedirects: 0,
+    maxBodyLength: Infinity,
+    maxContentLength: Infinity,
+    // The engine is called directly, never through an HTTP_PROXY from the environment (webhook deliveries never are
+    // either): it is a peer on this host or network, and the connection choices above are about its sockets.
+    proxy: false,
+    // node:http for these requests, axios's own adapter for any other (engine-http-adapter.ts says why).
+    adapter,
+    // No agent here: each call picks pooled, warm or fresh connections (engineAgents says why).
+    headers: { Accept: 'application/json' },
+  };
+}
+
 export class WppconnectClient {
   private readonly http: AxiosInstance;
   private readonly minting = new Map<string, Promise<string>>();
@@ -171,22 +198,7 @@ export class WppconnectClient {
   private readonly agents = engineAgents();
 
   constructor(private readonly options: WppconnectClientOptions) {
-    this.http = axios.create({
-      baseURL: options.baseUrl,
-      timeout: options.requestTimeoutMs,
-      // The engine answers errors with 4xx/5xx bodies we must read; we decide per route what a status means.
-      validateStatus: () => true,
-      maxRedirects: 0,
-      maxBodyLength: Infinity,
-      maxContentLength: Infinity,
-      // The engine is called directly, never through an HTTP_PROXY from the environment (as webhook deliveries are):
-      // it is a peer on this host or network, and the connection choices below are about its sockets, not a proxy's.
-      proxy: false,
-      // node:http for these requests, axios's own adapter for any other (engine-http-adapter.ts says why).
-      adapter: engineHttpAdapter(),
-      // No agent here: each call picks pooled, warm or fresh connections (engineAgents says why).
-      headers: { Accept: 'application/json' },
-    });
+    this.http = axios.create(engineAxiosConfig(options.baseUrl, options.requestTimeoutMs));
   }
 
   onCall(observer: EngineCallObserver): void {
