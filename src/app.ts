@@ -166,7 +166,7 @@ export function createApp(deps: AppDeps): Express {
   const api = express.Router();
   api.use(auth);
   api.use(refuseOptions);
-  api.use(deadlineMiddleware(config.channels.routeDeadlineMs, logger));
+  api.use(deadlineMiddleware(config.channels.routeDeadlineMs, logger, deps.context));
   if (deps.forwardToOwner) api.use(deps.forwardToOwner(channelOfApiCall, forwardWaitMs(config)));
   api.use(
     createApiHealthRouter({

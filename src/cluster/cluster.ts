@@ -5,6 +5,7 @@ import type { RequestHandler, Request, Response } from 'express';
 import { ChannelOwnership } from '../channels/channel-ownership';
 import { GatewayError } from '../errors';
 import type { Logger } from '../logger';
+import { routeDeadline } from '../middleware/deadline-middleware';
 import type { ChannelRepository } from '../store/channel-repository';
 import { CHANNEL_CHANGES, type ChannelChange, type PgChannelStore } from '../store/pg-channel-store';
 import { PgLeaseStore } from '../store/pg-lease-store';
@@ -230,7 +231,7 @@ export class Cluster {
       const id = record.id;
       const forwarded = req.get(FORWARDED_BY) !== undefined;
       // Within the route's own deadline (the Hub's and a serverless caller's budget), less a moment to answer.
-      const deadlineMs = res.locals.deadlineMs as number | undefined;
+      const deadlineMs = routeDeadline(res)?.ms;
       const until = Date.now() + (deadlineMs === undefined ? waitMs : Math.min(waitMs, deadlineMs - 750));
       let owner = this.ownership.ownerOf(id) ?? (await this.ownership.locate(id));
       let attempts = 0;
@@ -277,9 +278,7 @@ export class Cluster {
       headers['content-length'] = String(body.length);
     }
     // The owner applies its own deadlines; this one only outlives them (an event stream has none).
-    (res.locals.rearmDeadline as ((ms: number) => void) | undefined)?.(
-      req.path.endsWith('/events') ? 2_000_000_000 : 120_000,
-    );
+    routeDeadline(res)?.arm(req.path.endsWith('/events') ? 2_000_000_000 : 120_000);
     return new Promise<boolean>((resolve) => {
       let answered = false;
       const upstream = http.request(target, { method: req.method, headers, agent: false }, (reply) => {

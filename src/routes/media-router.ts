@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { CallOptions, EngineAdapter } from '../adapters/engine-adapter';
 import type { ChannelGate } from '../messages/channel-gate';
+import { routeDeadline } from '../middleware/deadline-middleware';
 import { downloadMessageMedia, lookupContactPhone } from '../messages/media-download';
 import { contactParams, mediaParams } from './schemas';
 
@@ -14,8 +15,9 @@ export interface MediaRouterDeps {
 }
 
 function callOptions(res: { locals: Record<string, unknown> }, ms: number): CallOptions {
-  (res.locals.rearmDeadline as ((ms: number) => void) | undefined)?.(ms + 1_000);
-  return { signal: res.locals.signal as AbortSignal | undefined, deadlineMs: ms };
+  const deadline = routeDeadline(res);
+  deadline?.arm(ms + 1_000);
+  return { signal: deadline?.signal, deadlineMs: ms };
 }
 
 /**

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import type { Logger } from '../logger';
 import type { MessageService } from '../messages/send-message';
+import { routeDeadline } from '../middleware/deadline-middleware';
 import { sendMessageRequest } from './schemas';
 
 export interface MessagesRouterDeps {
@@ -21,7 +22,7 @@ export function createMessagesRouter(deps: MessagesRouterDeps): Router {
     const requestId = (res.locals.requestId as string | undefined) ?? header ?? crypto.randomUUID();
     // A voice note may spend the ffmpeg limit and then the whole send deadline; the generic route deadline must not
     // cut in first with a 503 while the engine may still deliver the message.
-    (res.locals.rearmDeadline as ((ms: number) => void) | undefined)?.(deps.messages.budgetMs);
+    routeDeadline(res)?.arm(deps.messages.budgetMs);
     // The documented schema is the use-case's own, field for field: a body refused here would be refused there with
     // the same VALIDATION_FAILED message. The use-case gets the body as sent (it parses it itself).
     sendMessageRequest.parse(req.body ?? {});

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { redactUrls } from '../logger';
 import { GatewayError } from '../errors';
 import type { EventPipeline, LiveEvent } from '../events/event-pipeline';
+import { routeDeadline } from '../middleware/deadline-middleware';
 import {
   channelEventsQuery,
   channelIdParams,
@@ -163,7 +164,7 @@ export function createChannelEventRoutes(deps: {
     }
     if (gone) return;
     // This stream outlives the route deadline by design.
-    (res.locals.rearmDeadline as ((ms: number) => void) | undefined)?.(2 ** 31 - 1);
+    routeDeadline(res)?.arm(2 ** 31 - 1);
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
