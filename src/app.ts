@@ -8,6 +8,7 @@ import { GatewayError } from './errors';
 import type { Logger, RequestContext } from './logger';
 import { authMiddleware } from './middleware/auth-middleware';
 import { deadlineMiddleware } from './middleware/deadline-middleware';
+import { scopedRouter } from './routes/router-scope';
 import { largeJsonBody } from './middleware/large-json-middleware';
 import { MEDIA_FIELDS } from './messages/send-message';
 import { errorMiddleware, notFoundMiddleware } from './middleware/error-middleware';
@@ -169,41 +170,47 @@ export function createApp(deps: AppDeps): Express {
   api.use(deadlineMiddleware(config.channels.routeDeadlineMs, logger, deps.context));
   if (deps.forwardToOwner) api.use(deps.forwardToOwner(channelOfApiCall, forwardWaitMs(config)));
   api.use(
-    createApiHealthRouter({
-      fleet: deps.fleet,
-      channels: deps.channels,
-      version: deps.version,
-      startedAt: deps.startedAt,
-      outboxStats: deps.pipeline ? () => deps.pipeline!.stats() : undefined,
-      store: deps.storeHealth,
-      cluster: deps.clusterHealth,
-    }),
+    scopedRouter(
+      createApiHealthRouter({
+        fleet: deps.fleet,
+        channels: deps.channels,
+        version: deps.version,
+        startedAt: deps.startedAt,
+        outboxStats: deps.pipeline ? () => deps.pipeline!.stats() : undefined,
+        store: deps.storeHealth,
+        cluster: deps.clusterHealth,
+      }),
+    ),
   );
   api.use(
-    createChannelsRouter({
-      channels: deps.channels,
-      config,
-      registerChannelWebhook: deps.registerChannelWebhook,
-      validateChannelWebhook: (webhook) => validateSubscription(webhook, 'create', config.webhooks),
-      webhookUrlOf: deps.webhookUrlOf,
-    }),
+    scopedRouter(
+      createChannelsRouter({
+        channels: deps.channels,
+        config,
+        registerChannelWebhook: deps.registerChannelWebhook,
+        validateChannelWebhook: (webhook) => validateSubscription(webhook, 'create', config.webhooks),
+        webhookUrlOf: deps.webhookUrlOf,
+      }),
+    ),
   );
-  for (const router of deps.apiRouters ?? []) api.use(router);
+  for (const router of deps.apiRouters ?? []) api.use(scopedRouter(router));
   app.use('/api', api);
 
   app.use(
-    createEngineEventsRouter({
-      intake: createEngineEventIntake({
-        engine: deps.engine,
-        channels: deps.channels,
-        repo: deps.repo,
-        pipeline: deps.pipeline,
-        logger,
+    scopedRouter(
+      createEngineEventsRouter({
+        intake: createEngineEventIntake({
+          engine: deps.engine,
+          channels: deps.channels,
+          repo: deps.repo,
+          pipeline: deps.pipeline,
+          logger,
+        }),
       }),
-    }),
+    ),
   );
-  app.use(createPublicHealthRouter({ version: deps.version }));
-  for (const router of deps.rootRouters ?? []) app.use(router);
+  app.use(scopedRouter(createPublicHealthRouter({ version: deps.version })));
+  for (const router of deps.rootRouters ?? []) app.use(scopedRouter(router));
 
   app.use(notFoundMiddleware());
   app.use(errorMiddleware(logger));
