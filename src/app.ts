@@ -1,5 +1,4 @@
 import express, { type Express, type Request, type RequestHandler, type Router } from 'express';
-import helmet from 'helmet';
 import type { OutboxStats } from './store/outbox-store';
 import type { EngineAdapter } from './adapters/engine-adapter';
 import type { ChannelService } from './channels/channel-service';
@@ -9,6 +8,7 @@ import type { Logger, RequestContext } from './logger';
 import { authMiddleware } from './middleware/auth-middleware';
 import { deadlineMiddleware } from './middleware/deadline-middleware';
 import { scopedRouter } from './routes/router-scope';
+import { securityHeadersMiddleware } from './middleware/security-headers-middleware';
 import { largeJsonBody } from './middleware/large-json-middleware';
 import { MEDIA_FIELDS } from './messages/send-message';
 import { errorMiddleware, notFoundMiddleware } from './middleware/error-middleware';
@@ -123,7 +123,7 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   if (deps.observe) app.use(deps.observe);
-  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+  app.use(securityHeadersMiddleware({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   // No route answers OPTIONS (no CORS is ever granted): Express would answer it itself with a text/plain method list.
   // Under /api the secret is checked first (a 401 stays a 401).
   const isApi = (path: string) => path === '/api' || path.startsWith('/api/');
