@@ -80,14 +80,18 @@ class DeadlineList {
   private due(): void {
     this.timer = undefined;
     const now = performance.now();
-    while (this.head && this.head.at <= now) {
-      const entry = this.head;
-      this.remove(entry);
-      if (this.context && entry.store) this.context.run(entry.store, entry.fire);
-      else entry.fire();
+    try {
+      while (this.head && this.head.at <= now) {
+        const entry = this.head;
+        this.remove(entry);
+        if (this.context && entry.store) this.context.run(entry.store, entry.fire);
+        else entry.fire();
+      }
+    } finally {
+      // Even if one deadline's abort threw, the deadlines after it keep their timer.
+      if (this.head) this.wake(this.head.at - now);
+      else this.drop();
     }
-    if (this.head) this.wake(this.head.at - now);
-    else this.drop();
   }
 }
 

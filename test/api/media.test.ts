@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import nock from 'nock';
 import request from 'supertest';
@@ -5,6 +7,7 @@ import type { TokenStore } from '../../src/adapters/engine-adapter';
 import { WppconnectAdapter } from '../../src/adapters/wppconnect/wppconnect-adapter';
 import { GatewayError } from '../../src/errors';
 import { createMemoryLogger, createRequestContext, type RequestContext } from '../../src/logger';
+import { deadlineMiddleware } from '../../src/middleware/deadline-middleware';
 import { errorMiddleware, notFoundMiddleware } from '../../src/middleware/error-middleware';
 import { requestIdMiddleware } from '../../src/middleware/request-id-middleware';
 import type { ChannelGate } from '../../src/messages/channel-gate';
@@ -21,7 +24,7 @@ afterEach(() => {
 });
 
 /** The media routes as src/app.ts mounts them, with the real WPPConnect adapter; one function so it can be swapped. */
-function buildTestApp() {
+function buildTestApp(engineUrl = ENGINE) {
   const logger = createMemoryLogger();
   const context = createRequestContext();
   contexts.push(context);
@@ -32,7 +35,7 @@ function buildTestApp() {
     delete: (s) => void tokenMap.delete(s),
   };
   const engine = new WppconnectAdapter({
-    baseUrl: ENGINE,
+    baseUrl: engineUrl,
     secretKey: 'S',
     requestTimeoutMs: 2000,
     tokens,
@@ -51,6 +54,7 @@ function buildTestApp() {
   app.use(requestIdMiddleware(context));
   app.use(express.json({ limit: '1mb' }));
   const api = express.Router();
+  api.use(deadlineMiddleware(25_000, logger, context));
   api.use(createMediaRouter({ engine, channels }));
   app.use('/api', api);
   app.use(notFoundMiddleware());
@@ -244,5 +248,45 @@ describe('GET /api/:session/contact/pn-lid/:pnLid', () => {
     // Assert
     expect(res.status).toBe(404);
     expect(res.body.error_code).toBe('CONTACT_NOT_FOUND');
+  });
+});
+
+describe('the media route and its deadline', () => {
+  test('When the caller goes away while the engine is fetching the media, then the engine call is abandoned too', async () => {
+    // Arrange: an engine that takes the media call and never answers it.
+    let mediaCallClosed!: () => void;
+    const closed = new Promise<void>((resolve) => (mediaCallClosed = resolve));
+    let mediaCallArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (mediaCallArrived = resolve));
+    const engine = http.createServer((req, res) => {
+      if (req.url?.endsWith('/generate-token')) {
+        res.writeHead(201, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ status: 'success', session: CH, token: TOKEN, full: `${CH}:${TOKEN}` }));
+        return;
+      }
+      res.on('close', () => mediaCallClosed());
+      mediaCallArrived();
+    });
+    await new Promise<void>((resolve) => engine.listen(0, '127.0.0.1', resolve));
+    const { app } = buildTestApp(`http://127.0.0.1:${(engine.address() as AddressInfo).port}`);
+    const gateway = app.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => gateway.once('listening', resolve));
+    try {
+      // Act: the caller asks for the media, then hangs up once the engine has the call.
+      const caller = http.get(`http://127.0.0.1:${(gateway.address() as AddressInfo).port}${mediaUrl()}`);
+      caller.on('error', () => undefined);
+      await arrived;
+      caller.destroy();
+
+      // Assert: the gateway's engine call closes long before the route's 60 s budget.
+      await expect(
+        Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, 3_000, 'still open'))]),
+      ).resolves.toBe('closed');
+    } finally {
+      gateway.closeAllConnections();
+      engine.closeAllConnections();
+      await new Promise((resolve) => gateway.close(resolve));
+      await new Promise((resolve) => engine.close(resolve));
+    }
   });
 });
