@@ -114,6 +114,7 @@ export class Cluster {
       ttlMs: options.leaseTtlMs,
       waveSize: options.waveSize,
       channels: () => options.repo.list().map((r) => r.id),
+      pinned: () => [...this.unwritten].filter((id) => options.repo.get(id) !== undefined),
       onGained: (lease) => {
         // Held again after a write was refused for want of the lease: the store gets memory's row (a created
         // channel whose first write was refused existed nowhere else, so no other instance could ever drive it).

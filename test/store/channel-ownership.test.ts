@@ -33,7 +33,7 @@ function ownershipSuite(name: string, harness: () => StoreHarness<LeaseStore>): 
       store = current();
     });
 
-    function instance(id: string, waveSize = 50, channels = CHANNELS): Instance {
+    function instance(id: string, waveSize = 50, channels = CHANNELS, pinned?: () => Iterable<string>): Instance {
       const gained: string[] = [];
       const lost: Array<[string, string]> = [];
       const own = new ChannelOwnership({
@@ -42,6 +42,7 @@ function ownershipSuite(name: string, harness: () => StoreHarness<LeaseStore>): 
         ttlMs: TTL_MS,
         waveSize,
         channels: () => channels,
+        pinned,
         onGained: (lease) => gained.push(lease.channelId),
         onLost: (channel, reason) => lost.push([channel, reason]),
       });
@@ -191,6 +192,35 @@ function ownershipSuite(name: string, harness: () => StoreHarness<LeaseStore>): 
       expect(lost).toEqual([]);
       expect(gained.sort()).toEqual(['ch0', 'ch1']);
       expect(await store.holder('ch0')).toMatchObject({ owner: 'gw-a' });
+    });
+
+    test('When a channel only this instance knows has no holder, then it takes it at its fair share and keeps it through a hand-back', async () => {
+      // Its row never reached the shared store: no other instance can know it. 'a-only' sorts before every shared
+      // channel, so a hand-back in id order would pick it first.
+      const pinned = new Set<string>();
+      const a = instance('gw-a', 50, CHANNELS, () => pinned);
+      const b = instance('gw-b');
+      for (const i of [a, b, a, b]) await i.own.tick();
+      expect(a.own.owned()).toHaveLength(5);
+
+      pinned.add('a-only');
+      await a.own.tick();
+
+      expect(a.own.owned()).toContain('a-only');
+      expect(a.gained).toContain('a-only');
+      expect(await store.holder('a-only')).toMatchObject({ owner: 'gw-a' });
+
+      // A third instance joins: gw-a's share drops to 4 and it hands back two, never the pinned one.
+      const c = instance('gw-c');
+      const lostBefore = a.lost.length;
+      await c.own.tick();
+      await a.own.tick();
+
+      expect(a.own.owned()).toContain('a-only');
+      const handedBack = a.lost.slice(lostBefore);
+      expect(handedBack).toHaveLength(2);
+      expect(handedBack.map(([channel]) => channel)).not.toContain('a-only');
+      disjoint(a, b, c);
     });
 
     test('When a channel is deleted, then release hands its lease back at once and it is no longer renewed', async () => {

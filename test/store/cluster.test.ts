@@ -151,6 +151,27 @@ describe('several instances on one PostgreSQL', () => {
     expect(b.repo.isTombstoned('c4')).toBe(false);
   });
 
+  test('When a channel’s first row was refused and nobody holds its lease, then its instance takes it back at its next round though at its fair share, and the others see it', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    for (const id of ['c6', 'c7']) {
+      await a.cluster.claim(id);
+      a.repo.create(id);
+    }
+    await a.repo.flush();
+    await waitFor(() => b.repo.get('c6') && b.repo.get('c7'), 5_000, 'c6 and c7 in the other copy');
+    // c5 is created while a holds no lease for it (a round handed it back while it was being created): its only row
+    // is a's memory, so b cannot know it, and a already holds its share (2 of 3).
+    a.repo.create('c5', { engineId: 'e1' });
+    await a.repo.flush();
+    expect(a.fenced).toContain('c5');
+
+    await waitFor(() => b.repo.get('c5'), 10_000, 'c5 in the other copy, with no call claiming it');
+
+    expect(a.cluster.fence('c5')).not.toBeNull();
+    expect(b.repo.get('c5')).toMatchObject({ engineId: 'e1' });
+  });
+
   test('When an instance does not hold a channel, then its lifecycle engine calls are refused (CHANNEL_MOVING) and reads carry no lease', async () => {
     const a = await node('a');
     const b = await node('b');
