@@ -223,6 +223,38 @@ function ownershipSuite(name: string, harness: () => StoreHarness<LeaseStore>): 
       disjoint(a, b, c);
     });
 
+    test.each([
+      ['less than a TTL ago (its create under way)', 100, ['ch0', 'ch1', 'ch2']],
+      ['a TTL ago or more', TTL_MS, ['ch-new0', 'ch-new1', 'ch0']],
+    ])(
+      'When an instance joins and gw-a claimed two channels %s (%i ms before its round), then it hands back %j',
+      async (_when, elapsed, handedBack) => {
+        let now = 1_000_000;
+        const lost: string[] = [];
+        // 'ch-new0' and 'ch-new1' sort first: a hand-back in id order picks them unless they are spared.
+        const channels = ['ch0', 'ch1', 'ch2', 'ch3'];
+        const a = new ChannelOwnership({
+          store,
+          instanceId: 'gw-a',
+          ttlMs: TTL_MS,
+          channels: () => channels,
+          onLost: (channel) => lost.push(channel),
+          now: () => now,
+        });
+        await a.tick();
+        channels.push('ch-new0', 'ch-new1');
+        await a.claim('ch-new0');
+        await a.claim('ch-new1');
+        await instance('gw-b', 50, channels).own.tick();
+
+        // 6 channels, 2 instances: gw-a holds 6 > 3 + 1 and hands back 3.
+        now += elapsed;
+        await a.tick();
+
+        expect(lost.sort()).toEqual([...handedBack].sort());
+      },
+    );
+
     test('When a channel is deleted, then release hands its lease back at once and it is no longer renewed', async () => {
       const a = instance('gw-a', 50, ['ch0', 'ch1']);
       await a.own.tick();
