@@ -121,11 +121,20 @@ export class ChannelOwnership {
     const known = this.lease(channelId);
     if (known) return known;
     if (this.stopped) return null;
-    const validUntil = this.now() + this.options.ttlMs * (1 - FENCE_MARGIN);
+    const now = this.now();
+    const lease = await this.take(channelId, now + this.options.ttlMs * (1 - FENCE_MARGIN), now);
+    if (lease || this.stopped) return lease;
+    return this.held.get(channelId)?.lease ?? null;
+  }
+
+  /**
+   * Acquires a channel's lease in the store and starts holding it: null when another instance holds it, when this
+   * instance stopped meanwhile, or when it came to hold it meanwhile by another path.
+   */
+  private async take(channelId: string, validUntil: number, claimedAt?: number): Promise<Lease | null> {
     const lease = await this.options.store.acquire(channelId, this.options.instanceId, this.options.ttlMs);
-    if (!lease || this.stopped) return null;
-    if (this.held.has(channelId)) return this.held.get(channelId)!.lease;
-    this.held.set(channelId, { lease, validUntil, claimedAt: this.now() });
+    if (!lease || this.stopped || this.held.has(channelId)) return null;
+    this.held.set(channelId, { lease, validUntil, claimedAt });
     this.holders.set(channelId, lease);
     this.options.onGained?.(lease);
     return lease;
@@ -208,27 +217,14 @@ export class ChannelOwnership {
       const pinned = new Set(this.options.pinned?.() ?? []);
       // No other instance can take these (it does not know them): waiting for the fair share to leave room left a
       // created channel undriven by anyone for about 20 s in a bench run (the row of 1 of 20 channels was refused).
-      for (const id of pinned) {
-        if (this.held.has(id) || leased.has(id)) continue;
-        const lease = await store.acquire(id, instanceId, ttlMs);
-        if (!lease || this.stopped || this.held.has(id)) continue;
-        this.held.set(id, { lease, validUntil });
-        this.holders.set(id, lease);
-        this.options.onGained?.(lease);
-      }
+      for (const id of pinned) if (!this.held.has(id) && !leased.has(id)) await this.take(id, validUntil);
       const share = Math.ceil(channels.length / Math.max(1, instances.length));
       if (this.held.size < share) {
         const unheld = channels.filter((id) => !leased.has(id));
         const free = unheld.slice(0, Math.min(wave, share - this.held.size));
         this.more = free.length === wave && unheld.length > wave;
-        for (const id of free) {
-          const lease = await store.acquire(id, instanceId, ttlMs);
-          // Taken meanwhile by `claim` (a caller needed it): already started.
-          if (!lease || this.stopped || this.held.has(id)) continue;
-          this.held.set(id, { lease, validUntil });
-          this.holders.set(id, lease);
-          this.options.onGained?.(lease);
-        }
+        // One taken meanwhile by `claim` (a caller needed it) is already started: `take` leaves it alone.
+        for (const id of free) await this.take(id, validUntil);
       } else if (this.held.size > share + 1) {
         // An instance joined: hand back the surplus (in id order: any order does, as long as it is bounded). Not a
         // channel claimed less than a TTL ago: handed back while its create was under way here, its writes were
